@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/spf13/cobra"
+	"github.com/tenantproxy/tenantproxy/audit"
+	"github.com/tenantproxy/tenantproxy/auth"
+	"github.com/tenantproxy/tenantproxy/catalog"
+	"github.com/tenantproxy/tenantproxy/proxy"
+	"github.com/tenantproxy/tenantproxy/rewrite"
+)
+
+type serveOptions struct {
+	listen         string
+	upstream       string
+	jwtKeys        []string
+	jwtIssuers     []string
+	jwtAudience    string
+	tenantClaim    string
+	tlsCert        string
+	tlsKey         string
+	tlsSelfSigned  bool
+	searchPath     []string
+	allowPlaintext bool
+	maxMessageSize int
+	startupTimeout time.Duration
+	auditFile      string
+	logLevel       string
+}
+
+func newServeCmd() *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the proxy",
+		Long: `Run the proxy. Clients connect as to Postgres and send a JWT as their password;
+every statement is confined to the tenant the token names.
+
+Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
+(upper case, dashes as underscores; repeatable flags take a comma-separated list).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "127.0.0.1:6432", "address to accept clients on")
+	f.StringVar(&o.upstream, "upstream", "", "Postgres URL or DSN with the proxy's own credentials (required)")
+	f.StringArrayVar(&o.jwtKeys, "jwt-key", nil, "file with a PEM public key, a JWKS JSON document or an HMAC secret (repeatable; required)")
+	f.StringArrayVar(&o.jwtIssuers, "jwt-issuer", nil, "accepted token issuer (repeatable; any issuer when none is given)")
+	f.StringVar(&o.jwtAudience, "jwt-audience", "", "required token audience")
+	f.StringVar(&o.tenantClaim, "tenant-claim", "tenant_id", "claim naming the tenant; a dotted path reaches nested claims")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file for client connections")
+	f.StringVar(&o.tlsKey, "tls-key", "", "TLS key file for client connections")
+	f.BoolVar(&o.tlsSelfSigned, "tls-self-signed", false, "offer TLS with a throwaway self-signed certificate (development)")
+	f.StringSliceVar(&o.searchPath, "search-path", []string{"public"}, "schemas that resolve unqualified table names, in order")
+	f.BoolVar(&o.allowPlaintext, "allow-plaintext-password", false, "accept tokens without TLS on a non-loopback listener")
+	f.IntVar(&o.maxMessageSize, "max-message-size", 64<<20, "largest client message in bytes")
+	f.DurationVar(&o.startupTimeout, "startup-timeout", 10*time.Second, "time a client has to finish TLS, startup and authentication")
+	f.StringVar(&o.auditFile, "audit-file", "-", "where audit events go as JSON lines; - is stdout")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+func serve(ctx context.Context, o serveOptions) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if o.upstream == "" {
+		return errors.New("set --upstream or TENANTPROXY_UPSTREAM to the database's URL")
+	}
+	if len(o.jwtKeys) == 0 {
+		return errors.New("set --jwt-key (or TENANTPROXY_JWT_KEY) to the key that verifies client tokens")
+	}
+	upCfg, err := pgconn.ParseConfig(o.upstream)
+	if err != nil {
+		return fmt.Errorf("--upstream: %w", err)
+	}
+	verifier, err := auth.NewVerifier(auth.Config{KeyFiles: o.jwtKeys, Issuers: o.jwtIssuers, Audience: o.jwtAudience, TenantClaim: o.tenantClaim})
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := serverTLS(o)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	snap, err := loadCatalog(ctx, o.upstream)
+	if err != nil {
+		return err
+	}
+	var cat snapshotHolder
+	cat.p.Store(snap)
+
+	sink, err := audit.OpenFile(o.auditFile)
+	if err != nil {
+		return fmt.Errorf("--audit-file: %w", err)
+	}
+	defer sink.Close()
+	if o.auditFile == "-" {
+		log.Info("auditing to stdout; set --audit-file to write the audit stream to a file")
+	}
+
+	srv, err := proxy.NewServer(proxy.Config{
+		Upstream:               upCfg,
+		TLS:                    tlsCfg,
+		AllowPlaintextPassword: o.allowPlaintext,
+		MaxMessageSize:         o.maxMessageSize,
+		StartupTimeout:         o.startupTimeout,
+		Verifier:               verifier,
+		Rewriter:               rewrite.New(rewrite.Config{SearchPath: o.searchPath}),
+		Catalog:                &cat,
+		Audit:                  sink,
+		Logger:                 log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	log.Info("tenantproxy listening", "addr", ln.Addr().String(), "database", upCfg.Database,
+		"catalog_version", snap.Version(), "tables", len(snap.Tables()), "tls", tlsCfg != nil,
+		"search_path", strings.Join(o.searchPath, ","))
+	err = srv.Serve(ctx, ln)
+	if ctx.Err() != nil {
+		log.Info("tenantproxy stopped")
+		return nil
+	}
+	return err
+}
+
+func serverTLS(o serveOptions) (*tls.Config, error) {
+	switch {
+	case o.tlsCert != "" || o.tlsKey != "":
+		if o.tlsCert == "" || o.tlsKey == "" {
+			return nil, errors.New("--tls-cert and --tls-key go together")
+		}
+		return proxy.LoadTLS(o.tlsCert, o.tlsKey)
+	case o.tlsSelfSigned:
+		host, _, _ := net.SplitHostPort(o.listen)
+		return proxy.SelfSignedTLS(host)
+	}
+	return nil, nil
+}
+
+// loadCatalog reads the tenant catalog from the upstream database.
+func loadCatalog(ctx context.Context, dsn string) (*catalog.Snapshot, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("connect to --upstream to read the catalog: %w", err)
+	}
+	defer conn.Close(context.Background())
+	return catalog.Load(ctx, conn)
+}
+
+// snapshotHolder hands out the current catalog snapshot.
+type snapshotHolder struct{ p atomic.Pointer[catalog.Snapshot] }
+
+func (h *snapshotHolder) Snapshot() *catalog.Snapshot { return h.p.Load() }

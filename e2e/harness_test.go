@@ -1,0 +1,235 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/tenantproxy/tenantproxy/auth"
+	"github.com/tenantproxy/tenantproxy/internal/pgtest"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+	binDir  string
+)
+
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// binary builds the tenantproxy command once per test run.
+func binary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "tenantproxy-bin-")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "tenantproxy")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/tenantproxy/tenantproxy/cmd/tenantproxy").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// demoSchema is two tenant-bound tables, a path of foreign keys between them,
+// a global table and one table that is deliberately not catalogued.
+const demoSchema = `
+CREATE TABLE plans (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE customers (id int PRIMARY KEY, tenant_id int NOT NULL, name text NOT NULL, plan_id int REFERENCES plans);
+CREATE TABLE orders (id serial PRIMARY KEY, tenant_id int NOT NULL, customer_id int REFERENCES customers, total numeric NOT NULL, note text);
+CREATE TABLE secrets (id int, value text);
+INSERT INTO plans VALUES (1, 'free'), (2, 'pro');
+INSERT INTO customers VALUES (1, 1, 'alice', 1), (2, 1, 'bob', 2), (3, 2, 'carol', 2), (4, 2, 'dave', NULL), (5, 3, 'erin', 1);
+INSERT INTO orders (id, tenant_id, customer_id, total, note) VALUES
+  (10, 1, 1, 10.50, 'first'), (11, 1, 2, 20, NULL), (12, 1, 1, 5, 'small'),
+  (20, 2, 3, 100, 'big'), (21, 2, 4, 7, NULL),
+  (30, 3, 5, 1, NULL);
+SELECT setval('orders_id_seq', 100);
+INSERT INTO secrets VALUES (1, 'do not leak');
+`
+
+// env is one database with the demo schema, its catalog, and a running proxy.
+type env struct {
+	upstream string // superuser DSN of the test database
+	addr     string // proxy address
+	database string
+	secret   []byte
+	keyFile  string
+	dir      string
+	proxy    *exec.Cmd
+	logs     *syncBuffer
+}
+
+type envOptions struct {
+	extraArgs []string
+}
+
+func newEnv(t *testing.T, opts ...envOptions) *env {
+	t.Helper()
+	var o envOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	dsn := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, demoSchema); err != nil {
+		t.Fatal(err)
+	}
+	database := conn.Config().Database
+	conn.Close(ctx)
+
+	e := &env{upstream: dsn, database: database, dir: t.TempDir(), secret: []byte("e2e-secret-0123456789-abcdefghijklmnop")}
+	e.keyFile = filepath.Join(e.dir, "hmac.key")
+	if err := os.WriteFile(e.keyFile, e.secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.cli(t, "catalog", "init")
+	e.cli(t, "catalog", "add-table", "customers", "--tenant-column", "tenant_id")
+	e.cli(t, "catalog", "add-table", "orders", "--tenant-column", "tenant_id")
+	e.cli(t, "catalog", "add-global", "plans")
+	e.start(t, o.extraArgs...)
+	return e
+}
+
+// cli runs the tenantproxy binary against the env's database.
+func (e *env) cli(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), "TENANTPROXY_UPSTREAM="+e.upstream)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("tenantproxy %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// start runs the proxy and waits until it accepts connections.
+func (e *env) start(t *testing.T, extra ...string) {
+	t.Helper()
+	port, err := pgtest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.addr = fmt.Sprintf("127.0.0.1:%d", port)
+	args := append([]string{"serve", "--listen", e.addr, "--upstream", e.upstream, "--jwt-key", e.keyFile,
+		"--audit-file", filepath.Join(e.dir, "audit.jsonl"), "--log-level", "debug"}, extra...)
+	e.logs = &syncBuffer{}
+	e.proxy = exec.Command(binary(t), args...)
+	e.proxy.Stdout, e.proxy.Stderr = e.logs, e.logs
+	if err := e.proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = e.proxy.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = e.proxy.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = e.proxy.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("proxy log:\n%s", e.logs.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", e.addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-exited:
+			t.Fatalf("proxy exited at start:\n%s", e.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy did not start listening:\n%s", e.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// token mints a valid token for the given tenants.
+func (e *env) token(t testing.TB, tenants ...string) string {
+	t.Helper()
+	tok, err := auth.Mint(e.secret, auth.MintOptions{Tenants: tenants, Subject: "e2e", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// connString is a libpq URL for the proxy with the token as password.
+func (e *env) connString(token string) string {
+	return fmt.Sprintf("postgres://app:%s@%s/%s?sslmode=disable", token, e.addr, e.database)
+}
+
+// connect opens a pgx connection through the proxy as the given tenants.
+func (e *env) connect(t testing.TB, tenants ...string) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, e.connString(e.token(t, tenants...)))
+	if err != nil {
+		t.Fatalf("connect through proxy: %v", err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// direct opens a superuser connection straight to the test database.
+func (e *env) direct(t testing.TB) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), e.upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,45 @@
+package proxy
+
+import (
+	"errors"
+	"time"
+
+	"github.com/tenantproxy/tenantproxy/audit"
+	"github.com/tenantproxy/tenantproxy/rewrite"
+)
+
+type event = audit.Event
+
+// audit records an event with the session's identity filled in. A failed
+// write is logged loudly; it is never ignored.
+func (s *session) audit(ev event) {
+	ev.Session = s.id
+	ev.Client = s.conn.RemoteAddr().String()
+	ev.Database = s.database
+	ev.Application = s.application
+	if s.identity != nil {
+		ev.Subject, ev.Issuer, ev.Tenants = s.identity.Subject, s.identity.Issuer, s.identity.Tenants
+	}
+	if err := s.srv.cfg.Audit.Write(ev); err != nil {
+		s.log.Error("audit write failed", "err", err, "kind", ev.Kind)
+	}
+}
+
+// auditStatement records the decision on one statement string.
+func (s *session) auditStatement(sql string, res *rewrite.Result, err error, version int64, start time.Time) {
+	ev := event{Kind: "statement", SQL: sql, CatalogVersion: version, DurationMS: float64(time.Since(start).Microseconds()) / 1000}
+	if err != nil {
+		ev.Decision = string(rewrite.Rejected)
+		ev.Reason = err.Error()
+		var rej *rewrite.Rejection
+		if errors.As(err, &rej) {
+			ev.SQLState = rej.Code
+		}
+	} else {
+		ev.Decision = string(res.Decision)
+		if res.Decision == rewrite.Rewritten {
+			ev.Rewritten = res.SQL
+		}
+	}
+	s.audit(ev)
+}

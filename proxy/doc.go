@@ -1,0 +1,11 @@
+// Package proxy owns the sockets and sessions of tenantproxy: the listener,
+// TLS, the startup handshake, one upstream connection per client session, and
+// the relay of the PostgreSQL v3 protocol in both directions.
+//
+// It coordinates policy without owning it: auth turns the password into an
+// Identity, rewrite scopes every SQL text, catalog supplies the snapshot and
+// audit records each decision. A statement the rewriter refuses never reaches
+// upstream; the client sees an ErrorResponse at exactly the place Postgres
+// would have raised one, so transaction and pipeline semantics stay intact.
+// No panic escapes a session.
+package proxy

@@ -1,0 +1,64 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/tenantproxy/tenantproxy/auth"
+	"github.com/tenantproxy/tenantproxy/rewrite"
+)
+
+// SQLSTATE codes the proxy raises itself.
+const (
+	codeProtocolViolation   = "08P01"
+	codeConnectionFailure   = "08006"
+	codeInvalidAuthSpec     = "28000"
+	codeInsufficientPriv    = "42501"
+	codeInvalidCatalogName  = "3D000"
+	codeFeatureUnsupported  = "0A000"
+	codeProgramLimitReached = "54000"
+	codeAdminShutdown       = "57P01"
+	codeInternal            = "XX000"
+)
+
+// clientError is an error meant for the client, with its SQLSTATE and hint.
+type clientError struct {
+	code, msg, hint string
+}
+
+func (e *clientError) Error() string { return e.msg }
+
+func newClientError(code, hint, format string, args ...any) *clientError {
+	return &clientError{code: code, hint: hint, msg: fmt.Sprintf(format, args...)}
+}
+
+// errorResponse is the one place that turns a Go error into the ErrorResponse
+// a client sees. Every message the proxy writes itself starts "tenantproxy: ".
+func errorResponse(err error, severity string) *pgproto3.ErrorResponse {
+	er := &pgproto3.ErrorResponse{Severity: severity, SeverityUnlocalized: severity}
+	var (
+		rej  *rewrite.Rejection
+		aerr *auth.Error
+		cerr *clientError
+		pgerr *pgconn.PgError
+	)
+	switch {
+	case errors.As(err, &rej):
+		er.Code, er.Message, er.Hint, er.Position = rej.Code, rej.Error(), rej.Hint, int32(rej.Position)
+	case errors.As(err, &aerr):
+		er.Code, er.Message = aerr.Code, "tenantproxy: "+aerr.Error()
+	case errors.As(err, &cerr):
+		er.Code, er.Message, er.Hint = cerr.code, "tenantproxy: "+cerr.msg, cerr.hint
+	case errors.As(err, &pgerr):
+		er.Code, er.Message, er.Detail, er.Hint = pgerr.Code, "tenantproxy: upstream: "+pgerr.Message, pgerr.Detail, pgerr.Hint
+	default:
+		er.Code, er.Message = codeInternal, "tenantproxy: internal error"
+		er.Hint = "the proxy's log has the details"
+	}
+	if er.Code == "" {
+		er.Code = codeInternal
+	}
+	return er
+}

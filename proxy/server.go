@@ -1,0 +1,163 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/tenantproxy/tenantproxy/audit"
+	"github.com/tenantproxy/tenantproxy/auth"
+	"github.com/tenantproxy/tenantproxy/catalog"
+	"github.com/tenantproxy/tenantproxy/rewrite"
+)
+
+// CatalogSource hands out the current catalog snapshot. Sessions ask for it
+// once per statement; implementations swap snapshots atomically.
+type CatalogSource interface {
+	Snapshot() *catalog.Snapshot
+}
+
+// Config is everything a Server needs. Zero durations and sizes take the
+// documented defaults.
+type Config struct {
+	// Upstream is the proxy's own connection to Postgres; each session gets
+	// a copy with the client's harmless startup parameters added.
+	Upstream *pgconn.Config
+	// TLS, when set, is offered to clients that send SSLRequest.
+	TLS *tls.Config
+	// AllowPlaintextPassword accepts a token over a non-TLS connection on a
+	// non-loopback listener.
+	AllowPlaintextPassword bool
+	// MaxMessageSize caps one client message (default 64 MiB).
+	MaxMessageSize int
+	// StartupTimeout bounds the handshake, TLS and authentication (default 10s).
+	StartupTimeout time.Duration
+	Verifier       *auth.Verifier
+	Rewriter       *rewrite.Rewriter
+	Catalog        CatalogSource
+	Audit          audit.Sink
+	Logger         *slog.Logger
+}
+
+// Server accepts client connections and runs a session for each.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	cancels cancelRegistry
+
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	wg       sync.WaitGroup
+	closed   bool
+	listener net.Listener
+}
+
+// NewServer checks cfg and returns a Server.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Upstream == nil || cfg.Verifier == nil || cfg.Rewriter == nil || cfg.Catalog == nil || cfg.Audit == nil {
+		return nil, errors.New("proxy: Upstream, Verifier, Rewriter, Catalog and Audit are required")
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = 64 << 20
+	}
+	if cfg.StartupTimeout <= 0 {
+		cfg.StartupTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, conns: map[net.Conn]struct{}{}, cancels: newCancelRegistry()}, nil
+}
+
+// Serve accepts connections on ln until ctx ends or Close is called.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	s.listener = ln
+	s.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		s.Close()
+	}()
+	var delay time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			// EMFILE and friends: back off and keep serving.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed; retrying", "err", err, "in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if !s.track(conn) {
+			conn.Close()
+			return nil
+		}
+		s.wg.Add(1)
+		go s.serveConn(ctx, conn)
+	}
+}
+
+// Close stops accepting and closes every client connection.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	if s.listener != nil {
+		s.listener.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// serveConn runs one client connection from handshake to close. It recovers
+// from any panic so one bad session never takes the proxy down.
+func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
+	defer s.wg.Done()
+	defer s.untrack(conn)
+	defer conn.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("session panicked; connection closed", "client", conn.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	sess := newSession(s, conn)
+	sess.run(ctx)
+}

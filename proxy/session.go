@@ -1,0 +1,358 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/tenantproxy/tenantproxy/auth"
+	"github.com/tenantproxy/tenantproxy/rewrite"
+)
+
+// session is one client connection and the upstream connection it holds.
+// The session goroutine reads client messages and writes upstream; the relay
+// goroutine reads upstream and writes to the client.
+type session struct {
+	srv  *Server
+	log  *slog.Logger
+	ctx  context.Context
+	id   string
+	conn net.Conn // the client, TLS-wrapped after an SSLRequest
+	tls  bool
+	be   *pgproto3.Backend
+
+	identity    *auth.Identity
+	scope       rewrite.Scope
+	database    string
+	application string
+
+	up     net.Conn
+	fe     *pgproto3.Frontend
+	keyPID uint32 // the BackendKeyData process id this client was given
+
+	writeMu sync.Mutex  // guards be.Send and be.Flush once the relay runs
+	closing atomic.Bool // set once the session is ending on purpose
+
+	// refusals maps a sentinel's nonce to the error the client must see in its
+	// place (see refuse). Entries are keyed by the round they were sent in.
+	refusalMu sync.Mutex
+	refusals  map[string]refusal
+	rounds    int // Sync/Query/FunctionCall messages sent upstream (session goroutine only)
+
+	stmts map[string]preparedStmt // prepared statements by name (session goroutine only)
+}
+
+// refusal is an error waiting for its sentinel to come back from upstream.
+type refusal struct {
+	resp  *pgproto3.ErrorResponse
+	round int
+}
+
+// preparedStmt is what the session must remember of an accepted Parse.
+type preparedStmt struct {
+	checks []rewrite.ParamCheck
+	oids   []uint32
+}
+
+func newSession(srv *Server, conn net.Conn) *session {
+	s := &session{
+		srv:      srv,
+		conn:     conn,
+		id:       randomHex(8),
+		refusals: map[string]refusal{},
+		stmts:    map[string]preparedStmt{},
+	}
+	s.log = srv.log.With("session", s.id, "client", conn.RemoteAddr().String())
+	s.be = s.newBackend(conn)
+	return s
+}
+
+// newBackend reads the client through a reader that flushes pending upstream
+// writes before it blocks, so messages are batched per round trip.
+func (s *session) newBackend(conn net.Conn) *pgproto3.Backend {
+	be := pgproto3.NewBackend(flushReader{r: conn, flush: s.flushUpstream}, conn)
+	be.SetMaxBodyLen(s.srv.cfg.MaxMessageSize)
+	return be
+}
+
+func (s *session) flushUpstream() error {
+	if s.fe == nil {
+		return nil
+	}
+	return s.fe.Flush()
+}
+
+func (s *session) flushClient() error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.be.Flush()
+}
+
+// flushReader calls flush before every read of the underlying connection.
+type flushReader struct {
+	r     io.Reader
+	flush func() error
+}
+
+func (f flushReader) Read(p []byte) (int, error) {
+	if err := f.flush(); err != nil {
+		return 0, err
+	}
+	return f.r.Read(p)
+}
+
+// run serves the session until the client leaves, the upstream goes away or
+// ctx ends.
+func (s *session) run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.ctx = ctx
+	s.audit(event{Kind: "session.accepted"})
+	_ = s.conn.SetDeadline(time.Now().Add(s.srv.cfg.StartupTimeout))
+	if err := s.startup(); err != nil {
+		if !errors.Is(err, errClientGone) {
+			s.fatal(err)
+		}
+		return
+	}
+	_ = s.conn.SetDeadline(time.Time{})
+	defer s.srv.cancels.unregister(s.keyPID)
+	started := time.Now()
+
+	relayDone := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("relay panicked", "panic", r)
+				relayDone <- fmt.Errorf("relay panicked: %v", r)
+			}
+		}()
+		relayDone <- s.relayUpstream()
+	}()
+	go func() {
+		<-ctx.Done()
+		s.conn.Close()
+		s.up.Close()
+	}()
+
+	clientErr := s.serveClient()
+	s.closing.Store(true)
+	// Ask upstream to end cleanly: an open transaction is rolled back.
+	s.fe.Send(&pgproto3.Terminate{})
+	_ = s.fe.Flush()
+	_ = s.up.SetReadDeadline(time.Now().Add(5 * time.Second))
+	upErr := <-relayDone
+	s.up.Close()
+	s.log.Debug("session ended", "client_err", clientErr, "upstream_err", upErr)
+	s.audit(event{Kind: "session.ended", DurationMS: float64(time.Since(started).Microseconds()) / 1000})
+}
+
+// startup authenticates the client and opens its upstream connection.
+func (s *session) startup() error {
+	start, err := s.handshake()
+	if err != nil || start == nil {
+		if err == nil {
+			err = errClientGone // a cancel request: nothing more to say
+		}
+		return err
+	}
+	params, err := startupParams(start.Parameters)
+	if err != nil {
+		return err
+	}
+	s.database = start.Parameters["database"]
+	s.application = params["application_name"]
+	upDB := s.srv.cfg.Upstream.Database
+	if s.database != "" && s.database != upDB {
+		return newClientError(codeInvalidCatalogName, fmt.Sprintf("connect to database %q", upDB), "database %q is not served by this proxy", s.database)
+	}
+	if !s.tls && !s.srv.cfg.AllowPlaintextPassword && !isLoopback(s.conn.LocalAddr()) {
+		return newClientError(codeInvalidAuthSpec, "connect with sslmode=require", "a token may only be sent over TLS on this listener")
+	}
+	s.be.Send(&pgproto3.AuthenticationCleartextPassword{})
+	if err := s.be.Flush(); err != nil {
+		return errClientGone
+	}
+	if err := s.be.SetAuthType(pgproto3.AuthTypeCleartextPassword); err != nil {
+		return err
+	}
+	msg, err := s.be.Receive()
+	if err != nil {
+		return errClientGone
+	}
+	pw, ok := msg.(*pgproto3.PasswordMessage)
+	if !ok {
+		return newClientError(codeProtocolViolation, "", "expected a password message, got %T", msg)
+	}
+	id, err := s.srv.cfg.Verifier.Verify(pw.Password)
+	if err != nil {
+		s.audit(event{Kind: "auth.failed", Reason: err.Error()})
+		return err
+	}
+	s.identity = id
+	s.scope = rewrite.Scope{Values: map[string][]string{"": id.Tenants}}
+	s.log = s.log.With("sub", id.Subject, "tenants", id.Tenants)
+	s.audit(event{Kind: "auth.succeeded"})
+
+	hc, err := s.connectUpstream(params)
+	if err != nil {
+		s.log.Warn("upstream connection failed", "err", err)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			return err
+		}
+		return newClientError(codeConnectionFailure, "check that the database is up; the proxy's log has details", "cannot connect to the database")
+	}
+	s.up = hc.Conn
+	s.fe = pgproto3.NewFrontend(flushReader{r: hc.Conn, flush: s.flushClient}, hc.Conn)
+	s.fe.SetMaxBodyLen(0)
+	network, address := hc.Conn.RemoteAddr().Network(), hc.Conn.RemoteAddr().String()
+	var secret []byte
+	s.keyPID, secret = s.srv.cancels.register(cancelTarget{network: network, address: address, upPID: hc.PID, upSecret: hc.SecretKey})
+
+	s.be.Send(&pgproto3.AuthenticationOk{})
+	for _, k := range slices.Sorted(maps.Keys(hc.ParameterStatuses)) {
+		s.be.Send(&pgproto3.ParameterStatus{Name: k, Value: hc.ParameterStatuses[k]})
+	}
+	s.be.Send(&pgproto3.BackendKeyData{ProcessID: s.keyPID, SecretKey: secret})
+	s.be.Send(&pgproto3.ReadyForQuery{TxStatus: hc.TxStatus})
+	if err := s.be.Flush(); err != nil {
+		hc.Conn.Close()
+		return errClientGone
+	}
+	return nil
+}
+
+// connectUpstream opens and authenticates the session's upstream connection
+// with the proxy's credentials, then takes over its socket.
+func (s *session) connectUpstream(params map[string]string) (*pgconn.HijackedConn, error) {
+	cfg := s.srv.cfg.Upstream.Copy()
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	maps.Copy(cfg.RuntimeParams, params)
+	ctx, cancel := context.WithTimeout(s.ctx, s.srv.cfg.StartupTimeout)
+	defer cancel()
+	pc, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pc.SyncConn(ctx); err != nil {
+		pc.Close(ctx)
+		return nil, err
+	}
+	hc, err := pc.Hijack()
+	if err != nil {
+		pc.Close(ctx)
+		return nil, err
+	}
+	if hc.Frontend.ReadBufferLen() > 0 {
+		hc.Conn.Close()
+		return nil, errors.New("upstream sent unexpected data after startup")
+	}
+	return hc, nil
+}
+
+// serveClient reads client messages until Terminate or an error.
+func (s *session) serveClient() error {
+	for {
+		msg, err := s.be.Receive()
+		if err != nil {
+			var tooBig *pgproto3.ExceededMaxBodyLenErr
+			switch {
+			case errors.As(err, &tooBig):
+				s.fatal(newClientError(codeProgramLimitReached, "send smaller statements or raise --max-message-size",
+					"message of %d bytes exceeds the limit of %d bytes", tooBig.ActualBodyLen, tooBig.MaxExpectedBodyLen))
+			case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+			default:
+				s.fatal(newClientError(codeProtocolViolation, "", "invalid message from client: %v", err))
+			}
+			return err
+		}
+		switch m := msg.(type) {
+		case *pgproto3.Query:
+			s.handleQuery(m)
+		case *pgproto3.Parse:
+			s.handleParse(m)
+		case *pgproto3.Bind:
+			s.handleBind(m)
+		case *pgproto3.Close:
+			if m.ObjectType == 'S' {
+				delete(s.stmts, m.Name)
+			}
+			s.fe.Send(m)
+		case *pgproto3.Sync:
+			s.fe.Send(m)
+			s.rounds++
+		case *pgproto3.Describe, *pgproto3.Execute, *pgproto3.Flush,
+			*pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail:
+			s.fe.Send(m)
+		case *pgproto3.FunctionCall:
+			s.refuse(newClientError(codeInsufficientPriv, "call functions from SQL instead", "the fast-path function call protocol is not allowed"), nil)
+		case *pgproto3.Terminate:
+			return nil
+		default:
+			err := newClientError(codeProtocolViolation, "", "unexpected message %T", msg)
+			s.fatal(err)
+			return err
+		}
+	}
+}
+
+// relayUpstream copies upstream messages to the client, putting each refusal
+// in place of its sentinel error.
+func (s *session) relayUpstream() error {
+	ready := 0
+	for {
+		msg, err := s.fe.Receive()
+		if err != nil {
+			if !s.closing.Load() && s.ctx.Err() == nil {
+				s.log.Warn("upstream connection lost", "err", err)
+				s.fatal(newClientError(codeConnectionFailure, "reconnect", "lost the connection to the database"))
+				s.conn.Close()
+			}
+			return err
+		}
+		switch m := msg.(type) {
+		case *pgproto3.ErrorResponse:
+			if r, ok := s.takeRefusal(m); ok {
+				msg = r
+			}
+		case *pgproto3.ReadyForQuery:
+			ready++
+			s.expireRefusals(ready)
+		}
+		s.writeMu.Lock()
+		s.be.Send(msg)
+		s.writeMu.Unlock()
+	}
+}
+
+// fatal sends a FATAL ErrorResponse; the caller then closes the connection.
+func (s *session) fatal(err error) {
+	resp := errorResponse(err, "FATAL")
+	s.log.Info("closing client connection", "code", resp.Code, "reason", resp.Message)
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	_ = s.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	s.be.Send(resp)
+	_ = s.be.Flush()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,197 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/tenantproxy/tenantproxy/rewrite"
+)
+
+// sentinelPrefix starts the statement sent upstream in place of a refused
+// one. Postgres answers it with a syntax error at exactly the point the
+// refused statement would have failed: the transaction is aborted, the rest
+// of a pipeline is skipped until Sync, and ReadyForQuery carries the right
+// status. The relay swaps that error for the refusal before the client
+// sees it. The sentinel runs nothing.
+const sentinelPrefix = "tenantproxy_refused_"
+
+// nonceLen is the length of a sentinel's hex nonce.
+const nonceLen = 24
+
+// handleQuery rewrites a simple-protocol query string and sends it upstream,
+// or sends a sentinel in its place.
+func (s *session) handleQuery(m *pgproto3.Query) {
+	start := time.Now()
+	snap := s.srv.cfg.Catalog.Snapshot()
+	res, err := s.srv.cfg.Rewriter.Rewrite(m.String, s.scope, snap)
+	if err != nil {
+		s.auditStatement(m.String, nil, err, snap.Version(), start)
+		s.refuse(err, nil)
+		return
+	}
+	s.auditStatement(m.String, res, nil, snap.Version(), start)
+	s.fe.Send(&pgproto3.Query{String: res.SQL})
+	s.rounds++
+}
+
+// handleParse rewrites the SQL of a Parse and remembers which parameters of
+// the statement must carry the session's tenant.
+func (s *session) handleParse(m *pgproto3.Parse) {
+	start := time.Now()
+	snap := s.srv.cfg.Catalog.Snapshot()
+	res, err := s.srv.cfg.Rewriter.Rewrite(m.Query, s.scope, snap)
+	if err != nil {
+		s.auditStatement(m.Query, nil, err, snap.Version(), start)
+		if m.Name == "" {
+			delete(s.stmts, "")
+		}
+		s.refuse(err, &pgproto3.Parse{Name: m.Name})
+		return
+	}
+	s.auditStatement(m.Query, res, nil, snap.Version(), start)
+	s.stmts[m.Name] = preparedStmt{checks: res.ParamChecks, oids: slices.Clone(m.ParameterOIDs)}
+	s.fe.Send(&pgproto3.Parse{Name: m.Name, Query: res.SQL, ParameterOIDs: m.ParameterOIDs})
+}
+
+// handleBind checks the parameters that must name the session's tenant and
+// forwards the Bind, or refuses it.
+func (s *session) handleBind(m *pgproto3.Bind) {
+	if st, ok := s.stmts[m.PreparedStatement]; ok {
+		for _, c := range st.checks {
+			if err := s.checkParam(m, st, c); err != nil {
+				s.refuse(err, &pgproto3.Parse{Name: sentinelPrefix + randomHex(8)})
+				return
+			}
+		}
+	}
+	s.fe.Send(m)
+}
+
+// checkParam verifies that the value bound to a tenant-column parameter is
+// one of the scope's tenants.
+func (s *session) checkParam(m *pgproto3.Bind, st preparedStmt, c rewrite.ParamCheck) error {
+	i := c.Index - 1
+	if i < 0 || i >= len(m.Parameters) {
+		return nil // Postgres rejects the Bind for its parameter count
+	}
+	value := m.Parameters[i]
+	if value == nil {
+		return newClientError(codeInsufficientPriv, "bind the tenant column to your tenant", "parameter $%d sets the tenant column to NULL", c.Index)
+	}
+	format := int16(0)
+	switch len(m.ParameterFormatCodes) {
+	case 0:
+	case 1:
+		format = m.ParameterFormatCodes[0]
+	default:
+		if i < len(m.ParameterFormatCodes) {
+			format = m.ParameterFormatCodes[i]
+		}
+	}
+	var oid uint32
+	if i < len(st.oids) {
+		oid = st.oids[i]
+	}
+	text, err := paramText(value, format, oid)
+	if err != nil {
+		return newClientError(codeInsufficientPriv, "bind the tenant column in text format or declare its type in Parse", "parameter $%d sets the tenant column, but %v", c.Index, err)
+	}
+	if slices.Contains(s.scope.Values[c.Claim], text) {
+		return nil
+	}
+	return newClientError(codeInsufficientPriv, "a session may only write rows of the tenants in its token",
+		"parameter $%d names tenant %q, which is not the session's tenant", c.Index, text)
+}
+
+// Type OIDs whose binary form paramText can read.
+const (
+	oidInt2    = 21
+	oidInt4    = 23
+	oidInt8    = 20
+	oidText    = 25
+	oidVarchar = 1043
+	oidUUID    = 2950
+)
+
+// paramText returns the text form of a bound value, as Postgres would read it.
+// Binary values are read only when their type is known exactly.
+func paramText(v []byte, format int16, oid uint32) (string, error) {
+	if format == 0 {
+		return string(v), nil
+	}
+	switch {
+	case oid == oidInt2 && len(v) == 2:
+		return strconv.FormatInt(int64(int16(binary.BigEndian.Uint16(v))), 10), nil
+	case oid == oidInt4 && len(v) == 4:
+		return strconv.FormatInt(int64(int32(binary.BigEndian.Uint32(v))), 10), nil
+	case oid == oidInt8 && len(v) == 8:
+		return strconv.FormatInt(int64(binary.BigEndian.Uint64(v)), 10), nil
+	case oid == oidText || oid == oidVarchar:
+		return string(v), nil
+	case oid == oidUUID && len(v) == 16:
+		h := fmt.Sprintf("%x", v)
+		return strings.Join([]string{h[0:8], h[8:12], h[12:16], h[16:20], h[20:32]}, "-"), nil
+	}
+	return "", fmt.Errorf("its binary value of type oid %d cannot be checked", oid)
+}
+
+// refuse makes the client see err where the refused message would have
+// failed. A nil parse sends a simple Query sentinel (for Query and
+// FunctionCall); otherwise a Parse of the sentinel under parse.Name.
+func (s *session) refuse(err error, parse *pgproto3.Parse) {
+	nonce := randomHex(nonceLen / 2)
+	resp := errorResponse(err, "ERROR")
+	s.refusalMu.Lock()
+	s.refusals[nonce] = refusal{resp: resp, round: s.rounds}
+	s.refusalMu.Unlock()
+	s.log.Info("statement refused", "code", resp.Code, "reason", resp.Message)
+	if parse == nil {
+		s.fe.Send(&pgproto3.Query{String: sentinelPrefix + nonce})
+		s.rounds++
+		return
+	}
+	s.fe.Send(&pgproto3.Parse{Name: parse.Name, Query: sentinelPrefix + nonce})
+}
+
+// takeRefusal returns the refusal whose sentinel caused upstream error e.
+func (s *session) takeRefusal(e *pgproto3.ErrorResponse) (*pgproto3.ErrorResponse, bool) {
+	if e.Code != "42601" {
+		return nil, false
+	}
+	i := strings.Index(e.Message, sentinelPrefix)
+	if i < 0 {
+		return nil, false
+	}
+	// Take the hex nonce itself: the quotes around it depend on lc_messages.
+	nonce := e.Message[i+len(sentinelPrefix):]
+	if len(nonce) < nonceLen {
+		return nil, false
+	}
+	nonce = nonce[:nonceLen]
+	s.refusalMu.Lock()
+	defer s.refusalMu.Unlock()
+	r, ok := s.refusals[nonce]
+	if !ok {
+		return nil, false
+	}
+	delete(s.refusals, nonce)
+	return r.resp, true
+}
+
+// expireRefusals drops refusals whose round has ended without their sentinel
+// coming back (Postgres skipped it after an earlier error in the pipeline).
+// ready counts the ReadyForQuery messages relayed so far.
+func (s *session) expireRefusals(ready int) {
+	s.refusalMu.Lock()
+	defer s.refusalMu.Unlock()
+	for k, r := range s.refusals {
+		if r.round < ready {
+			delete(s.refusals, k)
+		}
+	}
+}
