@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 
@@ -17,6 +18,9 @@ import (
 func (s *session) handshake() (*pgproto3.StartupMessage, error) {
 	for {
 		msg, err := s.be.ReceiveStartupMessage()
+		if errors.Is(err, io.EOF) {
+			return nil, errClientGone // connected and left: a health check
+		}
 		if err != nil {
 			return nil, newClientError(codeProtocolViolation, "", "invalid startup packet: %v", err)
 		}

@@ -1,0 +1,97 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+
+	pg "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/tenantproxy/tenantproxy/catalog"
+)
+
+// Policy is what a statement must respect.
+type Policy struct {
+	// Tenants maps a claim dimension to the tenant values the session may
+	// see; "" is the primary claim (catalog.Table.Claim "" means primary).
+	Tenants map[string][]string
+	// SearchPath resolves unqualified relation names, first match wins.
+	SearchPath []string
+	// Snapshot is the catalog the statement is checked against.
+	Snapshot *catalog.Snapshot
+}
+
+// ErrUnverified is wrapped by every error Check returns, so callers can
+// recognise a verifier refusal with errors.Is.
+var ErrUnverified = errors.New("statement is not provably tenant-confined")
+
+// Check returns nil when sql is provably tenant-confined under p, else an
+// error saying which reference is not. It never panics: an internal failure
+// is reported as a refusal.
+func Check(sql string, p Policy) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("verify: %w: internal error: %v (refusing; report this statement)", ErrUnverified, r)
+		}
+	}()
+	if p.Snapshot == nil {
+		return refuse("no catalog snapshot in the policy; load the catalog before checking statements")
+	}
+	tree, err := pg.Parse(sql)
+	if err != nil {
+		return refuse("the statement does not parse (%v); the rewriter emitted invalid SQL", err)
+	}
+	c := &checker{p: p}
+	for i, raw := range tree.GetStmts() {
+		if err := c.topLevel(raw.GetStmt()); err != nil {
+			if len(tree.GetStmts()) > 1 {
+				return fmt.Errorf("statement %d: %w", i+1, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// refuse builds an error wrapping ErrUnverified.
+func refuse(format string, args ...any) error {
+	return fmt.Errorf("verify: %w: %s", ErrUnverified, fmt.Sprintf(format, args...))
+}
+
+// checker carries the state of one Check call.
+type checker struct {
+	p Policy
+	// scopes is the stack of CTE names visible at the current point, one
+	// map per WITH clause being walked, innermost last.
+	scopes []map[string]bool
+}
+
+// topLevel checks one statement of the parse result.
+func (c *checker) topLevel(n *pg.Node) error {
+	switch x := n.GetNode().(type) {
+	case *pg.Node_TransactionStmt:
+		return c.fields(x.TransactionStmt.ProtoReflect(), nil)
+	case *pg.Node_VariableSetStmt:
+		return c.fields(x.VariableSetStmt.ProtoReflect(), nil)
+	case *pg.Node_VariableShowStmt:
+		return c.fields(x.VariableShowStmt.ProtoReflect(), nil)
+	}
+	return c.statement(n)
+}
+
+// statement checks a query that may modify data: a top-level statement or
+// the body of a CTE.
+func (c *checker) statement(n *pg.Node) error {
+	switch x := n.GetNode().(type) {
+	case *pg.Node_SelectStmt:
+		return c.selectStmt(x.SelectStmt)
+	case *pg.Node_InsertStmt:
+		return c.insertStmt(x.InsertStmt)
+	case *pg.Node_UpdateStmt:
+		return c.updateStmt(x.UpdateStmt)
+	case *pg.Node_DeleteStmt:
+		return c.deleteStmt(x.DeleteStmt)
+	case nil:
+		return refuse("empty statement node")
+	}
+	return refuse("statement type %s is not allowed here; only SELECT, INSERT, UPDATE, DELETE, transaction control, SET and SHOW are", nodeName(n))
+}

@@ -1,0 +1,340 @@
+package verify_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/tenantproxy/tenantproxy/catalog"
+	"github.com/tenantproxy/tenantproxy/rewrite/verify"
+)
+
+// testSnapshot is the fixed catalog every case runs against.
+var testSnapshot = catalog.MustSnapshot(1,
+	catalog.Table{Schema: "public", Name: "orders", Kind: catalog.TenantBound, TenantColumn: "tenant_id",
+		Columns: cols("id", "tenant_id", "customer_id", "total")},
+	catalog.Table{Schema: "public", Name: "customers", Kind: catalog.TenantBound, TenantColumn: "tenant_id",
+		Columns: cols("id", "tenant_id", "name")},
+	catalog.Table{Schema: "public", Name: "plans", Kind: catalog.Global},
+	catalog.Table{Schema: "public", Name: "settings", Kind: catalog.Global, Writable: true},
+	catalog.Table{Schema: "app", Name: "accounts", Kind: catalog.TenantBound, TenantColumn: "org_id", Claim: "org",
+		Columns: cols("id", "org_id", "email")},
+)
+
+func cols(names ...string) []catalog.Column {
+	out := make([]catalog.Column, len(names))
+	for i, n := range names {
+		out[i] = catalog.Column{Name: n, Type: "text"}
+	}
+	return out
+}
+
+// policy is tenant 42 on the primary claim and org 7 on the "org" claim.
+func policy() verify.Policy {
+	return verify.Policy{
+		Tenants:    map[string][]string{"": {"42"}, "org": {"7"}},
+		SearchPath: []string{"public"},
+		Snapshot:   testSnapshot,
+	}
+}
+
+// multiPolicy may see tenants 42 and 43.
+func multiPolicy() verify.Policy {
+	p := policy()
+	p.Tenants = map[string][]string{"": {"42", "43"}, "org": {"7"}}
+	return p
+}
+
+// Scoped derived tables as the rewriter emits them.
+const (
+	ord  = `(SELECT * FROM public.orders WHERE orders.tenant_id = '42') AS o`
+	cust = `(SELECT * FROM public.customers WHERE customers.tenant_id = '42') AS c`
+)
+
+type tcase struct {
+	name   string
+	sql    string
+	policy func() verify.Policy // nil: policy()
+	// reject, when not empty, is a substring the error must contain; empty
+	// means the statement must be accepted.
+	reject string
+	// minServer is the server_version_num the statement needs, if any.
+	minServer int
+}
+
+var accepted = []tcase{
+	{name: "derived table", sql: `SELECT * FROM ` + ord},
+	{name: "derived table bare column", sql: `SELECT * FROM (SELECT * FROM public.orders WHERE tenant_id = '42') AS o`},
+	{name: "derived table three-part column", sql: `SELECT * FROM (SELECT * FROM public.orders WHERE public.orders.tenant_id = '42') AS o`},
+	{name: "integer tenant constant", sql: `SELECT * FROM (SELECT * FROM public.orders WHERE orders.tenant_id = 42) AS o`},
+	{name: "constant on the left", sql: `SELECT * FROM (SELECT * FROM public.orders WHERE '42' = orders.tenant_id) AS o`},
+	{name: "pg_catalog equals", sql: `SELECT * FROM (SELECT * FROM public.orders WHERE orders.tenant_id OPERATOR(pg_catalog.=) '42') AS o`},
+	{name: "predicate among conjuncts", sql: `SELECT * FROM (SELECT * FROM public.orders WHERE orders.total > 5 AND (orders.id < 9 AND orders.tenant_id = '42')) AS o`},
+	{name: "aliased inner table", sql: `SELECT * FROM (SELECT * FROM public.orders AS x WHERE x.tenant_id = '42') AS o`},
+	{name: "unqualified table via search_path", sql: `SELECT * FROM (SELECT * FROM orders WHERE orders.tenant_id = '42') AS o`},
+	{name: "inner join", sql: `SELECT o.id, c.name FROM ` + ord + ` JOIN ` + cust + ` ON c.id = o.customer_id`},
+	{name: "left join", sql: `SELECT * FROM ` + ord + ` LEFT JOIN ` + cust + ` ON c.id = o.customer_id`},
+	{name: "right join", sql: `SELECT * FROM ` + ord + ` RIGHT OUTER JOIN ` + cust + ` ON c.id = o.customer_id`},
+	{name: "full join", sql: `SELECT * FROM ` + ord + ` FULL JOIN ` + cust + ` ON c.id = o.customer_id`},
+	{name: "cross join", sql: `SELECT * FROM ` + ord + ` CROSS JOIN ` + cust},
+	{name: "natural join", sql: `SELECT * FROM ` + ord + ` NATURAL JOIN ` + cust},
+	{name: "using join with alias", sql: `SELECT * FROM ` + ord + ` JOIN ` + cust + ` USING (tenant_id) AS j`},
+	{name: "aliased join of derived tables", sql: `SELECT * FROM (` + ord + ` JOIN ` + cust + ` ON true) AS j`},
+	{name: "join with global table", sql: `SELECT * FROM public.plans p LEFT JOIN ` + ord + ` ON o.id = p.id`},
+	{name: "comma join of raw tables with WHERE predicates",
+		sql: `SELECT * FROM public.orders o, public.customers c WHERE o.tenant_id = '42' AND c.tenant_id = '42' AND c.id = o.customer_id`},
+	{name: "raw tables in join with top-level WHERE predicates",
+		sql: `SELECT * FROM public.orders o LEFT JOIN public.customers c ON c.id = o.customer_id WHERE o.tenant_id = '42' AND c.tenant_id = '42'`},
+	{name: "subquery in WHERE", sql: `SELECT * FROM public.plans p WHERE EXISTS (SELECT 1 FROM ` + ord + ` WHERE o.id = p.id)`},
+	{name: "IN subquery", sql: `SELECT * FROM ` + cust + ` WHERE c.id IN (SELECT o.customer_id FROM ` + ord + `)`},
+	{name: "subquery in select list", sql: `SELECT (SELECT count(*) FROM ` + ord + ` WHERE o.customer_id = c.id) FROM ` + cust},
+	{name: "subquery in HAVING", sql: `SELECT c.name FROM ` + cust + ` GROUP BY c.name HAVING count(*) > (SELECT count(*) FROM ` + ord + `)`},
+	{name: "lateral subquery", sql: `SELECT * FROM ` + cust + `, LATERAL (SELECT * FROM ` + ord + ` WHERE o.customer_id = c.id LIMIT 1) AS l`},
+	{name: "lateral function", sql: `SELECT * FROM ` + ord + `, LATERAL generate_series(1, o.total) AS g`},
+	{name: "function column definition list", sql: `SELECT * FROM json_to_record('{"a":1}') AS x(a int, b text COLLATE "C")`},
+	{name: "json constructors", sql: `SELECT JSON_OBJECT('a' VALUE c.id), JSON_ARRAY(SELECT o.id FROM ` + ord + `), c.name IS JSON FROM ` + cust, minServer: 160000},
+	{name: "quantified subquery", sql: `SELECT * FROM ` + cust + ` WHERE c.id = ANY (SELECT o.customer_id FROM ` + ord + `)`},
+	{name: "nested derived table", sql: `SELECT * FROM (SELECT * FROM ` + ord + ` WHERE o.total > 1) AS outer_o`},
+	{name: "union", sql: `SELECT id FROM ` + ord + ` UNION ALL SELECT id FROM ` + cust},
+	{name: "values", sql: `SELECT * FROM (VALUES (1, 'a'), (2, 'b')) AS v(x, y)`},
+	{name: "cte", sql: `WITH x AS (SELECT * FROM ` + ord + `) SELECT * FROM x`},
+	{name: "cte shadowing table name", sql: `WITH orders AS (SELECT * FROM public.orders WHERE orders.tenant_id = '42') SELECT * FROM orders`},
+	{name: "cte chain", sql: `WITH a AS (SELECT * FROM ` + ord + `), b AS (SELECT * FROM a) SELECT * FROM b, a`},
+	{name: "recursive cte", sql: `WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 5) SELECT * FROM t`},
+	{name: "recursive cte sees later sibling",
+		sql: `WITH RECURSIVE x AS (SELECT * FROM orders), orders AS (SELECT * FROM public.plans) SELECT * FROM x`},
+	{name: "recursive cte over tenant table",
+		sql: `WITH RECURSIVE t AS (SELECT o.id, o.customer_id FROM ` + ord + ` UNION ALL SELECT t.id, o.customer_id FROM t JOIN ` + ord + ` ON o.id = t.customer_id) SELECT * FROM t`},
+	{name: "outer cte visible in subquery", sql: `WITH x AS (SELECT * FROM ` + ord + `) SELECT * FROM public.plans WHERE EXISTS (SELECT 1 FROM x)`},
+	{name: "nested with", sql: `WITH x AS (SELECT * FROM ` + ord + `) SELECT * FROM (WITH y AS (SELECT * FROM x) SELECT * FROM y) AS z`},
+	{name: "cte search and cycle clauses",
+		sql: `WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 5) SEARCH DEPTH FIRST BY n SET ord CYCLE n SET is_cycle USING path SELECT * FROM t`},
+	{name: "data-modifying cte", sql: `WITH d AS (DELETE FROM public.orders WHERE orders.tenant_id = '42' RETURNING *) SELECT * FROM d`},
+	{name: "for update", sql: `SELECT * FROM ` + ord + ` FOR UPDATE OF o SKIP LOCKED`},
+	{name: "global table", sql: `SELECT * FROM public.plans`},
+	{name: "global table via search_path", sql: `SELECT name FROM plans WHERE id = 1`},
+	{name: "other claim", sql: `SELECT * FROM (SELECT * FROM app.accounts WHERE accounts.org_id = '7') AS a`},
+	{name: "several tenants IN", policy: multiPolicy, sql: `SELECT * FROM (SELECT * FROM public.orders WHERE orders.tenant_id IN ('42', '43')) AS o`},
+	{name: "several tenants single value", policy: multiPolicy, sql: `SELECT * FROM (SELECT * FROM public.orders WHERE orders.tenant_id = '43') AS o`},
+	{name: "functions and expressions",
+		sql: `SELECT lower(c.name), coalesce(c.name, 'x'), CASE WHEN c.id > 1 THEN 1 ELSE 0 END, c.id::text, now(), current_user, ` +
+			`greatest(1, 2), (ARRAY[1, 2])[1], row_number() OVER (PARTITION BY c.name ORDER BY c.id), count(*) FILTER (WHERE c.id > 1), ` +
+			`c.name IS NULL, c.id BETWEEN 1 AND 2, c.name LIKE 'a%', json_build_object('a', c.id), pg_catalog.upper(c.name) ` +
+			`FROM ` + cust + ` GROUP BY GROUPING SETS ((c.name), (c.id)) ORDER BY 1 LIMIT 10 OFFSET 2`},
+	{name: "update with predicate", sql: `UPDATE public.orders SET total = 1 WHERE orders.tenant_id = '42'`},
+	{name: "update with alias", sql: `UPDATE public.orders AS o SET total = o.total + 1 WHERE o.id = 3 AND o.tenant_id = '42' RETURNING o.id`},
+	{name: "update bare column", sql: `UPDATE public.orders SET total = 1 WHERE tenant_id = '42'`},
+	{name: "update from derived table",
+		sql: `UPDATE public.orders SET total = c.id FROM ` + cust + ` WHERE c.id = orders.customer_id AND orders.tenant_id = '42'`},
+	{name: "update sets tenant constant", sql: `UPDATE public.orders SET tenant_id = '42', total = 2 WHERE orders.tenant_id = '42'`},
+	{name: "update sets tenant param", sql: `UPDATE public.orders SET tenant_id = $1 WHERE orders.tenant_id = '42'`},
+	{name: "update with subquery", sql: `UPDATE public.orders SET total = (SELECT count(*) FROM ` + cust + `) WHERE orders.tenant_id = '42'`},
+	{name: "update multi-assign", sql: `UPDATE public.orders SET (total, customer_id) = (SELECT 1, c.id FROM ` + cust + ` LIMIT 1) WHERE orders.tenant_id = '42'`},
+	{name: "delete with predicate", sql: `DELETE FROM public.orders WHERE orders.tenant_id = '42' AND orders.id = 1`},
+	{name: "delete using derived table", sql: `DELETE FROM public.orders o USING ` + cust + ` WHERE o.customer_id = c.id AND o.tenant_id = '42'`},
+	{name: "insert values constant", sql: `INSERT INTO public.orders (id, tenant_id, total) VALUES (1, '42', 10)`},
+	{name: "insert values integer constant", sql: `INSERT INTO public.orders (tenant_id, id) VALUES (42, 1)`},
+	{name: "insert values param", sql: `INSERT INTO public.orders (id, tenant_id) VALUES ($1, $2), (3, '42')`},
+	{name: "insert select constant", sql: `INSERT INTO public.orders (id, tenant_id) SELECT c.id, '42' FROM ` + cust},
+	{name: "insert select star then tenant last",
+		sql: `INSERT INTO public.orders (id, customer_id, tenant_id) SELECT *, '42' FROM (SELECT c.id, c.id FROM ` + cust + `) AS x`},
+	{name: "insert select tenant first then star",
+		sql: `INSERT INTO public.orders (tenant_id, id, customer_id) SELECT '42', x.* FROM (SELECT c.id, c.id FROM ` + cust + `) AS x`},
+	{name: "insert select star counted from end",
+		sql: `INSERT INTO public.orders (id, tenant_id, customer_id) SELECT *, '42', 1 FROM (SELECT 1) AS x`},
+	{name: "insert returning", sql: `INSERT INTO public.orders AS o (id, tenant_id) VALUES (1, '42') RETURNING o.id`},
+	{name: "insert on conflict do nothing", sql: `INSERT INTO public.orders (id, tenant_id) VALUES (1, '42') ON CONFLICT DO NOTHING`},
+	{name: "insert on conflict do update",
+		sql: `INSERT INTO public.orders (id, tenant_id, total) VALUES (1, '42', 5) ON CONFLICT (id) DO UPDATE SET total = excluded.total WHERE orders.tenant_id = '42'`},
+	{name: "insert on conflict do update with alias",
+		sql: `INSERT INTO public.orders AS o (id, tenant_id) VALUES (1, '42') ON CONFLICT ON CONSTRAINT orders_pkey DO UPDATE SET total = 1 WHERE o.tenant_id = '42' AND o.total < 3`},
+	{name: "insert several tenants", policy: multiPolicy, sql: `INSERT INTO public.orders (id, tenant_id) VALUES (1, '42'), (2, '43')`},
+	{name: "insert with cte", sql: `WITH x AS (SELECT * FROM ` + cust + `) INSERT INTO public.orders (id, tenant_id) SELECT x.id, '42' FROM x`},
+	{name: "insert other claim", sql: `INSERT INTO app.accounts (id, org_id) VALUES (1, '7')`},
+	{name: "writable global insert", sql: `INSERT INTO public.settings (k, v) VALUES ('a', 'b')`},
+	{name: "writable global update", sql: `UPDATE public.settings SET v = 'c'`},
+	{name: "writable global delete", sql: `DELETE FROM settings`},
+	{name: "transaction control", sql: `BEGIN ISOLATION LEVEL SERIALIZABLE; SAVEPOINT s; ROLLBACK TO SAVEPOINT s; COMMIT`},
+	{name: "set and show", sql: `SET statement_timeout = '5s'; SHOW statement_timeout; SET TIME ZONE 'UTC'`},
+	{name: "several statements", sql: `BEGIN; SELECT * FROM ` + ord + `; COMMIT`},
+	{name: "empty", sql: ``},
+}
+
+var rejected = []tcase{
+	{name: "raw table", sql: `SELECT * FROM public.orders`, reject: "public.orders"},
+	{name: "raw unqualified table", sql: `SELECT * FROM orders`, reject: "not confined"},
+	{name: "wrong tenant", sql: `SELECT * FROM (SELECT * FROM public.orders WHERE orders.tenant_id = '43') AS o`, reject: `"43"`},
+	{name: "wrong integer tenant", sql: `SELECT * FROM (SELECT * FROM public.orders WHERE orders.tenant_id = 43) AS o`, reject: "not one of"},
+	{name: "predicate inside OR", sql: `SELECT * FROM (SELECT * FROM public.orders WHERE orders.tenant_id = '42' OR true) AS o`, reject: "not confined"},
+	{name: "predicate inside NOT", sql: `SELECT * FROM (SELECT * FROM public.orders WHERE NOT (orders.tenant_id <> '42')) AS o`, reject: "not confined"},
+	{name: "predicate inside CASE",
+		sql: `SELECT * FROM (SELECT * FROM public.orders WHERE CASE WHEN true THEN orders.tenant_id = '42' END) AS o`, reject: "not confined"},
+	{name: "predicate via function", sql: `SELECT * FROM (SELECT * FROM public.orders WHERE coalesce(orders.tenant_id = '42', true)) AS o`, reject: "not confined"},
+	{name: "predicate on another alias",
+		sql: `SELECT * FROM public.orders o, public.customers c WHERE c.tenant_id = '42'`, reject: "public.orders AS o"},
+	{name: "predicate on relname of aliased table", sql: `SELECT * FROM public.orders o WHERE orders.tenant_id = '42'`, reject: "not confined"},
+	{name: "three-part column on aliased table", sql: `SELECT * FROM public.orders o WHERE public.orders.tenant_id = '42'`, reject: "not confined"},
+	{name: "three-part column wrong schema", sql: `SELECT * FROM public.orders WHERE app.orders.tenant_id = '42'`, reject: "not confined"},
+	{name: "predicate on wrong column", sql: `SELECT * FROM public.orders WHERE orders.customer_id = '42'`, reject: "not confined"},
+	{name: "inequality", sql: `SELECT * FROM public.orders WHERE orders.tenant_id >= '42'`, reject: "not confined"},
+	{name: "not in", sql: `SELECT * FROM public.orders WHERE orders.tenant_id NOT IN ('42')`, reject: "not confined"},
+	{name: "param predicate", sql: `SELECT * FROM public.orders WHERE orders.tenant_id = $1`, reject: "not one of"},
+	{name: "null predicate", sql: `SELECT * FROM public.orders WHERE orders.tenant_id = NULL`, reject: "not one of"},
+	{name: "cast predicate", sql: `SELECT * FROM public.orders WHERE orders.tenant_id = '42'::text`, reject: "not one of"},
+	{name: "bare column with two from items",
+		sql: `SELECT * FROM public.orders, public.customers WHERE tenant_id = '42' AND customers.tenant_id = '42'`, reject: "public.orders"},
+	{name: "predicate only in HAVING", sql: `SELECT count(*) FROM public.orders GROUP BY orders.tenant_id HAVING orders.tenant_id = '42'`, reject: "not confined"},
+	{name: "predicate only in outer-join ON",
+		sql: `SELECT * FROM public.plans p LEFT JOIN public.orders o ON o.tenant_id = '42'`, reject: "not confined"},
+	{name: "predicate only in inner-join ON",
+		sql: `SELECT * FROM public.plans p JOIN public.orders o ON o.tenant_id = '42'`, reject: "not confined"},
+	{name: "predicate in correlated subquery",
+		sql: `SELECT * FROM public.orders o WHERE EXISTS (SELECT 1 WHERE o.tenant_id = '42')`, reject: "not confined"},
+	{name: "predicate in outer query only",
+		sql: `SELECT * FROM (SELECT * FROM public.orders) AS o WHERE o.tenant_id = '42'`, reject: "not confined"},
+	{name: "missing predicate in nested subquery",
+		sql: `SELECT * FROM ` + ord + ` WHERE EXISTS (SELECT 1 FROM public.customers WHERE customers.id = o.customer_id)`, reject: "public.customers"},
+	{name: "missing predicate in select-list subquery", sql: `SELECT (SELECT max(total) FROM public.orders) FROM ` + cust, reject: "public.orders"},
+	{name: "missing predicate in lateral", sql: `SELECT * FROM ` + cust + `, LATERAL (SELECT * FROM public.orders) AS l`, reject: "public.orders"},
+	{name: "missing predicate in union arm", sql: `SELECT id FROM ` + ord + ` UNION SELECT id FROM public.customers`, reject: "public.customers"},
+	{name: "missing predicate in join ON subquery",
+		sql: `SELECT * FROM ` + ord + ` JOIN ` + cust + ` ON c.id IN (SELECT id FROM public.customers)`, reject: "public.customers"},
+	{name: "aliased join hides the table",
+		sql: `SELECT * FROM (public.orders o JOIN public.plans p ON true) AS j WHERE o.tenant_id = '42'`, reject: "aliased JOIN"},
+	{name: "column aliases rename tenant column",
+		sql: `SELECT * FROM public.orders AS o(id, x, tenant_id) WHERE o.tenant_id = '42'`, reject: "column aliases"},
+	{name: "cte shadowing trick", sql: `WITH orders AS (SELECT * FROM orders) SELECT * FROM orders`, reject: "not confined"},
+	{name: "cte sees only earlier siblings",
+		sql: `WITH x AS (SELECT * FROM orders), orders AS (SELECT * FROM public.plans) SELECT * FROM x`, reject: "not confined"},
+	{name: "cte scope ends with its subquery",
+		sql: `SELECT * FROM (WITH orders AS (SELECT 1 AS id) SELECT * FROM orders) AS a, orders`, reject: "not confined"},
+	{name: "cte scope ends with its set-operation arm",
+		sql: `(WITH orders AS (SELECT 1 AS id) SELECT * FROM orders) UNION ALL SELECT id FROM orders`, reject: "not confined"},
+	{name: "qualified name is never a cte",
+		sql: `WITH orders AS (SELECT 1 AS id) SELECT * FROM public.orders`, reject: "not confined"},
+	{name: "unscoped data-modifying cte", sql: `WITH d AS (DELETE FROM public.orders RETURNING *) SELECT * FROM d`, reject: "DELETE"},
+	{name: "IN list with foreign tenant",
+		sql: `SELECT * FROM (SELECT * FROM public.orders WHERE orders.tenant_id IN ('42', '43')) AS o`, reject: `"43"`},
+	{name: "other claim's value", sql: `SELECT * FROM (SELECT * FROM app.accounts WHERE accounts.org_id = '42') AS a`, reject: "not one of"},
+	{name: "claim without values", policy: func() verify.Policy {
+		p := policy()
+		p.Tenants = map[string][]string{"": {"42"}}
+		return p
+	}, sql: `SELECT * FROM (SELECT * FROM app.accounts WHERE accounts.org_id = '7') AS a`, reject: `claim "org"`},
+	{name: "insert other tenant", sql: `INSERT INTO public.orders (id, tenant_id) VALUES (1, '43')`, reject: "not one of"},
+	{name: "insert other tenant in later row", sql: `INSERT INTO public.orders (id, tenant_id) VALUES (1, '42'), (2, '43')`, reject: "not one of"},
+	{name: "insert without tenant column", sql: `INSERT INTO public.orders (id, total) VALUES (1, 2)`, reject: "does not list"},
+	{name: "insert without column list", sql: `INSERT INTO public.orders VALUES (1, '42', 3, 4)`, reject: "does not list"},
+	{name: "insert default values", sql: `INSERT INTO public.orders DEFAULT VALUES`, reject: "does not list"},
+	{name: "insert tenant default", sql: `INSERT INTO public.orders (id, tenant_id) VALUES (1, DEFAULT)`, reject: "not one of"},
+	{name: "insert tenant expression", sql: `INSERT INTO public.orders (id, tenant_id) VALUES (1, '4' || '3')`, reject: "not one of"},
+	{name: "insert cast param", sql: `INSERT INTO public.orders (id, tenant_id) VALUES (1, $1::varchar(1))`, reject: "not one of"},
+	{name: "insert tenant listed twice", sql: `INSERT INTO public.orders (tenant_id, tenant_id) VALUES ('42', '43')`, reject: "more than once"},
+	{name: "insert select other tenant", sql: `INSERT INTO public.orders (id, tenant_id) SELECT c.id, c.tenant_id FROM ` + cust, reject: "not one of"},
+	{name: "insert select stars on both sides of tenant",
+		sql: `INSERT INTO public.orders (id, tenant_id, customer_id) SELECT *, '42', x.* FROM (SELECT 1) AS x`, reject: "cannot tell"},
+	{name: "insert select star before tenant not last",
+		sql: `INSERT INTO public.orders (id, tenant_id, customer_id) SELECT *, '42' FROM (SELECT 1, 2) AS x`, reject: "cannot tell"},
+	{name: "insert select star after tenant position counted from end",
+		sql: `INSERT INTO public.orders (tenant_id, id) SELECT x.*, '42' FROM (SELECT '43') AS x`, reject: "cannot tell"},
+	{name: "insert select union", sql: `INSERT INTO public.orders (id, tenant_id) SELECT 1, '42' UNION SELECT 2, '43'`, reject: "set operation"},
+	{name: "insert select unscoped source",
+		sql: `INSERT INTO public.orders (id, tenant_id) SELECT id, '42' FROM public.customers`, reject: "public.customers"},
+	{name: "update sets tenant 7", sql: `UPDATE public.orders SET tenant_id = 7 WHERE orders.tenant_id = '42'`, reject: "not one of"},
+	{name: "update sets tenant from column", sql: `UPDATE public.orders SET tenant_id = orders.customer_id WHERE orders.tenant_id = '42'`, reject: "not one of"},
+	{name: "update sets tenant by multi-assign",
+		sql: `UPDATE public.orders SET (total, tenant_id) = (1, '42') WHERE orders.tenant_id = '42'`, reject: "row expression"},
+	{name: "update without predicate", sql: `UPDATE public.orders SET total = 1`, reject: "UPDATE"},
+	{name: "update predicate in OR", sql: `UPDATE public.orders SET total = 1 WHERE orders.tenant_id = '42' OR orders.id = 1`, reject: "not confined"},
+	{name: "update predicate on from item only",
+		sql: `UPDATE public.orders SET total = 1 FROM ` + cust + ` WHERE c.tenant_id = '42'`, reject: "not confined"},
+	{name: "update bare column with from item",
+		sql: `UPDATE public.orders SET total = 1 FROM public.plans WHERE tenant_id = '42'`, reject: "not confined"},
+	{name: "update raw from item", sql: `UPDATE public.orders SET total = 1 FROM public.customers WHERE orders.tenant_id = '42'`, reject: "public.customers"},
+	{name: "update where current of", sql: `UPDATE public.settings SET v = 1 WHERE CURRENT OF cur`, reject: "CurrentOfExpr"},
+	{name: "delete without predicate", sql: `DELETE FROM public.orders`, reject: "DELETE"},
+	{name: "delete wrong tenant", sql: `DELETE FROM public.orders o WHERE o.tenant_id = '43'`, reject: "not one of"},
+	{name: "delete raw using", sql: `DELETE FROM public.orders o USING public.customers c WHERE o.tenant_id = '42'`, reject: "public.customers"},
+	{name: "on conflict do update without predicate",
+		sql: `INSERT INTO public.orders (id, tenant_id) VALUES (1, '42') ON CONFLICT (id) DO UPDATE SET total = 1`, reject: "ON CONFLICT"},
+	{name: "on conflict predicate on excluded",
+		sql: `INSERT INTO public.orders (id, tenant_id) VALUES (1, '42') ON CONFLICT (id) DO UPDATE SET total = 1 WHERE excluded.tenant_id = '42'`, reject: "ON CONFLICT"},
+	{name: "on conflict sets tenant",
+		sql: `INSERT INTO public.orders (id, tenant_id) VALUES (1, '42') ON CONFLICT (id) DO UPDATE SET tenant_id = '42' WHERE orders.tenant_id = '42'`, reject: "assigns tenant column"},
+	{name: "uncatalogued table", sql: `SELECT * FROM public.secrets`, reject: "not in the catalog"},
+	{name: "uncatalogued unqualified table", sql: `SELECT * FROM pg_class`, reject: "not in the catalog"},
+	{name: "system catalog", sql: `SELECT * FROM pg_catalog.pg_authid`, reject: "not in the catalog"},
+	{name: "database-qualified table", sql: `SELECT * FROM db.public.plans`, reject: "names a database"},
+	{name: "insert into read-only global", sql: `INSERT INTO public.plans (id) VALUES (1)`, reject: "read-only"},
+	{name: "update read-only global", sql: `UPDATE public.plans SET name = 'x'`, reject: "read-only"},
+	{name: "delete read-only global", sql: `DELETE FROM plans`, reject: "read-only"},
+	{name: "insert into uncatalogued", sql: `INSERT INTO public.secrets (a) VALUES (1)`, reject: "not in the catalog"},
+	{name: "tablesample", sql: `SELECT * FROM public.plans TABLESAMPLE SYSTEM (10)`, reject: "RangeTableSample"},
+	{name: "xmltable", sql: `SELECT * FROM XMLTABLE('/a' PASSING '<a/>' COLUMNS x int)`, reject: "RangeTableFunc"},
+	{name: "xml expression", sql: `SELECT xmlelement(name a, c.name) FROM ` + cust, reject: "XmlExpr"},
+	{name: "select into", sql: `SELECT * INTO newtable FROM ` + ord, reject: "IntoClause"},
+	{name: "system column ctid", sql: `SELECT o.ctid FROM ` + ord, reject: "system column"},
+	{name: "system column xmin bare", sql: `SELECT xmin FROM (SELECT * FROM public.orders WHERE orders.tenant_id = '42') AS o`, reject: "system column"},
+	{name: "system column tableoid in where",
+		sql: `SELECT * FROM (SELECT * FROM public.orders WHERE orders.tenant_id = '42' AND orders.tableoid > 0) AS o`, reject: "system column"},
+	{name: "system column by field selection",
+		sql: `UPDATE public.orders SET total = 1 WHERE orders.tenant_id = '42' AND (orders).xmin <> '0'`, reject: "system column"},
+	{name: "system column by function notation", sql: `DELETE FROM public.orders WHERE orders.tenant_id = '42' RETURNING ctid(orders)`, reject: "system column"},
+	{name: "pg_terminate_backend", sql: `SELECT pg_terminate_backend(1)`, reject: "pg_terminate_backend"},
+	{name: "query_to_xml", sql: `SELECT query_to_xml('select * from public.orders', true, true, '')`, reject: "query_to_xml"},
+	{name: "qualified denied function", sql: `SELECT pg_catalog.set_config('search_path', 'x', false)`, reject: "set_config"},
+	{name: "nextval", sql: `SELECT nextval('public.orders_id_seq')`, reject: "nextval"},
+	{name: "dblink", sql: `SELECT * FROM dblink('host=x', 'select 1') AS t(a int)`, reject: "dblink"},
+	{name: "pg_read_file", sql: `SELECT pg_read_file('/etc/passwd')`, reject: "pg_read_file"},
+	{name: "large object", sql: `SELECT lo_import('/etc/passwd')`, reject: "lo_import"},
+	{name: "ts_stat runs sql", sql: `SELECT * FROM ts_stat('SELECT to_tsvector(name) FROM public.customers')`, reject: "ts_stat"},
+	{name: "function outside pg_catalog", sql: `SELECT public.leak(c.id) FROM ` + cust, reject: "outside pg_catalog"},
+	{name: "operator outside pg_catalog", sql: `SELECT 1 OPERATOR(public.+) 2`, reject: "outside pg_catalog"},
+	{name: "quantified operator outside pg_catalog", sql: `SELECT 1 OPERATOR(public.=) ANY (SELECT 1)`, reject: "outside pg_catalog"},
+	{name: "unscoped table in json constructor subquery", sql: `SELECT JSON_ARRAY(SELECT id FROM public.orders)`, reject: "public.orders"},
+	{name: "locking clause does not scope", sql: `SELECT * FROM public.orders FOR UPDATE OF orders`, reject: "not confined"},
+	{name: "create table", sql: `CREATE TABLE x (a int)`, reject: "CreateStmt"},
+	{name: "copy", sql: `COPY public.orders TO STDOUT`, reject: "CopyStmt"},
+	{name: "explain", sql: `EXPLAIN SELECT * FROM ` + ord, reject: "ExplainStmt"},
+	{name: "merge", sql: `MERGE INTO public.orders o USING public.plans p ON true WHEN MATCHED THEN DELETE`, reject: "MergeStmt"},
+	{name: "prepare", sql: `PREPARE p AS SELECT 1`, reject: "PrepareStmt"},
+	{name: "do block", sql: `DO $$ BEGIN END $$`, reject: "DoStmt"},
+	{name: "truncate", sql: `TRUNCATE public.orders`, reject: "TruncateStmt"},
+	{name: "declare cursor", sql: `DECLARE c CURSOR FOR SELECT * FROM ` + ord, reject: "DeclareCursorStmt"},
+	{name: "listen", sql: `LISTEN chan`, reject: "ListenStmt"},
+	{name: "bad statement among good ones", sql: `SELECT 1; SELECT * FROM public.orders; SELECT 2`, reject: "statement 2"},
+	{name: "does not parse", sql: `SELEC * FROM`, reject: "does not parse"},
+	{name: "no snapshot", policy: func() verify.Policy { p := policy(); p.Snapshot = nil; return p }, sql: `SELECT 1`, reject: "snapshot"},
+}
+
+func run(t *testing.T, cases []tcase, wantAccept bool) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := policy()
+			if tc.policy != nil {
+				p = tc.policy()
+			}
+			err := verify.Check(tc.sql, p)
+			if wantAccept {
+				if err != nil {
+					t.Fatalf("Check(%q) refused a confined statement: %v", tc.sql, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Check(%q) accepted a statement that is not provably confined", tc.sql)
+			}
+			if !errors.Is(err, verify.ErrUnverified) {
+				t.Errorf("error %v does not wrap ErrUnverified", err)
+			}
+			if !strings.Contains(err.Error(), tc.reject) {
+				t.Errorf("error %q does not mention %q", err, tc.reject)
+			}
+		})
+	}
+}
+
+func TestCheckAcceptsConfinedStatements(t *testing.T) { run(t, accepted, true) }
+
+func TestCheckRefusesUnconfinedStatements(t *testing.T) { run(t, rejected, false) }
