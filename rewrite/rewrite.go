@@ -1,6 +1,14 @@
 package rewrite
 
-import "github.com/tenantproxy/tenantproxy/catalog"
+import (
+	"errors"
+	"fmt"
+
+	pg "github.com/pganalyze/pg_query_go/v5"
+	"github.com/pganalyze/pg_query_go/v5/parser"
+	"github.com/tenantproxy/tenantproxy/catalog"
+	"github.com/tenantproxy/tenantproxy/rewrite/verify"
+)
 
 // Scope is what one session may see: for each claim dimension, the tenant
 // values its token holds. The key "" is the proxy's primary tenant claim.
@@ -8,11 +16,11 @@ type Scope struct {
 	Values map[string][]string
 }
 
-// Decision is what the rewriter did with an accepted statement.
+// Decision is what the rewriter did with a statement string.
 type Decision string
 
 const (
-	// Passed statements touch no tenant-bound relation and go upstream as sent.
+	// Passed statements touch no catalogued relation and go upstream as sent.
 	Passed Decision = "passed"
 	// Rewritten statements were scoped to the session's tenants.
 	Rewritten Decision = "rewritten"
@@ -22,9 +30,13 @@ const (
 
 // ParamCheck asks the session to check a bound parameter: the value bound to
 // parameter Index (1-based) must be one of the scope's values for Claim.
+// Type is the tenant column's type as the catalog knows it ("integer",
+// "uuid", ...; empty when unknown), which is the type Postgres gives the
+// parameter unless the client declared another.
 type ParamCheck struct {
 	Index int
 	Claim string
+	Type  string
 }
 
 // Result is an accepted statement string.
@@ -32,7 +44,8 @@ type Result struct {
 	SQL         string
 	Decision    Decision
 	ParamChecks []ParamCheck
-	// Tables lists the tenant-bound tables the statement was scoped on (schema.name).
+	// Tables lists the tenant-bound tables the statement was scoped on
+	// (schema.name, in order of first appearance).
 	Tables []string
 }
 
@@ -63,4 +76,63 @@ func New(cfg Config) *Rewriter {
 	return &Rewriter{cfg: cfg}
 }
 
-var _ = catalog.TenantBound
+// Rewrite confines every statement of sql to scope under the catalog snap.
+// The error is always a *Rejection.
+func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res *Result, err error) {
+	defer func() {
+		// The parser's protobuf tree is untrusted input to our walker; a
+		// bug there must become a refusal, never a crash of the session.
+		if p := recover(); p != nil {
+			res, err = nil, refusef("internal error while rewriting (%v)", p)
+		}
+	}()
+	tree, err := pg.Parse(sql)
+	if err != nil {
+		return nil, syntaxRejection(err)
+	}
+	w := &walker{cfg: r.cfg, scope: scope, snap: snap}
+	for _, raw := range tree.GetStmts() {
+		w.topStatement(raw.GetStmt())
+		if w.err != nil {
+			return nil, w.err
+		}
+	}
+	if !w.changed {
+		return &Result{SQL: sql, Decision: Passed, ParamChecks: w.params}, nil
+	}
+	out, err := pg.Deparse(tree)
+	if err != nil {
+		return nil, refusef("the rewritten statement could not be printed (%v)", err)
+	}
+	policy := verify.Policy{Tenants: scope.Values, SearchPath: r.cfg.SearchPath, Snapshot: snap}
+	if err := verify.Check(out, policy); err != nil {
+		return nil, &Rejection{Code: codeRefused, Reason: "statement could not be verified as tenant-confined: " + err.Error(),
+			Hint: "this is a gap in the rewriter; rephrase the statement, and report it"}
+	}
+	return &Result{SQL: out, Decision: Rewritten, ParamChecks: w.params, Tables: w.tables}, nil
+}
+
+const (
+	codeRefused = "42501"
+	codeSyntax  = "42601"
+)
+
+func syntaxRejection(err error) *Rejection {
+	var pe *parser.Error
+	if errors.As(err, &pe) {
+		return &Rejection{Code: codeSyntax, Reason: pe.Message, Position: pe.Cursorpos, Hint: "the statement is not valid SQL"}
+	}
+	return &Rejection{Code: codeSyntax, Reason: err.Error()}
+}
+
+// refusal is what the walker records when it must refuse.
+func refusef(format string, args ...any) *Rejection {
+	return &Rejection{Code: codeRefused, Reason: fmt.Sprintf(format, args...), Hint: defaultHint}
+}
+
+// defaultHint goes with refusals that have no more specific advice.
+const defaultHint = "the proxy refuses what it cannot confine to your tenant; rephrase the statement (the README lists what is supported)"
+
+func refuseHint(hint, format string, args ...any) *Rejection {
+	return &Rejection{Code: codeRefused, Reason: fmt.Sprintf(format, args...), Hint: hint}
+}

@@ -1,0 +1,148 @@
+package rewrite_test
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	pg "github.com/pganalyze/pg_query_go/v5"
+	"github.com/tenantproxy/tenantproxy/catalog"
+	"github.com/tenantproxy/tenantproxy/rewrite"
+)
+
+var update = flag.Bool("update", false, "rewrite the want values of the golden files (review the diff!)")
+
+// testCatalog is the catalog every golden case runs against (search path
+// ["public"]):
+//
+//	public.orders      tenant-bound on tenant_id (id, tenant_id, customer_id, total, note)
+//	public.customers   tenant-bound on tenant_id (id, tenant_id, name, plan_id)
+//	public.order_items tenant-bound on tenant_id, columns unknown
+//	public.plans       global, read-only
+//	public.settings    global, writable
+//	app.accounts       tenant-bound on org_id (id, org_id, name)
+func testCatalog() *catalog.Snapshot {
+	cols := func(names ...string) []catalog.Column {
+		out := make([]catalog.Column, len(names))
+		for i, n := range names {
+			out[i] = catalog.Column{Name: n, Type: "integer"}
+		}
+		return out
+	}
+	return catalog.MustSnapshot(7,
+		catalog.Table{Schema: "public", Name: "orders", Kind: catalog.TenantBound, TenantColumn: "tenant_id", Columns: cols("id", "tenant_id", "customer_id", "total", "note")},
+		catalog.Table{Schema: "public", Name: "customers", Kind: catalog.TenantBound, TenantColumn: "tenant_id", Columns: cols("id", "tenant_id", "name", "plan_id")},
+		catalog.Table{Schema: "public", Name: "order_items", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
+		catalog.Table{Schema: "public", Name: "plans", Kind: catalog.Global},
+		catalog.Table{Schema: "public", Name: "settings", Kind: catalog.Global, Writable: true},
+		catalog.Table{Schema: "app", Name: "accounts", Kind: catalog.TenantBound, TenantColumn: "org_id", Columns: cols("id", "org_id", "name")},
+	)
+}
+
+// goldenCase is one entry of a testdata/*.json file.
+type goldenCase struct {
+	Comment string   `json:"comment"`
+	SQL     string   `json:"sql"`
+	Tenants []string `json:"tenants,omitempty"`
+	Want    string   `json:"want,omitempty"`
+	Reject  string   `json:"reject,omitempty"`
+	Passed  bool     `json:"passed,omitempty"`
+	Params  []int    `json:"params,omitempty"`
+}
+
+func (c goldenCase) scope() rewrite.Scope {
+	tenants := c.Tenants
+	if len(tenants) == 0 {
+		tenants = []string{"42"}
+	}
+	return rewrite.Scope{Values: map[string][]string{"": tenants}}
+}
+
+func loadGolden(t testing.TB) map[string][]goldenCase {
+	files, err := filepath.Glob("testdata/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	out := map[string][]goldenCase{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cases []goldenCase
+		if err := json.Unmarshal(b, &cases); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		out[f] = cases
+	}
+	return out
+}
+
+func TestGolden(t *testing.T) {
+	rw := rewrite.New(rewrite.Config{SearchPath: []string{"public"}})
+	snap := testCatalog()
+	for file, cases := range loadGolden(t) {
+		changed := false
+		for i, c := range cases {
+			name := strings.TrimSuffix(filepath.Base(file), ".json") + "/" + c.Comment
+			t.Run(name, func(t *testing.T) {
+				res, err := rw.Rewrite(c.SQL, c.scope(), snap)
+				if c.Reject != "" {
+					if err == nil {
+						t.Fatalf("accepted, want rejection containing %q; got:\n%s", c.Reject, res.SQL)
+					}
+					if !strings.Contains(err.Error(), c.Reject) {
+						t.Fatalf("rejection %q does not contain %q", err.Error(), c.Reject)
+					}
+					var rej *rewrite.Rejection
+					if !asRejection(err, &rej) || rej.Hint == "" && rej.Code == "42501" {
+						t.Errorf("refusal without a hint: %v", err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("rejected: %v", err)
+				}
+				if c.Passed {
+					if res.Decision != rewrite.Passed || res.SQL != c.SQL {
+						t.Fatalf("want passed unchanged, got %s: %s", res.Decision, res.SQL)
+					}
+					return
+				}
+				if *update {
+					cases[i].Want = res.SQL
+					changed = true
+				}
+				if res.SQL != cases[i].Want {
+					t.Fatalf("got:\n%s\nwant:\n%s", res.SQL, cases[i].Want)
+				}
+				if _, err := pg.Parse(res.SQL); err != nil {
+					t.Fatalf("output does not parse: %v", err)
+				}
+				var params []int
+				for _, p := range res.ParamChecks {
+					params = append(params, p.Index)
+				}
+				if !slices.Equal(params, c.Params) {
+					t.Fatalf("param checks %v, want %v", params, c.Params)
+				}
+			})
+		}
+		if changed {
+			b, _ := json.MarshalIndent(cases, "", "  ")
+			if err := os.WriteFile(file, append(b, '\n'), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func asRejection(err error, out **rewrite.Rejection) bool {
+	r, ok := err.(*rewrite.Rejection)
+	*out = r
+	return ok
+}

@@ -1,0 +1,138 @@
+package rewrite
+
+import (
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v5"
+)
+
+// topStatement handles one statement of the string.
+func (w *walker) topStatement(n *pg.Node) {
+	switch x := n.GetNode().(type) {
+	case *pg.Node_SelectStmt, *pg.Node_InsertStmt, *pg.Node_UpdateStmt, *pg.Node_DeleteStmt:
+		w.statement(n, "")
+	case *pg.Node_TransactionStmt:
+		switch x.TransactionStmt.GetKind() {
+		case pg.TransactionStmtKind_TRANS_STMT_PREPARE, pg.TransactionStmtKind_TRANS_STMT_COMMIT_PREPARED, pg.TransactionStmtKind_TRANS_STMT_ROLLBACK_PREPARED:
+			w.fail(refuseHint("use ordinary transactions", "two-phase commit is not supported"))
+		}
+	case *pg.Node_VariableShowStmt:
+	case *pg.Node_VariableSetStmt:
+		w.setting(x.VariableSetStmt)
+	case *pg.Node_MergeStmt:
+		w.fail(refuseHint("use INSERT ... ON CONFLICT, UPDATE or DELETE", "MERGE is not supported yet"))
+	default:
+		w.fail(refuseHint("only SELECT, INSERT, UPDATE, DELETE, transaction control, SHOW and a few SETs pass the proxy",
+			"%s statements are not supported", statementName(n)))
+	}
+}
+
+// statement rewrites a query-like statement wherever it appears.
+func (w *walker) statement(n *pg.Node, where string) {
+	if n == nil || w.err != nil {
+		return
+	}
+	switch x := n.GetNode().(type) {
+	case *pg.Node_SelectStmt:
+		w.selectStmt(x.SelectStmt)
+	case *pg.Node_InsertStmt:
+		w.insertStmt(x.InsertStmt)
+	case *pg.Node_UpdateStmt:
+		w.updateStmt(x.UpdateStmt)
+	case *pg.Node_DeleteStmt:
+		w.deleteStmt(x.DeleteStmt)
+	default:
+		w.fail(refusef("%s is not supported in %s", statementName(n), where))
+	}
+}
+
+// selectStmt rewrites a SELECT, VALUES or set operation.
+func (w *walker) selectStmt(s *pg.SelectStmt) {
+	if s == nil || w.err != nil {
+		return
+	}
+	pop := w.with(s.GetWithClause())
+	defer pop()
+	if s.GetIntoClause() != nil {
+		w.fail(refuseHint("use INSERT ... SELECT into a catalogued table", "SELECT ... INTO creates a table and is not allowed"))
+		return
+	}
+	if s.GetOp() != pg.SetOperation_SETOP_NONE {
+		w.selectStmt(s.GetLarg())
+		w.selectStmt(s.GetRarg())
+	}
+	for _, row := range s.GetValuesLists() {
+		w.expr(row)
+	}
+	w.fromList(s.GetFromClause())
+	w.exprs(s.GetDistinctClause())
+	w.exprs(s.GetTargetList())
+	w.expr(s.GetWhereClause())
+	w.exprs(s.GetGroupClause())
+	w.expr(s.GetHavingClause())
+	for _, win := range s.GetWindowClause() {
+		w.windowDef(win.GetWindowDef())
+	}
+	w.exprs(s.GetSortClause())
+	w.expr(s.GetLimitOffset())
+	w.expr(s.GetLimitCount())
+	// Locking clauses name FROM items by alias; the items are rewritten, and
+	// Postgres pushes FOR UPDATE/SHARE into the derived tables.
+}
+
+// allowedSettings may be SET and RESET by clients: they change formatting,
+// timeouts and labels, never what a statement reads.
+var allowedSettings = toSet(`application_name timezone datestyle intervalstyle statement_timeout
+lock_timeout idle_in_transaction_session_timeout client_encoding extra_float_digits
+client_min_messages bytea_output standard_conforming_strings transaction_isolation
+transaction_read_only transaction_deferrable`)
+
+func (w *walker) setting(s *pg.VariableSetStmt) {
+	name := strings.ToLower(s.GetName())
+	switch s.GetKind() {
+	case pg.VariableSetKind_VAR_SET_MULTI:
+		if name == "transaction" || name == "session characteristics" {
+			return // SET TRANSACTION ISOLATION LEVEL / READ ONLY
+		}
+	case pg.VariableSetKind_VAR_RESET_ALL:
+		w.fail(refuseHint("RESET the settings you changed one by one", "RESET ALL is not allowed"))
+		return
+	}
+	if !allowedSettings[name] {
+		w.fail(refuseHint("only formatting, timeout and label settings may be changed through the proxy", "setting %s is not allowed", s.GetName()))
+		return
+	}
+	if s.GetKind() != pg.VariableSetKind_VAR_SET_VALUE {
+		return
+	}
+	value := ""
+	if args := s.GetArgs(); len(args) == 1 {
+		c := args[0].GetAConst()
+		value = strings.ToLower(c.GetSval().GetSval())
+	}
+	switch name {
+	case "client_encoding":
+		norm := strings.NewReplacer("-", "", "_", "").Replace(value)
+		if norm != "utf8" && norm != "unicode" && norm != "sqlascii" {
+			w.fail(refuseHint("use UTF8", "client_encoding %q is not allowed", value))
+		}
+	case "standard_conforming_strings":
+		if value != "on" && value != "true" {
+			w.fail(refuseHint("leave standard_conforming_strings on", "standard_conforming_strings must stay on: the proxy parses strings that way"))
+		}
+	}
+}
+
+// statementName names a statement kind for messages ("CREATE TABLE").
+func statementName(n *pg.Node) string {
+	k := nodeKind(n)
+	k = strings.TrimSuffix(k, "Stmt")
+	var b strings.Builder
+	for i, r := range k {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return strings.ToUpper(b.String())
+}

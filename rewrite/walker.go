@@ -1,0 +1,138 @@
+package rewrite
+
+import (
+	"slices"
+
+	pg "github.com/pganalyze/pg_query_go/v5"
+	"github.com/tenantproxy/tenantproxy/catalog"
+)
+
+// walker rewrites one parsed statement string in place. The first refusal
+// stops it (err); every method returns early once err is set.
+type walker struct {
+	cfg     Config
+	scope   Scope
+	snap    *catalog.Snapshot
+	scopes  []map[string]bool // visible CTE names, innermost last
+	err     *Rejection
+	changed bool
+	params  []ParamCheck
+	tables  []string
+}
+
+func (w *walker) fail(r *Rejection) {
+	if w.err == nil {
+		w.err = r
+	}
+}
+
+// with pushes the CTE names of a WITH clause and rewrites their bodies. The
+// caller pops the scope (the returned func) when the owning statement ends.
+// Visibility is Postgres's: in a plain WITH, CTE i sees CTEs 0..i-1; in WITH
+// RECURSIVE every CTE of the list sees all of them. Treating a real table as
+// a CTE would skip its scoping, so nothing else counts as a CTE.
+func (w *walker) with(wc *pg.WithClause) func() {
+	if wc == nil {
+		return func() {}
+	}
+	names := map[string]bool{}
+	w.scopes = append(w.scopes, names)
+	depth := len(w.scopes)
+	pop := func() { w.scopes = w.scopes[:depth-1] }
+	if wc.GetRecursive() {
+		for _, n := range wc.GetCtes() {
+			names[n.GetCommonTableExpr().GetCtename()] = true
+		}
+	}
+	for _, n := range wc.GetCtes() {
+		cte := n.GetCommonTableExpr()
+		if cte == nil {
+			w.fail(refusef("unsupported WITH item"))
+			return pop
+		}
+		w.statement(cte.GetCtequery(), "a WITH query")
+		names[cte.GetCtename()] = true
+	}
+	return pop
+}
+
+func (w *walker) isCTE(rv *pg.RangeVar) bool {
+	if rv.GetSchemaname() != "" || rv.GetCatalogname() != "" {
+		return false
+	}
+	for i := len(w.scopes) - 1; i >= 0; i-- {
+		if w.scopes[i][rv.GetRelname()] {
+			return true
+		}
+	}
+	return false
+}
+
+// resolve finds the catalogued table a RangeVar names, like Postgres would
+// with the configured search_path.
+func (w *walker) resolve(rv *pg.RangeVar) (catalog.Table, bool) {
+	if rv.GetCatalogname() != "" {
+		w.fail(refusef("relation %s.%s.%s names a database; cross-database references are not supported", rv.GetCatalogname(), rv.GetSchemaname(), rv.GetRelname()))
+		return catalog.Table{}, false
+	}
+	if rv.GetSchemaname() != "" {
+		if t, ok := w.snap.Lookup(rv.GetSchemaname(), rv.GetRelname()); ok {
+			return t, true
+		}
+	} else {
+		for _, schema := range w.cfg.SearchPath {
+			if t, ok := w.snap.Lookup(schema, rv.GetRelname()); ok {
+				return t, true
+			}
+		}
+	}
+	name := rv.GetRelname()
+	if rv.GetSchemaname() != "" {
+		name = rv.GetSchemaname() + "." + name
+	}
+	w.fail(&Rejection{Code: codeRefused, Reason: "table \"" + name + "\" is not in the tenant catalog",
+		Hint:     "add it with: tenantproxy catalog add-table " + name + " --tenant-column <column>, or: tenantproxy catalog add-global " + name,
+		Position: int(rv.GetLocation()) + 1})
+	return catalog.Table{}, false
+}
+
+// tenants returns the scope's values for a table's claim, refusing when the
+// token has none.
+func (w *walker) tenants(t catalog.Table) []string {
+	vals := w.scope.Values[t.Claim]
+	if len(vals) == 0 || slices.Contains(vals, "") {
+		claim := t.Claim
+		if claim == "" {
+			claim = "tenant"
+		}
+		w.fail(refuseHint("use a token that carries it", "the token carries no %s value for table %s", claim, t.QualifiedName()))
+	}
+	return vals
+}
+
+func (w *walker) noteTable(t catalog.Table) {
+	if q := t.QualifiedName(); !slices.Contains(w.tables, q) {
+		w.tables = append(w.tables, q)
+	}
+}
+
+// tenantPredicate builds ref.col = 'v' (or ref.col IN ('v1', ...)).
+func tenantPredicate(ref, col string, values []string) *pg.Node {
+	colRef := pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(ref), pg.MakeStrNode(col)}, -1)
+	if len(values) == 1 {
+		return pg.MakeAExprNode(pg.A_Expr_Kind_AEXPR_OP, []*pg.Node{pg.MakeStrNode("=")}, colRef, pg.MakeAConstStrNode(values[0], -1), -1)
+	}
+	items := make([]*pg.Node, len(values))
+	for i, v := range values {
+		items[i] = pg.MakeAConstStrNode(v, -1)
+	}
+	return pg.MakeAExprNode(pg.A_Expr_Kind_AEXPR_IN, []*pg.Node{pg.MakeStrNode("=")}, colRef, pg.MakeListNode(items), -1)
+}
+
+// and returns where AND pred (pred alone when where is nil).
+func and(where, pred *pg.Node) *pg.Node {
+	if where == nil {
+		return pred
+	}
+	return pg.MakeBoolExprNode(pg.BoolExprType_AND_EXPR, []*pg.Node{where, pred}, -1)
+}
