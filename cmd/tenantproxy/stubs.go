@@ -5,6 +5,5 @@ import "github.com/spf13/cobra"
 // Placeholders until each command's own file lands; delete the matching
 // function here when you add its real file.
 
-func newTokenCmd() *cobra.Command   { return &cobra.Command{Use: "token"} }
 func newRewriteCmd() *cobra.Command { return &cobra.Command{Use: "rewrite"} }
 func newCatalogCmd() *cobra.Command { return &cobra.Command{Use: "catalog"} }

@@ -1,0 +1,53 @@
+package auth
+
+import (
+	"fmt"
+	"time"
+)
+
+// Identity is what a verified token says about its bearer.
+type Identity struct {
+	// Subject is the token's sub claim; it may be empty.
+	Subject string
+	// Issuer is the token's iss claim; it may be empty when no issuer is
+	// required.
+	Issuer string
+	// Tenants holds the tenant claim's values: at least one, canonical
+	// (integers in decimal without sign for zero or leading zeros),
+	// duplicates removed, in token order.
+	Tenants []string
+	// Role is the role claim, or empty when the token has none.
+	Role string
+	// Expiry is the token's exp claim.
+	Expiry time.Time
+}
+
+// SQLSTATE codes carried by Error.
+const (
+	// CodeInvalidPassword (28P01, invalid_password) means the token itself is
+	// bad: malformed, badly signed, expired, not yet valid, from the wrong
+	// issuer or for the wrong audience.
+	CodeInvalidPassword = "28P01"
+	// CodeInvalidAuthorization (28000, invalid_authorization_specification)
+	// means the token is genuine but does not name its tenants usably.
+	CodeInvalidAuthorization = "28000"
+)
+
+// Error is why a token was refused. Code is a SQLSTATE (CodeInvalidPassword
+// or CodeInvalidAuthorization); Reason says what was wrong in words fit for
+// the client. Neither ever contains the token or any part of its text.
+type Error struct {
+	Code   string
+	Reason string
+}
+
+// Error returns the reason.
+func (e *Error) Error() string { return e.Reason }
+
+func badToken(format string, args ...any) *Error {
+	return &Error{Code: CodeInvalidPassword, Reason: fmt.Sprintf(format, args...)}
+}
+
+func badTenant(format string, args ...any) *Error {
+	return &Error{Code: CodeInvalidAuthorization, Reason: fmt.Sprintf(format, args...)}
+}
