@@ -6,4 +6,3 @@ import "github.com/spf13/cobra"
 // function here when you add its real file.
 
 func newRewriteCmd() *cobra.Command { return &cobra.Command{Use: "rewrite"} }
-func newCatalogCmd() *cobra.Command { return &cobra.Command{Use: "catalog"} }

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
+	"github.com/tenantproxy/tenantproxy/catalog"
+)
+
+// catalogFlags are shared by every catalog subcommand.
+type catalogFlags struct {
+	upstream   string
+	searchPath []string
+}
+
+func newCatalogCmd() *cobra.Command {
+	var cf catalogFlags
+	cmd := &cobra.Command{
+		Use:   "catalog",
+		Short: "Manage the tenant catalog stored in the upstream database",
+		Long: `The catalog says which tables hold rows of many tenants (and in which column
+the tenant is), and which tables are global. It lives in the upstream database,
+schema tenantproxy; every change bumps the catalog version.`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&cf.upstream, "upstream", "", "the database's URL or DSN (or TENANTPROXY_UPSTREAM)")
+	pf.StringSliceVar(&cf.searchPath, "search-path", []string{"public"}, "schemas that resolve unqualified table names")
+
+	var tenantColumn, claim string
+	addTable := &cobra.Command{
+		Use:   "add-table TABLE --tenant-column COLUMN",
+		Short: "Catalogue a tenant-bound table",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cf.run(cmd, func(ctx context.Context, conn *pgx.Conn) (string, error) {
+				return catalog.AddTable(ctx, conn, cf.ref(args[0]), tenantColumn, claim, changedBy())
+			})
+		},
+	}
+	addTable.Flags().StringVar(&tenantColumn, "tenant-column", "", "column holding each row's tenant (required)")
+	addTable.Flags().StringVar(&claim, "claim", "", "token claim the column must match (default: the proxy's --tenant-claim)")
+
+	var writable bool
+	addGlobal := &cobra.Command{
+		Use:   "add-global TABLE [--writable]",
+		Short: "Catalogue a table every tenant may read",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cf.run(cmd, func(ctx context.Context, conn *pgx.Conn) (string, error) {
+				return catalog.AddGlobal(ctx, conn, cf.ref(args[0]), writable, changedBy())
+			})
+		},
+	}
+	addGlobal.Flags().BoolVar(&writable, "writable", false, "tenants may also insert, update and delete its rows")
+
+	var output string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "Show the catalogued tables",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cf.run(cmd, func(ctx context.Context, conn *pgx.Conn) (string, error) {
+				tables, version, err := catalog.List(ctx, conn)
+				if err != nil {
+					return "", err
+				}
+				out := cmd.OutOrStdout()
+				if output == "json" {
+					enc := json.NewEncoder(out)
+					enc.SetIndent("", "  ")
+					return "", enc.Encode(tables)
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "TABLE\tKIND\tTENANT COLUMN\tCLAIM\tWRITABLE")
+				for _, t := range tables {
+					col, cl, wr := t.TenantColumn, t.Claim, ""
+					if t.Kind == catalog.TenantBound && cl == "" {
+						cl = "(tenant claim)"
+					}
+					if t.Kind == catalog.Global {
+						col, wr = "-", fmt.Sprint(t.Writable)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.QualifiedName(), t.Kind, col, cl, wr)
+				}
+				tw.Flush()
+				return fmt.Sprintf("catalog version %d, %d tables", version, len(tables)), nil
+			})
+		},
+	}
+	list.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+
+	cmd.AddCommand(
+		&cobra.Command{
+			Use:   "init",
+			Short: "Create or migrate the catalog schema (safe to re-run)",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return cf.run(cmd, func(ctx context.Context, conn *pgx.Conn) (string, error) {
+					if err := catalog.Init(ctx, conn); err != nil {
+						return "", err
+					}
+					return fmt.Sprintf("catalog schema tenantproxy is at version %d", catalog.SchemaVersion), nil
+				})
+			},
+		},
+		addTable, addGlobal,
+		&cobra.Command{
+			Use:   "remove TABLE",
+			Short: "Take a table out of the catalog (tenants can no longer reach it)",
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return cf.run(cmd, func(ctx context.Context, conn *pgx.Conn) (string, error) {
+					return catalog.Remove(ctx, conn, cf.ref(args[0]), changedBy())
+				})
+			},
+		},
+		list,
+	)
+	return cmd
+}
+
+func (cf *catalogFlags) ref(name string) catalog.TableRef {
+	return catalog.TableRef{Name: name, SearchPath: cf.searchPath}
+}
+
+// run connects to the upstream database, runs f and prints its message.
+func (cf *catalogFlags) run(cmd *cobra.Command, f func(ctx context.Context, conn *pgx.Conn) (string, error)) error {
+	if cf.upstream == "" {
+		return errors.New("set --upstream or TENANTPROXY_UPSTREAM to the database's URL")
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, cf.upstream)
+	if err != nil {
+		return fmt.Errorf("connect to the database: %w", err)
+	}
+	defer conn.Close(context.Background())
+	msg, err := f(ctx, conn)
+	if err != nil {
+		return err
+	}
+	if msg != "" {
+		fmt.Fprintln(cmd.OutOrStdout(), msg)
+	}
+	return nil
+}
+
+// changedBy names who made a catalog change, for the change log.
+func changedBy() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return name + "@" + host + " (cli)"
+}
