@@ -97,6 +97,10 @@ func (s *session) checkParam(m *pgproto3.Bind, st preparedStmt, c rewrite.ParamC
 	if i < len(st.oids) {
 		oid = st.oids[i]
 	}
+	if oid == 0 {
+		// Undeclared: Postgres gives the parameter the tenant column's type.
+		oid = typeOID(c.Type)
+	}
 	text, err := paramText(value, format, oid)
 	if err != nil {
 		return newClientError(codeInsufficientPriv, "bind the tenant column in text format or declare its type in Parse", "parameter $%d sets the tenant column, but %v", c.Index, err)
@@ -117,6 +121,24 @@ const (
 	oidVarchar = 1043
 	oidUUID    = 2950
 )
+
+// typeOID maps a catalogued column type (format_type output) to the OID
+// paramText can read, or 0.
+func typeOID(typ string) uint32 {
+	switch {
+	case typ == "smallint":
+		return oidInt2
+	case typ == "integer":
+		return oidInt4
+	case typ == "bigint":
+		return oidInt8
+	case typ == "text", strings.HasPrefix(typ, "character varying"):
+		return oidText
+	case typ == "uuid":
+		return oidUUID
+	}
+	return 0
+}
 
 // paramText returns the text form of a bound value, as Postgres would read it.
 // Binary values are read only when their type is known exactly.

@@ -65,7 +65,11 @@ func (w *walker) selectStmt(s *pg.SelectStmt) {
 		w.expr(row)
 	}
 	w.fromList(s.GetFromClause())
-	w.exprs(s.GetDistinctClause())
+	for _, d := range s.GetDistinctClause() {
+		if d.GetNode() != nil { // plain DISTINCT is a list holding one empty node
+			w.expr(d)
+		}
+	}
 	w.exprs(s.GetTargetList())
 	w.expr(s.GetWhereClause())
 	w.exprs(s.GetGroupClause())
