@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -13,10 +14,15 @@ import (
 
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "tenantproxy:", err)
+		if !errors.Is(err, errSilentExit) {
+			fmt.Fprintln(os.Stderr, "tenantproxy:", err)
+		}
 		os.Exit(1)
 	}
 }
+
+// errSilentExit exits 1 after a command has already said why.
+var errSilentExit = errors.New("exit 1")
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{

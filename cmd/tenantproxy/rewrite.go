@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/tenantproxy/tenantproxy/catalog"
+	"github.com/tenantproxy/tenantproxy/rewrite"
+)
+
+func newRewriteCmd() *cobra.Command {
+	var (
+		tenants     []string
+		upstream    string
+		catalogFile string
+		searchPath  []string
+		explain     bool
+	)
+	cmd := &cobra.Command{
+		Use:   `rewrite --tenant ID (--upstream DSN | --catalog-file FILE) "SQL"`,
+		Short: "Show what the proxy sends upstream for a statement, or why it refuses it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(tenants) == 0 {
+				return errors.New("give at least one --tenant")
+			}
+			snap, err := rewriteCatalog(cmd.Context(), upstream, catalogFile)
+			if err != nil {
+				return err
+			}
+			rw := rewrite.New(rewrite.Config{SearchPath: searchPath})
+			res, err := rw.Rewrite(args[0], rewrite.Scope{Values: map[string][]string{"": tenants}}, snap)
+			out := cmd.OutOrStdout()
+			var rej *rewrite.Rejection
+			if errors.As(err, &rej) {
+				fmt.Fprintf(out, "rejected (SQLSTATE %s): %s\n", rej.Code, rej.Reason)
+				if rej.Hint != "" {
+					fmt.Fprintf(out, "hint: %s\n", rej.Hint)
+				}
+				return errSilentExit
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(out, res.SQL)
+			if explain {
+				fmt.Fprintf(out, "-- decision: %s; catalog version %d\n", res.Decision, snap.Version())
+				if len(res.Tables) > 0 {
+					fmt.Fprintf(out, "-- scoped: %s\n", strings.Join(res.Tables, ", "))
+				}
+				for _, p := range res.ParamChecks {
+					fmt.Fprintf(out, "-- parameter $%d must be bound to the session's tenant\n", p.Index)
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&tenants, "tenant", nil, "tenant of the session (repeatable)")
+	f.StringVar(&upstream, "upstream", "", "database holding the catalog (or TENANTPROXY_UPSTREAM)")
+	f.StringVar(&catalogFile, "catalog-file", "", "a JSON array of catalog tables instead of --upstream")
+	f.StringSliceVar(&searchPath, "search-path", []string{"public"}, "schemas that resolve unqualified table names")
+	f.BoolVar(&explain, "explain", false, "also print the decision and what was scoped")
+	return cmd
+}
+
+// rewriteCatalog loads the catalog from a file or from the database.
+func rewriteCatalog(ctx context.Context, upstream, file string) (*catalog.Snapshot, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		var tables []catalog.Table
+		if err := json.Unmarshal(b, &tables); err != nil {
+			return nil, fmt.Errorf("--catalog-file %s: %w", file, err)
+		}
+		return catalog.NewSnapshot(0, tables)
+	}
+	if upstream == "" {
+		return nil, errors.New("set --upstream (or TENANTPROXY_UPSTREAM) or --catalog-file to read the catalog")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return loadCatalog(ctx, upstream)
+}
