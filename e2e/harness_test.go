@@ -84,6 +84,7 @@ type env struct {
 
 type envOptions struct {
 	extraArgs []string
+	listen    string // default: a free loopback port
 }
 
 func newEnv(t *testing.T, opts ...envOptions) *env {
@@ -113,7 +114,7 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 	e.cli(t, "catalog", "add-table", "customers", "--tenant-column", "tenant_id")
 	e.cli(t, "catalog", "add-table", "orders", "--tenant-column", "tenant_id")
 	e.cli(t, "catalog", "add-global", "plans")
-	e.start(t, o.extraArgs...)
+	e.start(t, o.listen, o.extraArgs...)
 	return e
 }
 
@@ -130,13 +131,16 @@ func (e *env) cli(t *testing.T, args ...string) string {
 }
 
 // start runs the proxy and waits until it accepts connections.
-func (e *env) start(t *testing.T, extra ...string) {
+func (e *env) start(t *testing.T, listen string, extra ...string) {
 	t.Helper()
-	port, err := pgtest.FreePort()
-	if err != nil {
-		t.Fatal(err)
+	e.addr = listen
+	if e.addr == "" {
+		port, err := pgtest.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.addr = fmt.Sprintf("127.0.0.1:%d", port)
 	}
-	e.addr = fmt.Sprintf("127.0.0.1:%d", port)
 	args := append([]string{"serve", "--listen", e.addr, "--upstream", e.upstream, "--jwt-key", e.keyFile,
 		"--audit-file", filepath.Join(e.dir, "audit.jsonl"), "--log-level", "debug"}, extra...)
 	e.logs = &syncBuffer{}
