@@ -1,21 +1,13 @@
 package auth_test
 
 import (
-	"crypto"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
-	"errors"
-	"math/big"
 	"os"
-	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,266 +15,340 @@ import (
 	"github.com/tenantproxy/tenantproxy/auth"
 )
 
-var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-
-type keys struct {
-	dir       string
-	secret    []byte
-	rsa       *rsa.PrivateKey
-	ec        *ecdsa.PrivateKey
-	ed        ed25519.PrivateKey
-	secretF   string
-	rsaPEM    string
-	ecPEM     string
-	edPEM     string
-	jwksF     string
-	rsaPubPEM []byte
+// Every supported key kind verifies the algorithms that fit it.
+func TestEveryKeyKindVerifiesItsAlgorithms(t *testing.T) {
+	k := testKeys(t)
+	files := keyFiles(t)
+	octSecret := []byte("jwks-oct-secret-0123456789abcdef!")
+	cases := []struct {
+		name   string
+		files  []string
+		method jwt.SigningMethod
+		key    any
+		header []any
+	}{
+		{"RS256 with a PUBLIC KEY PEM", []string{"rsa"}, jwt.SigningMethodRS256, k.rsa, nil},
+		{"RS384 with a PUBLIC KEY PEM", []string{"rsa"}, jwt.SigningMethodRS384, k.rsa, nil},
+		{"RS512 with a PUBLIC KEY PEM", []string{"rsa"}, jwt.SigningMethodRS512, k.rsa, nil},
+		{"PS256 with a PUBLIC KEY PEM", []string{"rsa"}, jwt.SigningMethodPS256, k.rsa, nil},
+		{"PS384 with a PUBLIC KEY PEM", []string{"rsa"}, jwt.SigningMethodPS384, k.rsa, nil},
+		{"PS512 with a PUBLIC KEY PEM", []string{"rsa"}, jwt.SigningMethodPS512, k.rsa, nil},
+		{"RS256 with an RSA PUBLIC KEY PEM", []string{"rsa-pkcs"}, jwt.SigningMethodRS256, k.rsa, nil},
+		{"RS256 with a certificate", []string{"rsa-cert"}, jwt.SigningMethodRS256, k.rsa, nil},
+		{"ES256 with a P-256 key", []string{"p256"}, jwt.SigningMethodES256, k.p256, nil},
+		{"ES384 with a P-384 key", []string{"p384"}, jwt.SigningMethodES384, k.p384, nil},
+		{"ES512 with a P-521 key", []string{"p521"}, jwt.SigningMethodES512, k.p521, nil},
+		{"EdDSA with an Ed25519 key", []string{"ed"}, jwt.SigningMethodEdDSA, k.ed, nil},
+		{"EdDSA with an Ed25519 certificate", []string{"ed-cert"}, jwt.SigningMethodEdDSA, k.ed, nil},
+		{"HS256 with a secret file", []string{"hmac"}, jwt.SigningMethodHS256, testSecret, nil},
+		{"HS384 with a secret file", []string{"hmac"}, jwt.SigningMethodHS384, testSecret, nil},
+		{"HS512 with a secret file", []string{"hmac"}, jwt.SigningMethodHS512, testSecret, nil},
+		{"JWKS EC key by kid", []string{"jwks"}, jwt.SigningMethodES256, k.p256, []any{"kid", "ec-1"}},
+		{"JWKS RSA key by kid with its pinned alg", []string{"jwks"}, jwt.SigningMethodRS256, k.rsa2, []any{"kid", "rsa-2"}},
+		{"JWKS Ed25519 key by kid", []string{"jwks"}, jwt.SigningMethodEdDSA, k.ed, []any{"kid", "ed-1"}},
+		{"JWKS oct key by kid", []string{"jwks"}, jwt.SigningMethodHS256, octSecret, []any{"kid", "oct-1"}},
+		{"JWKS key without a kid in the token", []string{"jwks"}, jwt.SigningMethodES256, k.p256, nil},
+		{"PEM key and a token kid the files do not name", []string{"rsa", "jwks"}, jwt.SigningMethodRS256, k.rsa, []any{"kid", "rotated-away"}},
+		{"the second of several key files", []string{"hmac", "p384", "ed"}, jwt.SigningMethodEdDSA, k.ed, nil},
+		{"jku and x5u headers are ignored", []string{"rsa"}, jwt.SigningMethodRS256, k.rsa, []any{"jku", "https://evil.test/jwks", "x5u", "https://evil.test/cert"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := newVerifier(t, files, c.files, nil)
+			id, err := v.Verify(sign(t, c.method, c.key, claims(), c.header...))
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if id.Subject != "user-1" || id.Issuer != "https://issuer.test" || len(id.Tenants) != 1 || id.Tenants[0] != "42" {
+				t.Errorf("identity %+v", id)
+			}
+			if !id.Expiry.Equal(now.Add(time.Hour)) {
+				t.Errorf("expiry %s, want %s", id.Expiry, now.Add(time.Hour))
+			}
+		})
+	}
 }
 
-func newKeys(t testing.TB) *keys {
-	t.Helper()
-	k := &keys{dir: t.TempDir(), secret: []byte("0123456789abcdef0123456789abcdef-secret")}
-	var err error
-	if k.rsa, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+// Bad tokens are refused with 28P01 and a reason naming what was wrong.
+func TestBadTokensAreRefused(t *testing.T) {
+	k := testKeys(t)
+	files := keyFiles(t)
+	rsaPEM, err := os.ReadFile(files["rsa"])
+	if err != nil {
 		t.Fatal(err)
 	}
-	if k.ec, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+	jwksBytes, err := os.ReadFile(files["jwks"])
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, k.ed, err = ed25519.GenerateKey(rand.Reader); err != nil {
+	none, err := jwt.NewWithClaims(jwt.SigningMethodNone, claims()).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	if err != nil {
 		t.Fatal(err)
 	}
-	write := func(name string, b []byte) string {
-		p := filepath.Join(k.dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
+	hs := func(c jwt.MapClaims, header ...any) string {
+		return sign(t, jwt.SigningMethodHS256, testSecret, c, header...)
 	}
-	pemOf := func(pub crypto.PublicKey) []byte {
-		der, err := x509.MarshalPKIXPublicKey(pub)
+	good := hs(claims())
+	parts := strings.Split(good, ".")
+	tampered := parts[0] + "." + b64([]byte(`{"tenant_id":"43","exp":9999999999}`)) + "." + parts[2]
+	leeway := 30 * time.Second
+	otherP256, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name  string
+		files []string
+		edit  func(*auth.Config)
+		token string
+		says  string
+	}{
+		{"not a JWT", []string{"hmac"}, nil, "hunter2", "not a JWT"},
+		{"empty password", []string{"hmac"}, nil, "", "no token"},
+		{"three garbage parts", []string{"hmac"}, nil, "a.b.c", "not a JWT"},
+		{"header is not JSON", []string{"hmac"}, nil, b64([]byte("not json")) + "." + parts[1] + "." + parts[2], "not a JWT"},
+		{"too large", []string{"hmac"}, func(c *auth.Config) { c.MaxTokenBytes = 64 }, good, "longer than the 64 allowed"},
+		{"too large by default", []string{"hmac"}, nil, hs(claims("pad", strings.Repeat("x", 17000))), "longer than the 16384 allowed"},
+		{"tampered payload", []string{"hmac"}, nil, tampered, "signature is invalid"},
+		{"signed with another secret", []string{"hmac"}, nil, sign(t, jwt.SigningMethodHS256, []byte("another-secret-of-at-least-32-bytes!!"), claims()), "signature is invalid"},
+		{"signature stripped", []string{"hmac"}, nil, parts[0] + "." + parts[1] + ".", "signature is invalid"},
+		{"alg none", []string{"hmac", "rsa"}, nil, none, "algorithm none is not accepted"},
+		{"unknown alg", []string{"hmac"}, nil, b64([]byte(`{"alg":"XS999","typ":"JWT"}`)) + "." + parts[1] + "." + parts[2], "algorithm (alg) is missing or unknown"},
+		{"no alg", []string{"hmac"}, nil, b64([]byte(`{"typ":"JWT"}`)) + "." + parts[1] + "." + parts[2], "algorithm (alg) is missing or unknown"},
+		{"algorithm confusion: HS256 keyed with the RSA public key PEM", []string{"rsa"}, nil, sign(t, jwt.SigningMethodHS256, rsaPEM, claims()), "algorithm HS256 is not accepted"},
+		{"algorithm confusion beside an HMAC key", []string{"rsa", "hmac"}, nil, sign(t, jwt.SigningMethodHS256, rsaPEM, claims()), "signature is invalid"},
+		{"algorithm confusion with the JWKS bytes", []string{"jwks"}, nil, sign(t, jwt.SigningMethodHS256, jwksBytes, claims(), "kid", "ec-1"), "no configured key verifies HS256"},
+		{"RS256 against an EC key", []string{"p256"}, nil, sign(t, jwt.SigningMethodRS256, k.rsa, claims()), "algorithm RS256 is not accepted"},
+		{"ES384 against a P-256 key", []string{"p256", "rsa"}, nil, sign(t, jwt.SigningMethodES384, k.p384, claims()), "algorithm ES384 is not accepted"},
+		{"ES256 signed by an unknown key", []string{"p256"}, nil, sign(t, jwt.SigningMethodES256, otherP256, claims()), "signature is invalid"},
+		{"RSA key not configured", []string{"hmac"}, nil, sign(t, jwt.SigningMethodRS256, k.rsa, claims()), "not accepted"},
+		{"JWKS pinned alg refuses another RSA alg", []string{"jwks", "rsa"}, nil, sign(t, jwt.SigningMethodPS256, k.rsa2, claims(), "kid", "rsa-2"), "no configured key verifies PS256"},
+		{"JWKS enc key is never used", []string{"jwks"}, nil, sign(t, jwt.SigningMethodRS256, k.jwksEnc, claims(), "kid", "rsa-enc"), "kid"},
+		{"JWKS enc key without kid", []string{"jwks", "rsa"}, nil, sign(t, jwt.SigningMethodRS256, k.jwksEnc, claims()), "signature is invalid"},
+		{"kid naming another key", []string{"jwks"}, nil, sign(t, jwt.SigningMethodEdDSA, k.ed, claims(), "kid", "ec-1"), "no configured key verifies EdDSA"},
+		{"kid path traversal", []string{"jwks"}, nil, sign(t, jwt.SigningMethodES256, k.p256, claims(), "kid", "../../etc/passwd"), "kid) matches no configured key"},
+		{"kid absolute path", []string{"jwks"}, nil, sign(t, jwt.SigningMethodES256, k.p256, claims(), "kid", files["p256"]), "kid) matches no configured key"},
+		{"kid not a string", []string{"jwks"}, nil, sign(t, jwt.SigningMethodES256, k.p256, claims(), "kid", 7), "kid) is not a string"},
+		{"embedded jwk header is not trusted", []string{"rsa"}, nil, sign(t, jwt.SigningMethodRS256, k.rsa2, claims(), "jwk", jwkOf(t, &k.rsa2.PublicKey, "")), "signature is invalid"},
+		{"jku header is not fetched", []string{"rsa"}, nil, sign(t, jwt.SigningMethodRS256, k.rsa2, claims(), "jku", "https://evil.test/jwks.json"), "signature is invalid"},
+		{"crit header", []string{"hmac"}, nil, hs(claims(), "crit", []string{"exp"}), "unsupported critical header"},
+		{"no exp", []string{"hmac"}, nil, hs(claims("exp", nil)), "no exp claim"},
+		{"exp is a string", []string{"hmac"}, nil, hs(claims("exp", "tomorrow")), "must be numbers"},
+		{"exp out of range", []string{"hmac"}, nil, hs(claims("exp", 1e300)), "out of range"},
+		{"expired one second beyond the leeway", []string{"hmac"}, nil, hs(claims("exp", now.Add(-leeway-time.Second).Unix())), "token expired at 2026-01-02T03:03:34Z"},
+		{"expired long ago", []string{"hmac"}, nil, hs(claims("exp", now.Add(-24*time.Hour).Unix())), "expired"},
+		{"nbf in the future", []string{"hmac"}, nil, hs(claims("nbf", now.Add(time.Minute).Unix())), "not valid yet"},
+		{"iat in the future", []string{"hmac"}, nil, hs(claims("iat", now.Add(time.Hour).Unix())), "issued in the future"},
+		{"nbf is a string", []string{"hmac"}, nil, hs(claims("nbf", "now")), "must be numbers"},
+		{"wrong issuer", []string{"hmac"}, func(c *auth.Config) { c.Issuers = []string{"https://a.test", "https://b.test"} }, good, `token issuer "https://issuer.test" is not allowed`},
+		{"no issuer", []string{"hmac"}, func(c *auth.Config) { c.Issuers = []string{"https://issuer.test"} }, hs(claims("iss", nil)), "no issuer"},
+		{"issuer not a string", []string{"hmac"}, func(c *auth.Config) { c.Issuers = []string{"https://issuer.test"} }, hs(claims("iss", 5)), "issuer (iss) is not a string"},
+		{"long issuer is cut", []string{"hmac"}, func(c *auth.Config) { c.Issuers = []string{"x"} }, hs(claims("iss", strings.Repeat("i", 500))), `"...`},
+		{"wrong audience", []string{"hmac"}, func(c *auth.Config) { c.Audience = "tenantproxy" }, hs(claims("aud", "other")), `audience does not include "tenantproxy"`},
+		{"wrong audience array", []string{"hmac"}, func(c *auth.Config) { c.Audience = "tenantproxy" }, hs(claims("aud", []string{"a", "b"})), "does not include"},
+		{"no audience", []string{"hmac"}, func(c *auth.Config) { c.Audience = "tenantproxy" }, good, "no audience"},
+		{"audience of the wrong type", []string{"hmac"}, func(c *auth.Config) { c.Audience = "tenantproxy" }, hs(claims("aud", []any{"tenantproxy", 1})), "audience (aud) must be"},
+		{"subject not a string", []string{"hmac"}, nil, hs(claims("sub", 12)), "subject (sub) is not a string"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := newVerifier(t, files, c.files, c.edit)
+			id, err := v.Verify(c.token)
+			if err == nil {
+				t.Fatalf("accepted: %+v", id)
+			}
+			e := authError(t, err)
+			if e.Code != auth.CodeInvalidPassword {
+				t.Errorf("code %s, want 28P01 (%s)", e.Code, e.Reason)
+			}
+			if !strings.Contains(e.Error(), c.says) {
+				t.Errorf("reason %q should say %q", e.Error(), c.says)
+			}
+			if echoes(e.Error(), c.token) {
+				t.Errorf("reason %q echoes the token", e.Error())
+			}
+		})
+	}
+}
+
+// Time claims get the configured leeway, no more.
+func TestLeeway(t *testing.T) {
+	files := keyFiles(t)
+	cases := []struct {
+		name   string
+		claims jwt.MapClaims
+		ok     bool
+	}{
+		{"expired within the leeway", claims("exp", now.Add(-29*time.Second).Unix()), true},
+		{"expired beyond the leeway", claims("exp", now.Add(-31*time.Second).Unix()), false},
+		{"nbf within the leeway", claims("nbf", now.Add(29*time.Second).Unix()), true},
+		{"nbf beyond the leeway", claims("nbf", now.Add(31*time.Second).Unix()), false},
+		{"iat within the leeway", claims("iat", now.Add(29*time.Second).Unix()), true},
+		{"iat beyond the leeway", claims("iat", now.Add(31*time.Second).Unix()), false},
+		{"nbf in the past", claims("nbf", now.Add(-time.Hour).Unix()), true},
+	}
+	v := newVerifier(t, files, []string{"hmac"}, nil)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := v.Verify(sign(t, jwt.SigningMethodHS256, testSecret, c.claims))
+			if (err == nil) != c.ok {
+				t.Errorf("accepted %v, want %v (err %v)", err == nil, c.ok, err)
+			}
+		})
+	}
+	strict := newVerifier(t, files, []string{"hmac"}, func(c *auth.Config) { c.Leeway = time.Second })
+	if _, err := strict.Verify(sign(t, jwt.SigningMethodHS256, testSecret, claims("exp", now.Add(-2*time.Second).Unix()))); err == nil {
+		t.Error("a 1s leeway accepted a token expired 2s ago")
+	}
+}
+
+// Issuer and audience rules accept what they should.
+func TestIssuerAndAudienceAccepted(t *testing.T) {
+	files := keyFiles(t)
+	v := newVerifier(t, files, []string{"hmac"}, func(c *auth.Config) {
+		c.Issuers = []string{"https://other.test", "https://issuer.test"}
+		c.Audience = "tenantproxy"
+	})
+	for _, aud := range []any{"tenantproxy", []string{"x", "tenantproxy"}} {
+		id, err := v.Verify(sign(t, jwt.SigningMethodHS256, testSecret, claims("aud", aud)))
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("aud %v: %v", aud, err)
 		}
-		return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	}
-	k.secretF = write("hmac.key", append(k.secret, '\n'))
-	k.rsaPubPEM = pemOf(&k.rsa.PublicKey)
-	k.rsaPEM = write("rsa.pem", k.rsaPubPEM)
-	k.ecPEM = write("ec.pem", pemOf(&k.ec.PublicKey))
-	k.edPEM = write("ed.pem", pemOf(k.ed.Public()))
-	b64 := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{
-		{"kty": "RSA", "kid": "r1", "n": b64(k.rsa.N.Bytes()), "e": b64(big.NewInt(int64(k.rsa.E)).Bytes())},
-		{"kty": "EC", "kid": "e1", "crv": "P-256", "x": b64(k.ec.X.FillBytes(make([]byte, 32))), "y": b64(k.ec.Y.FillBytes(make([]byte, 32)))},
-		{"kty": "RSA", "kid": "enc", "use": "enc", "n": "AQAB", "e": "AQAB"},
-	}})
-	k.jwksF = write("jwks.json", jwks)
-	return k
-}
-
-func sign(t testing.TB, m jwt.SigningMethod, key any, claims jwt.MapClaims, header map[string]any) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(m, claims)
-	for h, v := range header {
-		tok.Header[h] = v
-	}
-	s, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func claims(extra map[string]any) jwt.MapClaims {
-	c := jwt.MapClaims{"sub": "user-1", "iss": "https://issuer.test", "tenant_id": "42", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix()}
-	for k, v := range extra {
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
+		if id.Issuer != "https://issuer.test" {
+			t.Errorf("issuer %q", id.Issuer)
 		}
 	}
-	return c
 }
 
-func verifier(t testing.TB, cfg auth.Config) *auth.Verifier {
-	t.Helper()
-	cfg.Now = func() time.Time { return now }
-	v, err := auth.NewVerifier(cfg)
-	if err != nil {
-		t.Fatal(err)
+// The tenant claim accepts strings, integers and arrays of them, and refuses
+// everything else with 28000.
+func TestTenantClaim(t *testing.T) {
+	files := keyFiles(t)
+	many := make([]any, auth.MaxTenants+1)
+	for i := range many {
+		many[i] = i
 	}
-	return v
-}
-
-func TestAcceptedTokens(t *testing.T) {
-	k := newKeys(t)
-	v := verifier(t, auth.Config{KeyFiles: []string{k.secretF, k.rsaPEM, k.ecPEM, k.edPEM}, Issuers: []string{"https://issuer.test", "https://other.test"}})
 	cases := []struct {
 		name    string
-		token   string
-		tenants []string
+		claim   string // TenantClaim config; default tenant_id
+		payload string // tenant part of the claims JSON; empty means absent
+		want    []string
+		says    string // for refusals
 	}{
-		{"HS256", sign(t, jwt.SigningMethodHS256, k.secret, claims(nil), nil), []string{"42"}},
-		{"HS512", sign(t, jwt.SigningMethodHS512, k.secret, claims(nil), nil), []string{"42"}},
-		{"RS256", sign(t, jwt.SigningMethodRS256, k.rsa, claims(nil), nil), []string{"42"}},
-		{"PS384", sign(t, jwt.SigningMethodPS384, k.rsa, claims(nil), nil), []string{"42"}},
-		{"ES256", sign(t, jwt.SigningMethodES256, k.ec, claims(nil), nil), []string{"42"}},
-		{"EdDSA", sign(t, jwt.SigningMethodEdDSA, k.ed, claims(nil), nil), []string{"42"}},
-		{"integer tenant", sign(t, jwt.SigningMethodHS256, k.secret, claims(map[string]any{"tenant_id": 7}), nil), []string{"7"}},
-		{"big integer tenant", sign(t, jwt.SigningMethodHS256, k.secret, claims(map[string]any{"tenant_id": json.Number("9007199254740993")}), nil), []string{"9007199254740993"}},
-		{"tenant array", sign(t, jwt.SigningMethodHS256, k.secret, claims(map[string]any{"tenant_id": []any{"a", 2, "a"}}), nil), []string{"a", "2"}},
-		{"second issuer", sign(t, jwt.SigningMethodHS256, k.secret, claims(map[string]any{"iss": "https://other.test"}), nil), []string{"42"}},
-		{"jku header ignored", sign(t, jwt.SigningMethodHS256, k.secret, claims(nil), map[string]any{"jku": "https://evil.test/jwks", "x5u": "https://evil.test/x"}), []string{"42"}},
-		{"expired within leeway", sign(t, jwt.SigningMethodHS256, k.secret, claims(map[string]any{"exp": now.Add(-10 * time.Second).Unix()}), nil), []string{"42"}},
+		{"string", "", `"tenant_id":"acme"`, []string{"acme"}, ""},
+		{"integer", "", `"tenant_id":42`, []string{"42"}, ""},
+		{"negative zero is canonical", "", `"tenant_id":-0`, []string{"0"}, ""},
+		{"big integer", "", `"tenant_id":123456789012345678901234567890`, []string{"123456789012345678901234567890"}, ""},
+		{"array", "", `"tenant_id":["b","a",7]`, []string{"b", "a", "7"}, ""},
+		{"array with duplicates", "", `"tenant_id":[1,"1",2,1]`, []string{"1", "2"}, ""},
+		{"nested path", "org.id", `"org":{"id":9}`, []string{"9"}, ""},
+		{"deeply nested path", "a.b.c", `"a":{"b":{"c":["x","y"]}}`, []string{"x", "y"}, ""},
+		{"claim name with dots", "https://x.io/tenant", `"https://x.io/tenant":"t1"`, []string{"t1"}, ""},
+		{"top-level dotted name wins over the path", "org.id", `"org.id":"top","org":{"id":"nested"}`, []string{"top"}, ""},
+		{"missing", "", ``, nil, `token has no "tenant_id" claim`},
+		{"missing nested", "org.id", `"org":{"name":"x"}`, nil, `token has no "org.id" claim`},
+		{"path through a string", "org.id", `"org":"x"`, nil, `no "org.id" claim`},
+		{"null", "", `"tenant_id":null`, nil, "not null"},
+		{"empty string", "", `"tenant_id":""`, nil, "not an empty string"},
+		{"NUL in string", "", `"tenant_id":"a\u0000b"`, nil, "NUL"},
+		{"float", "", `"tenant_id":1.5`, nil, `claim "tenant_id" must be a string, an integer or an array of them, not a float`},
+		{"integral float", "", `"tenant_id":1.0`, nil, "not a float"},
+		{"exponent", "", `"tenant_id":1e3`, nil, "not a float"},
+		{"bool", "", `"tenant_id":true`, nil, "not a boolean"},
+		{"object", "", `"tenant_id":{"id":1}`, nil, "not an object"},
+		{"empty array", "", `"tenant_id":[]`, nil, "empty array"},
+		{"array with null", "", `"tenant_id":["a",null]`, nil, "entry 1 must be a string or an integer, not null"},
+		{"array with float", "", `"tenant_id":[1,2.5]`, nil, "entry 1"},
+		{"nested array", "", `"tenant_id":[["a"]]`, nil, "not an array"},
+		{"array with empty string", "", `"tenant_id":["a",""]`, nil, "empty string"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			id, err := v.Verify(c.token)
-			if err != nil {
-				t.Fatal(err)
+			v := newVerifier(t, files, []string{"hmac"}, func(cfg *auth.Config) { cfg.TenantClaim = c.claim })
+			payload := `{"sub":"u","exp":` + strconv.FormatInt(now.Add(time.Hour).Unix(), 10)
+			if c.payload != "" {
+				payload += "," + c.payload
 			}
-			if strings.Join(id.Tenants, ",") != strings.Join(c.tenants, ",") || id.Subject != "user-1" {
-				t.Fatalf("got %+v", id)
+			token := rawToken(t, `{"alg":"HS256","typ":"JWT"}`, payload+"}", testSecret)
+			id, err := v.Verify(token)
+			if c.says == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if strings.Join(id.Tenants, "|") != strings.Join(c.want, "|") {
+					t.Errorf("tenants %q, want %q", id.Tenants, c.want)
+				}
+				return
 			}
-		})
-	}
-}
-
-func TestRefusedTokens(t *testing.T) {
-	k := newKeys(t)
-	v := verifier(t, auth.Config{KeyFiles: []string{k.secretF, k.rsaPEM}, Issuers: []string{"https://issuer.test"}, Audience: "api"})
-	withAud := func(extra map[string]any) jwt.MapClaims {
-		c := claims(extra)
-		if _, ok := extra["aud"]; !ok {
-			c["aud"] = "api"
-		}
-		return c
-	}
-	other, _ := rsa.GenerateKey(rand.Reader, 2048)
-	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, withAud(nil)).SignedString(jwt.UnsafeAllowNoneSignatureType)
-	cases := []struct {
-		name, token, code, says string
-	}{
-		{"expired", sign(t, jwt.SigningMethodHS256, k.secret, withAud(map[string]any{"exp": now.Add(-31 * time.Second).Unix()}), nil), "28P01", "expired at"},
-		{"no exp", sign(t, jwt.SigningMethodHS256, k.secret, withAud(map[string]any{"exp": nil}), nil), "28P01", "no expiry"},
-		{"nbf in the future", sign(t, jwt.SigningMethodHS256, k.secret, withAud(map[string]any{"nbf": now.Add(time.Hour).Unix()}), nil), "28P01", "not valid yet"},
-		{"iat in the future", sign(t, jwt.SigningMethodHS256, k.secret, withAud(map[string]any{"iat": now.Add(time.Hour).Unix()}), nil), "28P01", "issued in the future"},
-		{"wrong issuer", sign(t, jwt.SigningMethodHS256, k.secret, withAud(map[string]any{"iss": "https://evil.test"}), nil), "28P01", "issuer"},
-		{"no issuer", sign(t, jwt.SigningMethodHS256, k.secret, withAud(map[string]any{"iss": nil}), nil), "28P01", "issuer"},
-		{"wrong audience", sign(t, jwt.SigningMethodHS256, k.secret, withAud(map[string]any{"aud": "other"}), nil), "28P01", "audience"},
-		{"forged HMAC", sign(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-xx"), withAud(nil), nil), "28P01", "signature"},
-		{"unknown RSA key", sign(t, jwt.SigningMethodRS256, other, withAud(nil), nil), "28P01", "signature"},
-		{"alg none", none, "28P01", ""},
-		{"algorithm confusion: RSA public key as HMAC secret", sign(t, jwt.SigningMethodHS256, k.rsaPubPEM, withAud(nil), nil), "28P01", "signature"},
-		{"ES256 without an EC key", sign(t, jwt.SigningMethodES256, mustEC(t), withAud(nil), nil), "28P01", ""},
-		{"crit header", sign(t, jwt.SigningMethodHS256, k.secret, withAud(nil), map[string]any{"crit": []string{"exp"}}), "28P01", "critical"},
-		{"oversized", strings.Repeat("a", 20000) + ".b.c", "28P01", "larger"},
-		{"not a jwt", "hunter2", "28P01", "not a JWT"},
-		{"garbage segments", "a.b.c", "28P01", "malformed"},
-		{"missing tenant", sign(t, jwt.SigningMethodHS256, k.secret, withAud(map[string]any{"tenant_id": nil}), nil), "28000", "tenant_id"},
-		{"empty tenant", sign(t, jwt.SigningMethodHS256, k.secret, withAud(map[string]any{"tenant_id": ""}), nil), "28000", "empty"},
-		{"float tenant", sign(t, jwt.SigningMethodHS256, k.secret, withAud(map[string]any{"tenant_id": 1.5}), nil), "28000", "fraction"},
-		{"bool tenant", sign(t, jwt.SigningMethodHS256, k.secret, withAud(map[string]any{"tenant_id": true}), nil), "28000", "boolean"},
-		{"object tenant", sign(t, jwt.SigningMethodHS256, k.secret, withAud(map[string]any{"tenant_id": map[string]any{"id": 1}}), nil), "28000", "object"},
-		{"empty array", sign(t, jwt.SigningMethodHS256, k.secret, withAud(map[string]any{"tenant_id": []any{}}), nil), "28000", "empty array"},
-		{"array with null", sign(t, jwt.SigningMethodHS256, k.secret, withAud(map[string]any{"tenant_id": []any{"1", nil}}), nil), "28000", "null"},
-		{"nested arrays", sign(t, jwt.SigningMethodHS256, k.secret, withAud(map[string]any{"tenant_id": []any{[]any{"1"}}}), nil), "28000", "nest"},
-		{"huge array", sign(t, jwt.SigningMethodHS256, k.secret, withAud(map[string]any{"tenant_id": make([]any, 1001)}), nil), "28000", "more than"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			_, err := v.Verify(c.token)
-			var ae *auth.Error
-			if !errors.As(err, &ae) {
-				t.Fatalf("want *auth.Error, got %v", err)
+			if err == nil {
+				t.Fatalf("accepted with tenants %q", id.Tenants)
 			}
-			if c.code != "" && ae.Code != c.code {
-				t.Fatalf("code %s, want %s (%s)", ae.Code, c.code, ae.Reason)
+			e := authError(t, err)
+			if e.Code != auth.CodeInvalidAuthorization {
+				t.Errorf("code %s, want 28000 (%s)", e.Code, e.Reason)
 			}
-			if !strings.Contains(ae.Error(), c.says) {
-				t.Fatalf("reason %q should say %q", ae.Error(), c.says)
-			}
-			if len(c.token) > 10 && strings.Contains(ae.Error(), c.token[:10]) {
-				t.Fatalf("reason echoes the token: %q", ae.Error())
+			if !strings.Contains(e.Reason, c.says) {
+				t.Errorf("reason %q should say %q", e.Reason, c.says)
 			}
 		})
 	}
-}
-
-func mustEC(t testing.TB) *ecdsa.PrivateKey {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func TestJWKSKeysAreSelectedByKid(t *testing.T) {
-	k := newKeys(t)
-	v := verifier(t, auth.Config{KeyFiles: []string{k.jwksF}})
-	if _, err := v.Verify(sign(t, jwt.SigningMethodRS256, k.rsa, claims(nil), map[string]any{"kid": "r1"})); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := v.Verify(sign(t, jwt.SigningMethodES256, k.ec, claims(nil), map[string]any{"kid": "e1"})); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := v.Verify(sign(t, jwt.SigningMethodRS256, k.rsa, claims(nil), map[string]any{"kid": "e1"})); err == nil {
-		t.Fatal("a token naming another key's kid verified")
-	}
-	for _, kid := range []string{"../../etc/passwd", "r1' OR '1'='1", "/dev/zero"} {
-		var ae *auth.Error
-		if _, err := v.Verify(sign(t, jwt.SigningMethodRS256, k.rsa, claims(nil), map[string]any{"kid": kid})); !errors.As(err, &ae) || ae.Code != "28P01" {
-			t.Fatalf("kid %q: %v", kid, err)
+	t.Run("too many tenants", func(t *testing.T) {
+		v := newVerifier(t, files, []string{"hmac"}, nil)
+		_, err := v.Verify(sign(t, jwt.SigningMethodHS256, testSecret, claims("tenant_id", many)))
+		if e := authError(t, err); e.Code != auth.CodeInvalidAuthorization || !strings.Contains(e.Reason, "at most 1000") {
+			t.Errorf("got %s %q", e.Code, e.Reason)
 		}
-	}
-	if _, err := v.Verify(sign(t, jwt.SigningMethodHS256, k.secret, claims(nil), nil)); err == nil {
-		t.Fatal("HS256 verified against a JWKS without oct keys")
-	}
-}
-
-func TestNestedAndURLClaims(t *testing.T) {
-	k := newKeys(t)
-	v := verifier(t, auth.Config{KeyFiles: []string{k.secretF}, TenantClaim: "org.id"})
-	id, err := v.Verify(sign(t, jwt.SigningMethodHS256, k.secret, claims(map[string]any{"org": map[string]any{"id": 9}}), nil))
-	if err != nil || id.Tenants[0] != "9" {
-		t.Fatalf("%v %v", id, err)
-	}
-	v = verifier(t, auth.Config{KeyFiles: []string{k.secretF}, TenantClaim: "https://example.com/tenant"})
-	id, err = v.Verify(sign(t, jwt.SigningMethodHS256, k.secret, claims(map[string]any{"https://example.com/tenant": "acme"}), nil))
-	if err != nil || id.Tenants[0] != "acme" {
-		t.Fatalf("%v %v", id, err)
-	}
-}
-
-func TestBadKeyFiles(t *testing.T) {
-	dir := t.TempDir()
-	short := filepath.Join(dir, "short")
-	os.WriteFile(short, []byte("too short"), 0o600)
-	private := filepath.Join(dir, "private.pem")
-	os.WriteFile(private, []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0o600)
-	empty := filepath.Join(dir, "empty.json")
-	os.WriteFile(empty, []byte(`{"keys": []}`), 0o600)
-	for _, f := range []string{short, private, empty, filepath.Join(dir, "missing")} {
-		if _, err := auth.NewVerifier(auth.Config{KeyFiles: []string{f}}); err == nil || !strings.Contains(err.Error(), f) {
-			t.Errorf("%s: want an error naming the file, got %v", f, err)
+		id, err := v.Verify(sign(t, jwt.SigningMethodHS256, testSecret, claims("tenant_id", many[:auth.MaxTenants])))
+		if err != nil || len(id.Tenants) != auth.MaxTenants {
+			t.Errorf("1000 tenants: %v", err)
 		}
+	})
+}
+
+// The role claim is optional and must be a string.
+func TestRoleClaim(t *testing.T) {
+	files := keyFiles(t)
+	v := newVerifier(t, files, []string{"hmac"}, nil)
+	id, err := v.Verify(sign(t, jwt.SigningMethodHS256, testSecret, claims("role", "reader")))
+	if err != nil || id.Role != "reader" {
+		t.Fatalf("role %q, err %v", id.Role, err)
 	}
-	if _, err := auth.NewVerifier(auth.Config{}); err == nil {
-		t.Error("no keys accepted")
+	id, err = v.Verify(sign(t, jwt.SigningMethodHS256, testSecret, claims()))
+	if err != nil || id.Role != "" {
+		t.Fatalf("no role: %+v, %v", id, err)
+	}
+	custom := newVerifier(t, files, []string{"hmac"}, func(c *auth.Config) { c.RoleClaim = "app.role" })
+	id, err = custom.Verify(sign(t, jwt.SigningMethodHS256, testSecret, claims("app", map[string]any{"role": "admin"})))
+	if err != nil || id.Role != "admin" {
+		t.Fatalf("nested role %+v, %v", id, err)
+	}
+	_, err = v.Verify(sign(t, jwt.SigningMethodHS256, testSecret, claims("role", []string{"a"})))
+	if e := authError(t, err); e.Code != auth.CodeInvalidAuthorization || !strings.Contains(e.Reason, `claim "role" must be a string`) {
+		t.Errorf("got %s %q", e.Code, e.Reason)
 	}
 }
 
-func TestMintRoundTrip(t *testing.T) {
-	k := newKeys(t)
-	tok, err := auth.Mint(k.secret, auth.MintOptions{Tenants: []string{"1", "2"}, Subject: "dev", Issuer: "https://issuer.test", TenantClaim: "org.tenants", Now: now})
-	if err != nil {
-		t.Fatal(err)
+// One Verifier serves many sessions at once.
+func TestVerifyConcurrently(t *testing.T) {
+	files := keyFiles(t)
+	v := newVerifier(t, files, []string{"hmac", "jwks"}, nil)
+	good := sign(t, jwt.SigningMethodHS256, testSecret, claims())
+	bad := sign(t, jwt.SigningMethodHS256, testSecret, claims("tenant_id", nil))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				if id, err := v.Verify(good); err != nil || id.Tenants[0] != "42" {
+					t.Errorf("good token: %v", err)
+					return
+				}
+				if _, err := v.Verify(bad); err == nil {
+					t.Error("accepted a token without a tenant")
+					return
+				}
+			}
+		})
 	}
-	v := verifier(t, auth.Config{KeyFiles: []string{k.secretF}, TenantClaim: "org.tenants"})
-	id, err := v.Verify(tok)
-	if err != nil || strings.Join(id.Tenants, ",") != "1,2" || id.Subject != "dev" {
-		t.Fatalf("%+v %v", id, err)
-	}
+	wg.Wait()
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -88,10 +89,43 @@ func parseSecret(data []byte) ([]byte, error) {
 	if len(secret) == 0 {
 		return nil, errors.New("file is empty; put a PEM public key, a JWKS document or an HMAC secret of at least 32 bytes in it")
 	}
+	if what := notASecret(data); what != "" {
+		return nil, fmt.Errorf("holds %s, which anyone may know and so cannot be an HMAC secret; give a public key as PEM (PUBLIC KEY or CERTIFICATE) and a secret as random bytes", what)
+	}
 	if len(secret) < MinSecretBytes {
 		return nil, fmt.Errorf("HMAC secret is %d bytes, shorter than %d; use a longer random secret (e.g. openssl rand -hex 32)", len(secret), MinSecretBytes)
 	}
 	return bytes.Clone(secret), nil
+}
+
+// notASecret says what data is when it is public material that must never
+// become an HMAC key: with it as the secret, anyone could sign tokens.
+func notASecret(data []byte) string {
+	trimmed := bytes.TrimSpace(data)
+	for _, prefix := range []string{"ssh-", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-", "http://", "https://"} {
+		if bytes.HasPrefix(trimmed, []byte(prefix)) {
+			return fmt.Sprintf("text starting %q (an SSH public key or a URL)", prefix)
+		}
+	}
+	if isDERPublic(data) || isDERPublic(trimmed) {
+		return "a DER-encoded public key or certificate"
+	}
+	compact := bytes.Join(bytes.Fields(trimmed), nil)
+	if der, err := base64.StdEncoding.DecodeString(string(compact)); err == nil && isDERPublic(der) {
+		return "a base64 public key or certificate without its PEM BEGIN/END lines"
+	}
+	return ""
+}
+
+func isDERPublic(der []byte) bool {
+	if _, err := x509.ParsePKIXPublicKey(der); err == nil {
+		return true
+	}
+	if _, err := x509.ParsePKCS1PublicKey(der); err == nil {
+		return true
+	}
+	_, err := x509.ParseCertificate(der)
+	return err == nil
 }
 
 // parsePEM reads every PEM block of a file; each must be a public key or a

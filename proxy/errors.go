@@ -39,9 +39,9 @@ func newClientError(code, hint, format string, args ...any) *clientError {
 func errorResponse(err error, severity string) *pgproto3.ErrorResponse {
 	er := &pgproto3.ErrorResponse{Severity: severity, SeverityUnlocalized: severity}
 	var (
-		rej  *rewrite.Rejection
-		aerr *auth.Error
-		cerr *clientError
+		rej   *rewrite.Rejection
+		aerr  *auth.Error
+		cerr  *clientError
 		pgerr *pgconn.PgError
 	)
 	switch {

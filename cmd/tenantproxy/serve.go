@@ -174,6 +174,8 @@ func loadCatalog(ctx context.Context, dsn string) (*catalog.Snapshot, error) {
 }
 
 // snapshotHolder hands out the current catalog snapshot.
-type snapshotHolder struct{ p atomic.Pointer[catalog.Snapshot] }
+type snapshotHolder struct {
+	p atomic.Pointer[catalog.Snapshot]
+}
 
 func (h *snapshotHolder) Snapshot() *catalog.Snapshot { return h.p.Load() }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,37 +17,39 @@ func newTokenCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token --secret-file FILE --tenant ID [--tenant ID ...]",
 		Short: "Mint an HS256 token for development and tests",
-		Long: `Mint an HS256 token signed with the HMAC secret in --secret-file, the same
-file the proxy is given as --jwt-key. For development, tests and the demo;
-production tokens come from your identity provider.`,
+		Long: `Mint an HS256 token signed with the HMAC secret in --secret-file (the same
+file the proxy is given as --jwt-key) and print it. For development, tests
+and the demo; production tokens come from your identity provider.`,
+		Example: `  openssl rand -hex 32 > hmac.key
+  tenantproxy token --secret-file hmac.key --tenant 42 --ttl 1h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if secretFile == "" {
-				return errors.New("--secret-file is required: the HMAC secret the proxy verifies with")
+				return errors.New("--secret-file is required: the HMAC secret file the proxy verifies with (--jwt-key)")
 			}
 			if len(o.Tenants) == 0 {
-				return errors.New("give at least one --tenant")
+				return errors.New("--tenant is required: give the tenant the token names (repeat it for several)")
 			}
-			secret, err := os.ReadFile(secretFile)
+			secret, err := auth.ReadSecretFile(secretFile)
+			if err != nil {
+				return fmt.Errorf("--secret-file: %w", err)
+			}
+			tok, err := auth.Mint(secret, o)
 			if err != nil {
 				return err
 			}
-			tok, err := auth.Mint(bytes.TrimRight(secret, "\r\n"), o)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), tok)
-			return nil
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), tok)
+			return err
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&secretFile, "secret-file", "", "file holding the HMAC secret (at least 32 bytes)")
-	f.StringArrayVar(&o.Tenants, "tenant", nil, "tenant the token names (repeatable: several make an array)")
+	f.StringVar(&secretFile, "secret-file", "", "file holding the HMAC secret, at least 32 bytes (required)")
+	f.StringArrayVar(&o.Tenants, "tenant", nil, "tenant the token names (required; repeatable: several make an array)")
 	f.DurationVar(&o.TTL, "ttl", time.Hour, "how long the token is valid")
 	f.StringVar(&o.Issuer, "issuer", "", "iss claim")
 	f.StringVar(&o.Subject, "subject", "dev", "sub claim")
 	f.StringVar(&o.Audience, "audience", "", "aud claim")
 	f.StringVar(&o.Role, "role", "", "role claim")
-	f.StringVar(&o.TenantClaim, "tenant-claim", "tenant_id", "claim that names the tenant (a dotted path nests it)")
+	f.StringVar(&o.TenantClaim, "tenant-claim", auth.DefaultTenantClaim, "claim that names the tenant (a dotted path nests it)")
 	return cmd
 }
