@@ -87,7 +87,7 @@ type envOptions struct {
 	listen    string // default: a free loopback port
 }
 
-func newEnv(t *testing.T, opts ...envOptions) *env {
+func newEnv(t testing.TB, opts ...envOptions) *env {
 	t.Helper()
 	var o envOptions
 	if len(opts) > 0 {
@@ -119,7 +119,7 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 }
 
 // cli runs the tenantproxy binary against the env's database.
-func (e *env) cli(t *testing.T, args ...string) string {
+func (e *env) cli(t testing.TB, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), "TENANTPROXY_UPSTREAM="+e.upstream)
@@ -131,7 +131,7 @@ func (e *env) cli(t *testing.T, args ...string) string {
 }
 
 // start runs the proxy and waits until it accepts connections.
-func (e *env) start(t *testing.T, listen string, extra ...string) {
+func (e *env) start(t testing.TB, listen string, extra ...string) {
 	t.Helper()
 	e.addr = listen
 	if e.addr == "" {
