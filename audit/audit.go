@@ -1,20 +1,17 @@
 package audit
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
+	"strings"
 	"sync"
 	"time"
 )
 
-// Event is one audit record.
+// Event is one audit record. Zero fields are left out of the JSON.
 type Event struct {
 	Seq      int64     `json:"seq"`
 	Time     time.Time `json:"time"`
@@ -45,24 +42,46 @@ type Event struct {
 }
 
 // Sink receives events. Write returns an error when the event could not be
-// recorded.
+// recorded; the caller decides what that means for the statement.
 type Sink interface {
 	Write(Event) error
 	Close() error
 }
 
-// hashOf is the SHA-256 of an event's JSON without its own hash.
-func hashOf(e Event) (string, []byte, error) {
+// normalise replaces invalid UTF-8 in every string field with U+FFFD, as
+// encoding/json would, so the event reads back exactly as it was hashed.
+// Client-supplied text (SQL, application names) need not be valid UTF-8.
+func (e *Event) normalise() {
+	for _, p := range []*string{&e.PrevHash, &e.Hash, &e.Kind, &e.Session, &e.Client, &e.Subject, &e.Issuer,
+		&e.Database, &e.Application, &e.SQL, &e.Fingerprint, &e.Decision, &e.Reason, &e.Rewritten,
+		&e.CommandTag, &e.SQLState} {
+		*p = strings.ToValidUTF8(*p, "\uFFFD")
+	}
+	if len(e.Tenants) > 0 {
+		t := make([]string, len(e.Tenants))
+		for i, v := range e.Tenants {
+			t[i] = strings.ToValidUTF8(v, "\uFFFD")
+		}
+		e.Tenants = t
+	}
+}
+
+// hashOf returns the chain hash of e: sha256 of its prev_hash followed by
+// its JSON without the hash field.
+func hashOf(e Event) (string, error) {
 	e.Hash = ""
 	b, err := json.Marshal(e)
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), b, nil
+	h := sha256.New()
+	h.Write([]byte(e.PrevHash))
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// JSONLSink writes one JSON event per line and chains them.
+// JSONLSink writes one JSON event per line and chains them. It is safe for
+// concurrent use.
 type JSONLSink struct {
 	mu     sync.Mutex
 	w      io.Writer
@@ -73,130 +92,61 @@ type JSONLSink struct {
 	broken error
 }
 
-// NewJSONLSink chains events onto w, starting a new chain. sync, when set,
-// runs after every write (an fsync, for files).
-func NewJSONLSink(w io.Writer, sync func() error) *JSONLSink {
-	return &JSONLSink{w: w, sync: sync}
+// NewJSONLSink starts a new chain on w. syncer, when not nil, runs after
+// every write (an fsync, for files); its error is the write's error.
+func NewJSONLSink(w io.Writer, syncer func() error) *JSONLSink {
+	return &JSONLSink{w: w, sync: syncer}
 }
 
-// Write assigns the event its sequence number, time and hashes and writes it.
+// Write assigns the event its sequence number, time (when zero), prev_hash
+// and hash, and writes it as one line. After a failed write every later
+// Write fails too: a chain with a hole in it is worse than a stopped one.
 func (s *JSONLSink) Write(e Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.broken != nil {
-		return fmt.Errorf("audit stream is broken by an earlier write error: %w", s.broken)
+		return fmt.Errorf("audit stream stopped after an earlier write error: %w", s.broken)
 	}
 	e.Seq = s.seq + 1
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
 	e.PrevHash = s.prev
-	hash, _, err := hashOf(e)
+	e.normalise()
+	hash, err := hashOf(e)
 	if err != nil {
-		return err
+		return fmt.Errorf("audit event: %w", err)
 	}
 	e.Hash = hash
 	line, err := json.Marshal(e)
 	if err != nil {
-		return err
+		return fmt.Errorf("audit event: %w", err)
 	}
 	if _, err := s.w.Write(append(line, '\n')); err != nil {
 		s.broken = err
-		return err
+		return fmt.Errorf("write audit event: %w", err)
 	}
 	if s.sync != nil {
 		if err := s.sync(); err != nil {
 			s.broken = err
-			return err
+			return fmt.Errorf("sync audit stream: %w", err)
 		}
 	}
 	s.seq, s.prev = e.Seq, hash
 	return nil
 }
 
-// Close closes the underlying file, if the sink owns one.
+// Close closes the file the sink owns (none for stdout or NewJSONLSink).
 func (s *JSONLSink) Close() error {
-	if s.close != nil {
-		return s.close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.close == nil {
+		return nil
 	}
-	return nil
-}
-
-// OpenFile opens an append-only audit file ("-" is stdout). When the file
-// already holds events, the chain continues from its last one.
-func OpenFile(path string) (*JSONLSink, error) {
-	if path == "-" {
-		return NewJSONLSink(os.Stdout, nil), nil
+	err := s.close()
+	s.close = nil
+	if s.broken == nil {
+		s.broken = fmt.Errorf("audit sink is closed")
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	last, err := lastEvent(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("audit file %s: %w", path, err)
-	}
-	s := NewJSONLSink(f, nil)
-	s.close = f.Close
-	if last != nil {
-		s.seq, s.prev = last.Seq, last.Hash
-	}
-	return s, nil
-}
-
-// lastEvent reads the last complete event of a file.
-func lastEvent(r io.Reader) (*Event, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 64<<20)
-	var last []byte
-	for sc.Scan() {
-		if len(bytes.TrimSpace(sc.Bytes())) > 0 {
-			last = append(last[:0], sc.Bytes()...)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	if last == nil {
-		return nil, nil
-	}
-	var e Event
-	if err := json.Unmarshal(last, &e); err != nil {
-		return nil, errors.New("its last line is not a complete event (torn write?); move the file aside to start a new chain")
-	}
-	return &e, nil
-}
-
-// VerifyChain checks a stream of events and reports the first line whose
-// sequence number or hash does not follow from the line before.
-func VerifyChain(r io.Reader) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 64<<20)
-	var prev *Event
-	line := 0
-	for sc.Scan() {
-		line++
-		var e Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return fmt.Errorf("line %d: not an event: %v", line, err)
-		}
-		want, _, err := hashOf(e)
-		if err != nil {
-			return err
-		}
-		if e.Hash != want {
-			return fmt.Errorf("line %d (seq %d): event was modified: its hash does not match its content", line, e.Seq)
-		}
-		if prev != nil {
-			if e.Seq != prev.Seq+1 {
-				return fmt.Errorf("line %d (seq %d): expected seq %d: an event was inserted, deleted or reordered", line, e.Seq, prev.Seq+1)
-			}
-			if e.PrevHash != prev.Hash {
-				return fmt.Errorf("line %d (seq %d): prev_hash does not match line %d: the chain is broken", line, e.Seq, line-1)
-			}
-		}
-		prev = &e
-	}
-	return sc.Err()
+	return err
 }

@@ -219,7 +219,19 @@ func AddTable(ctx context.Context, conn *pgx.Conn, ref TableRef, tenantColumn, c
 // AddGlobal catalogues a table every tenant may read (and write, if writable).
 func AddGlobal(ctx context.Context, conn *pgx.Conn, ref TableRef, writable bool, by string) (string, error) {
 	return change(ctx, conn, ref, by, "add-global", func(tx pgx.Tx, schema, name string) (string, error) {
-		return upsert(ctx, tx, Table{Schema: schema, Name: name, Kind: Global, Writable: writable}, by)
+		msg, err := upsert(ctx, tx, Table{Schema: schema, Name: name, Kind: Global, Writable: writable}, by)
+		if err != nil {
+			return "", err
+		}
+		var view bool
+		if err := tx.QueryRow(ctx, "SELECT relkind IN ('v', 'm') FROM pg_class WHERE oid = to_regclass($1)",
+			quoteQualified(schema, name)).Scan(&view); err != nil {
+			return "", err
+		}
+		if view {
+			msg += " (note: it is a view; every tenant sees all the rows it returns, whichever tables it reads)"
+		}
+		return msg, nil
 	})
 }
 
@@ -279,6 +291,11 @@ func change(ctx context.Context, conn *pgx.Conn, ref TableRef, by, action string
 	schema, name, err := resolve(ctx, tx, ref, action == "remove")
 	if err != nil {
 		return "", err
+	}
+	if action != "remove" {
+		if err := catalogueable(schema); err != nil {
+			return "", err
+		}
 	}
 	msg, err := apply(tx, schema, name)
 	if err != nil {
@@ -343,6 +360,18 @@ func resolve(ctx context.Context, tx pgx.Tx, ref TableRef, catalogued bool) (str
 	return "", "", fmt.Errorf("table %q does not exist (searched schemas %s)", ref.Name, strings.Join(searched(candidates), ", "))
 }
 
+// catalogueable refuses schemas whose tables must never be reachable as
+// tenant data: Postgres's own (pg_*, information_schema) and the catalog's.
+func catalogueable(schema string) error {
+	switch {
+	case schema == "tenantproxy":
+		return errors.New("tables in schema tenantproxy hold the tenant catalog itself and cannot be catalogued")
+	case schema == "information_schema" || strings.HasPrefix(schema, "pg_"):
+		return fmt.Errorf("tables in schema %s belong to Postgres and cannot be catalogued", pgx.Identifier{schema}.Sanitize())
+	}
+	return nil
+}
+
 func searched(c [][2]string) []string {
 	out := make([]string, len(c))
 	for i, x := range c {
@@ -352,9 +381,13 @@ func searched(c [][2]string) []string {
 }
 
 // SplitName splits a possibly qualified, possibly quoted SQL name the way
-// Postgres reads it: unquoted parts are lower-cased, "" inside quotes is a
-// quote.
+// Postgres reads it: unquoted parts are folded to lower case (ASCII only, as
+// Postgres does for UTF-8) and must be plain identifiers; "" inside quotes
+// is a quote.
 func SplitName(s string) ([]string, error) {
+	invalid := func() error {
+		return fmt.Errorf("%q is not a valid table name; write it as name or schema.name, quoting parts that need it (\"My Table\")", s)
+	}
 	var parts []string
 	var cur strings.Builder
 	quoted, inQuotes, started := false, false, false
@@ -364,30 +397,48 @@ func SplitName(s string) ([]string, error) {
 		case inQuotes && c == '"' && i+1 < len(s) && s[i+1] == '"':
 			cur.WriteByte('"')
 			i++
-		case c == '"':
-			inQuotes = !inQuotes
-			quoted, started = true, true
+		case inQuotes && c == '"':
+			inQuotes = false
 		case inQuotes:
 			cur.WriteByte(c)
+		case c == '"':
+			if started {
+				return nil, invalid()
+			}
+			inQuotes, quoted, started = true, true, true
 		case c == '.':
-			if !started {
-				return nil, fmt.Errorf("%q is not a valid table name", s)
+			if !started || (quoted && cur.Len() == 0) {
+				return nil, invalid()
 			}
 			parts = append(parts, cur.String())
 			cur.Reset()
 			quoted, started = false, false
+		case quoted || !identChar(c, !started):
+			return nil, invalid()
 		default:
-			if quoted {
-				return nil, fmt.Errorf("%q is not a valid table name", s)
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
 			}
-			cur.WriteString(strings.ToLower(string(c)))
+			cur.WriteByte(c)
 			started = true
 		}
 	}
-	if inQuotes || !started {
-		return nil, fmt.Errorf("%q is not a valid table name", s)
+	if inQuotes || !started || (quoted && cur.Len() == 0) {
+		return nil, invalid()
 	}
 	return append(parts, cur.String()), nil
+}
+
+// identChar reports whether c may appear in an unquoted identifier (first:
+// at its start).
+func identChar(c byte, first bool) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_', c >= 0x80:
+		return true
+	case '0' <= c && c <= '9', c == '$':
+		return !first
+	}
+	return false
 }
 
 // quoteQualified quotes schema.name for SQL and messages.

@@ -184,16 +184,131 @@ func TestSplitName(t *testing.T) {
 		`"My Schema"."T"`: {"My Schema", "T"},
 		`"a""b"`:          {`a"b`},
 		`"x.y"`:           {"x.y"},
+		"Café.TÂBLE_2$":   {"café", "tÂble_2$"}, // Postgres folds ASCII only
+		`_x."Y"`:          {"_x", "Y"},
 	}
 	for in, want := range cases {
 		got, err := catalog.SplitName(in)
 		if err != nil || strings.Join(got, "|") != strings.Join(want, "|") {
-			t.Errorf("SplitName(%q) = %q, %v", in, got, err)
+			t.Errorf("SplitName(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", ".", "a.", `"a`, `"a"b`} {
-		if _, err := catalog.SplitName(bad); err == nil {
-			t.Errorf("SplitName(%q) accepted", bad)
+	for _, bad := range []string{"", ".", "a.", ".a", "a..b", `"a`, `"a"b`, `a"b"`, `""`, `"a".""`, "a b", "1abc", "$a", "a;b", "a-b"} {
+		if _, err := catalog.SplitName(bad); err == nil || !strings.Contains(err.Error(), "not a valid table name") {
+			t.Errorf("SplitName(%q): %v", bad, err)
 		}
+	}
+}
+
+func TestUnqualifiedNamesFollowTheSearchPath(t *testing.T) {
+	conn := connect(t)
+	ctx := context.Background()
+	if err := catalog.Init(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA app; CREATE TABLE app.orders (tenant_id int); CREATE TABLE "Café" (tenant_id int)`); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name       string
+		path       []string
+		wantSchema string
+	}{
+		{"orders", []string{"app", "public"}, "app"},
+		{"orders", []string{"public", "app"}, "public"},
+		{"orders", []string{"nosuch", "public"}, "public"},
+		{`"Café"`, nil, "public"}, // no search path means public
+	}
+	for _, c := range cases {
+		if _, err := catalog.AddTable(ctx, conn, catalog.TableRef{Name: c.name, SearchPath: c.path}, "tenant_id", "", "test"); err != nil {
+			t.Fatalf("%s with %v: %v", c.name, c.path, err)
+		}
+		tables, _, err := catalog.List(ctx, conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, tb := range tables {
+			found = found || tb.Schema == c.wantSchema && tb.Name == strings.Trim(c.name, `"`)
+		}
+		if !found {
+			t.Errorf("%s with %v: not catalogued in %s: %+v", c.name, c.path, c.wantSchema, tables)
+		}
+	}
+	_, err := catalog.AddTable(ctx, conn, catalog.TableRef{Name: "orders", SearchPath: []string{"nosuch"}}, "tenant_id", "", "test")
+	if err == nil || !strings.Contains(err.Error(), "searched schemas nosuch") {
+		t.Errorf("missing from the search path: %v", err)
+	}
+}
+
+func TestSystemAndCatalogTablesCannotBeCatalogued(t *testing.T) {
+	conn := connect(t)
+	ctx := context.Background()
+	if err := catalog.Init(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"tenantproxy.tables", "tenantproxy.version", "pg_catalog.pg_authid", "information_schema.sql_features", "pg_class"} {
+		ref := catalog.TableRef{Name: name, SearchPath: []string{"pg_catalog"}}
+		if _, err := catalog.AddGlobal(ctx, conn, ref, true, "test"); err == nil || !strings.Contains(err.Error(), "cannot be catalogued") {
+			t.Errorf("AddGlobal(%s): %v", name, err)
+		}
+	}
+	if _, err := catalog.AddTable(ctx, conn, catalog.TableRef{Name: "tenantproxy.changes"}, "by", "", "test"); err == nil || !strings.Contains(err.Error(), "cannot be catalogued") {
+		t.Errorf("AddTable(tenantproxy.changes): %v", err)
+	}
+	if _, v, _ := catalog.List(ctx, conn); v != 1 {
+		t.Errorf("refused changes bumped the version to %d", v)
+	}
+}
+
+func TestGlobalViewsAreFlagged(t *testing.T) {
+	conn := connect(t)
+	ctx := context.Background()
+	if err := catalog.Init(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE VIEW all_orders AS SELECT * FROM orders"); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := catalog.AddGlobal(ctx, conn, catalog.TableRef{Name: "all_orders"}, false, "test")
+	if err != nil || !strings.Contains(msg, "it is a view") {
+		t.Fatalf("%q %v", msg, err)
+	}
+	msg, err = catalog.AddGlobal(ctx, conn, catalog.TableRef{Name: "plans"}, false, "test")
+	if err != nil || strings.Contains(msg, "view") {
+		t.Fatalf("%q %v", msg, err)
+	}
+}
+
+func TestEveryOperationNeedsInit(t *testing.T) {
+	conn := connect(t)
+	ctx := context.Background()
+	ref := catalog.TableRef{Name: "orders"}
+	for name, err := range map[string]error{
+		"list":       func() error { _, _, err := catalog.List(ctx, conn); return err }(),
+		"add-table":  func() error { _, err := catalog.AddTable(ctx, conn, ref, "tenant_id", "", "t"); return err }(),
+		"add-global": func() error { _, err := catalog.AddGlobal(ctx, conn, ref, false, "t"); return err }(),
+		"remove":     func() error { _, err := catalog.Remove(ctx, conn, ref, "t"); return err }(),
+	} {
+		if !catalog.IsNotInitialised(err) || !strings.Contains(err.Error(), "run: tenantproxy catalog init") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestLoadRefusesADroppedTenantColumn(t *testing.T) {
+	conn := connect(t)
+	ctx := context.Background()
+	if err := catalog.Init(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := catalog.AddTable(ctx, conn, catalog.TableRef{Name: "orders"}, "tenant_id", "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "ALTER TABLE orders DROP COLUMN tenant_id"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := catalog.Load(ctx, conn); err == nil || !strings.Contains(err.Error(), `no column "tenant_id"`) {
+		t.Fatalf("%v", err)
 	}
 }

@@ -7,12 +7,26 @@
 // Reads: each tenant-bound table in a FROM list becomes a filtered derived
 // table under the same name, (SELECT * FROM s.t WHERE t.col = 'v') AS t,
 // which keeps every join type correct. Writes: UPDATE and DELETE get the
-// tenant predicate on their target; INSERT fills or checks the tenant
-// column; ON CONFLICT DO UPDATE never updates another tenant's row.
-// Anything the walker does not know (a statement kind, an expression node, a
-// function outside the allowlist, an uncatalogued relation) is refused.
-// The output is then re-checked by the independent package rewrite/verify.
+// tenant predicate on their target (first, so that it wins cost ties in the
+// planner's filter order); INSERT fills or checks the tenant column; ON
+// CONFLICT DO UPDATE never updates another tenant's row. Anything the
+// walker does not know (a statement kind, an expression node, a function
+// outside the allowlist, an uncatalogued relation) is refused.
+//
+// The output is printed with pg_query's deparser and parsed back: it must
+// give the same tree (positions aside), so a deparser gap becomes a refusal,
+// never a different statement. Then the independent package rewrite/verify
+// must agree that every tenant-bound reference is confined, for passed
+// statements too.
 //
 // The package does no I/O and holds no global mutable state: the same
-// (SQL, scope, snapshot) always gives the same answer.
+// (SQL, scope, snapshot) always gives the same answer. It never sends a
+// statement anywhere, never consults the live database, and never widens
+// what a catalog allows.
+//
+// Files: rewrite.go (API, entry point), walker.go (state, names, CTE
+// scopes, predicates), statements.go (statement kinds, SELECT, settings),
+// from.go (FROM items, derived tables), expr.go (the expression walker),
+// functions.go (the function allowlist), dml.go (UPDATE, DELETE, tenant
+// values), insert.go (INSERT, ON CONFLICT), roundtrip.go (printing).
 package rewrite

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
+	"github.com/tenantproxy/tenantproxy/catalog"
 )
 
 // systemColumns exist on base tables only; a derived table does not have
@@ -31,10 +32,7 @@ func (w *walker) expr(n *pg.Node) {
 	case *pg.Node_AConst, *pg.Node_ParamRef, *pg.Node_AStar, *pg.Node_String_, *pg.Node_Integer,
 		*pg.Node_Float, *pg.Node_Boolean, *pg.Node_BitString, *pg.Node_SqlvalueFunction, *pg.Node_SetToDefault:
 	case *pg.Node_ColumnRef:
-		fields := x.ColumnRef.GetFields()
-		if len(fields) > 0 {
-			w.systemColumn(fields[len(fields)-1].GetString_().GetSval(), x.ColumnRef.GetLocation())
-		}
+		w.columnRef(x.ColumnRef)
 	case *pg.Node_AExpr:
 		w.operator(x.AExpr.GetName())
 		w.expr(x.AExpr.GetLexpr())
@@ -103,6 +101,8 @@ func (w *walker) expr(n *pg.Node) {
 		w.windowDef(x.WindowDef)
 	case *pg.Node_MultiAssignRef:
 		w.expr(x.MultiAssignRef.GetSource())
+	case *pg.Node_NamedArgExpr: // f(name => value)
+		w.expr(x.NamedArgExpr.GetArg())
 	case *pg.Node_IndexElem: // ON CONFLICT (col, (expr)) inference
 		w.expr(x.IndexElem.GetExpr())
 	case *pg.Node_CurrentOfExpr:
@@ -120,6 +120,26 @@ func (w *walker) windowDef(d *pg.WindowDef) {
 	w.exprs(d.GetOrderClause())
 	w.expr(d.GetStartOffset())
 	w.expr(d.GetEndOffset())
+}
+
+// columnRef refuses system columns and column references qualified by a
+// schema-qualified tenant-bound table (public.orders.id): after scoping, that
+// table is a derived table named orders, which no schema qualifies.
+func (w *walker) columnRef(c *pg.ColumnRef) {
+	fields := c.GetFields()
+	if len(fields) == 0 {
+		return
+	}
+	w.systemColumn(fields[len(fields)-1].GetString_().GetSval(), c.GetLocation())
+	for i := 0; i+2 < len(fields) && i < 2; i++ {
+		t, ok := w.snap.Lookup(fields[i].GetString_().GetSval(), fields[i+1].GetString_().GetSval())
+		if ok && t.Kind == catalog.TenantBound {
+			w.fail(&Rejection{Code: codeRefused, Position: int(c.GetLocation()) + 1,
+				Reason: fmt.Sprintf("column reference %s qualifies a tenant-bound table by schema", qualified(fields)),
+				Hint:   fmt.Sprintf("qualify the column by the table's name or alias: %s.%s", t.Name, qualified(fields[i+2:]))})
+			return
+		}
+	}
 }
 
 func (w *walker) systemColumn(name string, loc int32) {
@@ -159,6 +179,9 @@ func qualified(names []*pg.Node) string {
 	parts := make([]string, len(names))
 	for i, n := range names {
 		parts[i] = n.GetString_().GetSval()
+		if n.GetAStar() != nil {
+			parts[i] = "*"
+		}
 	}
 	return strings.Join(parts, ".")
 }

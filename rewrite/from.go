@@ -45,7 +45,9 @@ func (w *walker) fromItem(n *pg.Node) *pg.Node {
 				return n
 			}
 			w.expr(list[0])
+			w.columnDefs(list[1:])
 		}
+		w.columnDefs(rf.GetColdeflist())
 		return n
 	case *pg.Node_RangeTableSample:
 		w.fail(refusef("TABLESAMPLE is not supported"))
@@ -101,4 +103,23 @@ func (w *walker) derivedTable(rv *pg.RangeVar, t catalog.Table) *pg.Node {
 		Subquery: &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: sel}},
 		Alias:    alias,
 	}}}
+}
+
+// columnDefs checks the column definition list of a function in FROM
+// (AS t(a int, b text)): its types are checked like casts.
+func (w *walker) columnDefs(defs []*pg.Node) {
+	for _, d := range defs {
+		switch x := d.GetNode().(type) {
+		case *pg.Node_List:
+			w.columnDefs(x.List.GetItems())
+		case *pg.Node_ColumnDef:
+			w.typeName(x.ColumnDef.GetTypeName())
+			if x.ColumnDef.GetRawDefault() != nil || x.ColumnDef.GetCookedDefault() != nil || len(x.ColumnDef.GetConstraints()) > 0 {
+				w.fail(refusef("column definition %s in FROM may only give a type", x.ColumnDef.GetColname()))
+			}
+		case nil:
+		default:
+			w.fail(refusef("unsupported column definition %s in FROM", nodeKind(d)))
+		}
+	}
 }

@@ -7,12 +7,11 @@ import (
 )
 
 // allowedFunctions is the built-in allowlist: functions that compute on their
-// arguments and read nothing else. Everything else is refused, in particular
-// functions that run SQL text (query_to_xml, dblink), read files or large
-// objects (pg_read_file, lo_get), touch sequences or settings (nextval,
-// set_config, current_setting), signal backends, sleep, or read the system
-// catalogs (pg_get_*, has_*_privilege, to_regclass). The catalog may allow
-// more in a later version.
+// arguments and read nothing else. A call must name one of them unqualified
+// or in schema pg_catalog; everything else is refused, because a function
+// can read anything (PL/pgSQL, SECURITY DEFINER, C) and only a list of known
+// ones is sound. greatest, least, coalesce and nullif are syntax (their own
+// nodes), listed only for the function-call spelling some tools emit.
 var allowedFunctions = toSet(`
 count sum avg min max bool_and bool_or every string_agg array_agg json_agg jsonb_agg
 json_object_agg jsonb_object_agg stddev stddev_pop stddev_samp variance var_pop var_samp
@@ -40,7 +39,42 @@ array_positions array_remove array_replace array_append array_prepend array_cat 
 array_to_string string_to_array array_fill
 generate_series generate_subscripts gen_random_uuid encode decode
 num_nulls num_nonnulls nullif coalesce greatest least
+similar_to_escape like_escape overlaps is_normalized
 `)
+
+// refusedClasses explains, for well-known dangerous functions, why they are
+// not on the allowlist. It only improves the message: a function that is in
+// neither list is refused all the same. A name matches a class when it is
+// listed or starts with a listed prefix ending in "*".
+var refusedClasses = []struct {
+	why   string
+	names []string
+}{
+	{"it runs SQL text, which the proxy never sees and cannot scope",
+		strings.Fields("query_to_xml* query_to_xmlschema cursor_to_xml* table_to_xml* schema_to_xml* database_to_xml* dblink* ts_stat ts_rewrite")},
+	{"it reads the server's files or large objects, outside every tenant's rows",
+		strings.Fields("pg_read_file pg_read_binary_file pg_ls_* pg_stat_file lo_* loread lowrite")},
+	{"sequences are relations outside the tenant catalog, shared by every tenant",
+		strings.Fields("nextval currval setval lastval")},
+	{"it reads or changes server settings, which the proxy controls",
+		strings.Fields("set_config current_setting")},
+	{"it acts on the server or on other sessions, which belong to every tenant",
+		strings.Fields("pg_sleep* pg_terminate_backend pg_cancel_backend pg_reload_conf pg_rotate_logfile pg_notify pg_advisory_* pg_try_advisory_*")},
+	{"it reads the system catalogs or statistics, which describe every tenant's data",
+		strings.Fields("pg_* has_* to_reg* obj_description col_description shobj_description txid_* format_type")},
+}
+
+// whyRefused returns the class explanation for a refused function name, or "".
+func whyRefused(name string) string {
+	for _, c := range refusedClasses {
+		for _, n := range c.names {
+			if p, ok := strings.CutSuffix(n, "*"); ok && strings.HasPrefix(name, p) || n == name {
+				return c.why
+			}
+		}
+	}
+	return ""
+}
 
 func toSet(words string) map[string]bool {
 	m := map[string]bool{}
@@ -60,8 +94,12 @@ func (w *walker) funcCall(f *pg.FuncCall) {
 	name := qualified(names)
 	short := names[len(names)-1].GetString_().GetSval()
 	if (len(names) > 1 && names[0].GetString_().GetSval() != "pg_catalog") || len(names) > 2 || !allowedFunctions[short] {
-		w.fail(&Rejection{Code: codeRefused, Reason: "function " + name + " is not allowed",
-			Hint:     "only built-in functions that read nothing but their arguments are allowed; functions that run SQL text or read outside the tenant's rows never are",
+		hint := "only built-in functions that compute on their arguments are allowed, because others may run SQL text or read " +
+			"outside the tenant's rows; a function known to be safe can be allowed in the catalog in a later version"
+		if why := whyRefused(short); why != "" {
+			hint = short + " is refused because " + why
+		}
+		w.fail(&Rejection{Code: codeRefused, Reason: "function " + name + " is not allowed", Hint: hint,
 			Position: int(f.GetLocation()) + 1})
 		return
 	}

@@ -8,8 +8,15 @@ import (
 	"github.com/tenantproxy/tenantproxy/rewrite"
 )
 
-// FuzzRewrite: the rewriter never panics, is deterministic, and every
-// accepted output parses and names no tenant but the session's.
+// FuzzRewrite checks properties that hold for every input:
+//   - the rewriter never panics and only ever returns a *Rejection;
+//   - it is deterministic;
+//   - an accepted output parses, and is accepted again when rewritten;
+//   - a passed statement is returned unchanged;
+//   - the tenant only enters the output through the proxy's own literals:
+//     rewriting for tenant A and for tenant B gives the same text up to
+//     replacing A by B (unless the input itself names one of them);
+//   - a scoped output carries the tenant literal.
 func FuzzRewrite(f *testing.F) {
 	for _, cases := range loadGolden(f) {
 		for _, c := range cases {
@@ -18,12 +25,20 @@ func FuzzRewrite(f *testing.F) {
 	}
 	rw := rewrite.New(rewrite.Config{SearchPath: []string{"public"}})
 	snap := testCatalog()
-	scope := rewrite.Scope{Values: map[string][]string{"": {"tenant-under-test"}}}
+	const a, b = "tnt-a", "tnt-b"
+	scope := func(v string) rewrite.Scope {
+		return rewrite.Scope{Values: map[string][]string{"": {v}, "org": {v + "-org"}}}
+	}
 	f.Fuzz(func(t *testing.T, sql string) {
-		res, err := rw.Rewrite(sql, scope, snap)
-		res2, err2 := rw.Rewrite(sql, scope, snap)
-		if (err == nil) != (err2 == nil) || (err == nil && res.SQL != res2.SQL) {
+		res, err := rw.Rewrite(sql, scope(a), snap)
+		res2, err2 := rw.Rewrite(sql, scope(a), snap)
+		if (err == nil) != (err2 == nil) || err == nil && res.SQL != res2.SQL || err != nil && err.Error() != err2.Error() {
 			t.Fatalf("not deterministic for %q", sql)
+		}
+		resB, errB := rw.Rewrite(sql, scope(b), snap)
+		namesTenant := strings.Contains(sql, "tnt-")
+		if (err == nil) != (errB == nil) && !namesTenant {
+			t.Fatalf("accepted for one tenant and not the other: %v / %v", err, errB)
 		}
 		if err != nil {
 			if _, ok := err.(*rewrite.Rejection); !ok {
@@ -40,8 +55,14 @@ func FuzzRewrite(f *testing.F) {
 		if _, err := pg.Parse(res.SQL); err != nil {
 			t.Fatalf("output does not parse: %v\n%s", err, res.SQL)
 		}
-		if !strings.Contains(res.SQL, "tenant-under-test") && len(res.Tables) > 0 && len(res.ParamChecks) == 0 {
+		if errB == nil && !namesTenant && strings.ReplaceAll(res.SQL, a, b) != resB.SQL {
+			t.Fatalf("the output depends on the tenant beyond its literals:\n%s\n%s", res.SQL, resB.SQL)
+		}
+		if len(res.Tables) > 0 && len(res.ParamChecks) == 0 && !strings.Contains(res.SQL, a) {
 			t.Fatalf("scoped output without the tenant literal: %s", res.SQL)
+		}
+		if _, err := rw.Rewrite(res.SQL, scope(a), snap); err != nil {
+			t.Fatalf("the output is refused when rewritten again: %v\n%s", err, res.SQL)
 		}
 	})
 }

@@ -25,6 +25,11 @@ var update = flag.Bool("update", false, "rewrite the want values of the golden f
 //	public.plans       global, read-only
 //	public.settings    global, writable
 //	app.accounts       tenant-bound on org_id (id, org_id, name)
+//	public.projects    tenant-bound on org_id for claim "org" (id, org_id, name)
+//	public."Audit Log" tenant-bound on "Tenant Id", columns unknown
+//
+// A case's scope holds its "tenants" (default ["42"]) for the primary claim
+// and its "claims" for the others.
 func testCatalog() *catalog.Snapshot {
 	cols := func(names ...string) []catalog.Column {
 		out := make([]catalog.Column, len(names))
@@ -40,18 +45,22 @@ func testCatalog() *catalog.Snapshot {
 		catalog.Table{Schema: "public", Name: "plans", Kind: catalog.Global},
 		catalog.Table{Schema: "public", Name: "settings", Kind: catalog.Global, Writable: true},
 		catalog.Table{Schema: "app", Name: "accounts", Kind: catalog.TenantBound, TenantColumn: "org_id", Columns: cols("id", "org_id", "name")},
+		catalog.Table{Schema: "public", Name: "Audit Log", Kind: catalog.TenantBound, TenantColumn: "Tenant Id"},
+		catalog.Table{Schema: "public", Name: "projects", Kind: catalog.TenantBound, TenantColumn: "org_id", Claim: "org", Columns: cols("id", "org_id", "name")},
 	)
 }
 
 // goldenCase is one entry of a testdata/*.json file.
 type goldenCase struct {
-	Comment string   `json:"comment"`
-	SQL     string   `json:"sql"`
-	Tenants []string `json:"tenants,omitempty"`
-	Want    string   `json:"want,omitempty"`
-	Reject  string   `json:"reject,omitempty"`
-	Passed  bool     `json:"passed,omitempty"`
-	Params  []int    `json:"params,omitempty"`
+	Comment string              `json:"comment"`
+	SQL     string              `json:"sql"`
+	Tenants []string            `json:"tenants,omitempty"`
+	Claims  map[string][]string `json:"claims,omitempty"`
+	Want    string              `json:"want,omitempty"`
+	Reject  string              `json:"reject,omitempty"`
+	Hint    string              `json:"hint,omitempty"`
+	Passed  bool                `json:"passed,omitempty"`
+	Params  []int               `json:"params,omitempty"`
 }
 
 func (c goldenCase) scope() rewrite.Scope {
@@ -59,7 +68,11 @@ func (c goldenCase) scope() rewrite.Scope {
 	if len(tenants) == 0 {
 		tenants = []string{"42"}
 	}
-	return rewrite.Scope{Values: map[string][]string{"": tenants}}
+	values := map[string][]string{"": tenants}
+	for k, v := range c.Claims {
+		values[k] = v
+	}
+	return rewrite.Scope{Values: values}
 }
 
 func loadGolden(t testing.TB) map[string][]goldenCase {
@@ -101,6 +114,9 @@ func TestGolden(t *testing.T) {
 					var rej *rewrite.Rejection
 					if !asRejection(err, &rej) || rej.Hint == "" && rej.Code == "42501" {
 						t.Errorf("refusal without a hint: %v", err)
+					}
+					if rej != nil && !strings.Contains(rej.Hint, c.Hint) {
+						t.Errorf("hint %q does not contain %q", rej.Hint, c.Hint)
 					}
 					return
 				}

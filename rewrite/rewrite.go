@@ -3,6 +3,7 @@ package rewrite
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
 	"github.com/pganalyze/pg_query_go/v5/parser"
@@ -86,6 +87,15 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 			res, err = nil, refusef("internal error while rewriting (%v)", p)
 		}
 	}()
+	if snap == nil {
+		return nil, refuseHint("load the catalog before serving statements", "no tenant catalog is loaded")
+	}
+	if i := strings.IndexByte(sql, 0); i >= 0 {
+		// The parser reads a C string and would stop at the NUL; nothing
+		// may follow that it has not seen.
+		return nil, &Rejection{Code: codeRefused, Reason: "the statement contains a NUL byte", Position: i + 1,
+			Hint: "send the statement without NUL characters"}
+	}
 	tree, err := pg.Parse(sql)
 	if err != nil {
 		return nil, syntaxRejection(err)
@@ -97,19 +107,22 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 			return nil, w.err
 		}
 	}
-	if !w.changed {
-		return &Result{SQL: sql, Decision: Passed, ParamChecks: w.params}, nil
+	res = &Result{SQL: sql, Decision: Passed, ParamChecks: w.params}
+	if w.changed {
+		out, rej := deparse(tree)
+		if rej != nil {
+			return nil, rej
+		}
+		res = &Result{SQL: out, Decision: Rewritten, ParamChecks: w.params, Tables: w.tables}
 	}
-	out, err := pg.Deparse(tree)
-	if err != nil {
-		return nil, refusef("the rewritten statement could not be printed (%v)", err)
-	}
+	// The second line: an independent checker must agree with what is sent,
+	// passed statements included.
 	policy := verify.Policy{Tenants: scope.Values, SearchPath: r.cfg.SearchPath, Snapshot: snap}
-	if err := verify.Check(out, policy); err != nil {
+	if err := verify.Check(res.SQL, policy); err != nil {
 		return nil, &Rejection{Code: codeRefused, Reason: "statement could not be verified as tenant-confined: " + err.Error(),
 			Hint: "this is a gap in the rewriter; rephrase the statement, and report it"}
 	}
-	return &Result{SQL: out, Decision: Rewritten, ParamChecks: w.params, Tables: w.tables}, nil
+	return res, nil
 }
 
 const (

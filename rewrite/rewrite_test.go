@@ -1,8 +1,11 @@
 package rewrite_test
 
 import (
+	"strings"
+	"sync"
 	"testing"
 
+	"github.com/tenantproxy/tenantproxy/catalog"
 	"github.com/tenantproxy/tenantproxy/rewrite"
 )
 
@@ -66,4 +69,62 @@ func BenchmarkRewrite(b *testing.B) {
 			}
 		})
 	}
+}
+
+// A system catalog stays out of reach even when catalogued by mistake.
+func TestSystemSchemaRefusedEvenIfCatalogued(t *testing.T) {
+	snap := catalog.MustSnapshot(1,
+		catalog.Table{Schema: "pg_catalog", Name: "pg_class", Kind: catalog.Global},
+		catalog.Table{Schema: "information_schema", Name: "tables", Kind: catalog.Global},
+	)
+	rw := rewrite.New(rewrite.Config{SearchPath: []string{"pg_catalog", "public"}})
+	for _, sql := range []string{"SELECT * FROM pg_class", "SELECT * FROM information_schema.tables"} {
+		_, err := rw.Rewrite(sql, rewrite.Scope{Values: map[string][]string{"": {"1"}}}, snap)
+		if err == nil || !strings.Contains(err.Error(), "system schema") {
+			t.Errorf("%s: %v", sql, err)
+		}
+	}
+}
+
+// The parser stops at a NUL byte; a statement carrying one is refused, so
+// nothing hides behind it.
+func TestNULByteRefused(t *testing.T) {
+	_, err := rewrite.New(rewrite.Config{}).Rewrite("SELECT 1\x00; SELECT * FROM secrets", rewrite.Scope{}, testCatalog())
+	rej, ok := err.(*rewrite.Rejection)
+	if !ok || rej.Code != "42501" || rej.Position != 9 {
+		t.Fatalf("got %#v", err)
+	}
+}
+
+// Without a catalog nothing is accepted, not even a statement that reads no
+// table.
+func TestNoCatalogRefuses(t *testing.T) {
+	if _, err := rewrite.New(rewrite.Config{}).Rewrite("SELECT 1", rewrite.Scope{}, nil); err == nil || !strings.Contains(err.Error(), "no tenant catalog") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// Rewriting is safe to call from many sessions at once.
+func TestConcurrentRewrites(t *testing.T) {
+	rw := rewrite.New(rewrite.Config{})
+	snap := testCatalog()
+	want, err := rw.Rewrite("SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id", rewrite.Scope{Values: map[string][]string{"": {"7"}}}, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				got, err := rw.Rewrite("SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id", rewrite.Scope{Values: map[string][]string{"": {"7"}}}, snap)
+				if err != nil || got.SQL != want.SQL {
+					t.Errorf("got %v, %v", got, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -82,6 +82,13 @@ func (w *walker) selectStmt(s *pg.SelectStmt) {
 	w.expr(s.GetLimitCount())
 	// Locking clauses name FROM items by alias; the items are rewritten, and
 	// Postgres pushes FOR UPDATE/SHARE into the derived tables.
+	for _, l := range s.GetLockingClause() {
+		lc := l.GetLockingClause()
+		if len(lc.GetLockedRels()) > 0 && lc.GetWaitPolicy() != pg.LockWaitPolicy_LockWaitBlock {
+			w.fail(refuseHint("lock every FROM item (FOR UPDATE NOWAIT without OF), or name them without NOWAIT/SKIP LOCKED",
+				"FOR UPDATE/SHARE OF ... with NOWAIT or SKIP LOCKED is not supported yet: the SQL printer cannot write it back"))
+		}
+	}
 }
 
 // allowedSettings may be SET and RESET by clients: they change formatting,
@@ -127,9 +134,22 @@ func (w *walker) setting(s *pg.VariableSetStmt) {
 	}
 }
 
+// statementNames spell the statement kinds whose node names read badly.
+var statementNames = map[string]string{
+	"CheckPointStmt": "CHECKPOINT", "ClosePortalStmt": "CLOSE", "SecLabelStmt": "SECURITY LABEL",
+	"RefreshMatViewStmt": "REFRESH MATERIALIZED VIEW", "ConstraintsSetStmt": "SET CONSTRAINTS",
+	"VariableShowStmt": "SHOW", "VariableSetStmt": "SET",
+}
+
 // statementName names a statement kind for messages ("CREATE TABLE").
 func statementName(n *pg.Node) string {
 	k := nodeKind(n)
+	if v := n.GetVacuumStmt(); v != nil && !v.GetIsVacuumcmd() {
+		return "ANALYZE"
+	}
+	if name, ok := statementNames[k]; ok {
+		return name
+	}
 	k = strings.TrimSuffix(k, "Stmt")
 	var b strings.Builder
 	for i, r := range k {

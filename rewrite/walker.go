@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	"slices"
+	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
 	"github.com/tenantproxy/tenantproxy/catalog"
@@ -68,9 +69,23 @@ func (w *walker) isCTE(rv *pg.RangeVar) bool {
 	return false
 }
 
+// systemSchemas hold the system catalogs and temporary tables: never
+// readable through the proxy, even if catalogued by mistake.
+var systemSchemas = toSet("pg_catalog information_schema pg_toast")
+
 // resolve finds the catalogued table a RangeVar names, like Postgres would
 // with the configured search_path.
 func (w *walker) resolve(rv *pg.RangeVar) (catalog.Table, bool) {
+	t, ok := w.lookup(rv)
+	if ok && (systemSchemas[t.Schema] || strings.HasPrefix(t.Schema, "pg_temp")) {
+		w.fail(refuseHint("remove it from the catalog: the system catalogs describe every tenant's data",
+			"relation %s is in a system schema and is not available through the proxy", t.QualifiedName()))
+		return catalog.Table{}, false
+	}
+	return t, ok
+}
+
+func (w *walker) lookup(rv *pg.RangeVar) (catalog.Table, bool) {
 	if rv.GetCatalogname() != "" {
 		w.fail(refusef("relation %s.%s.%s names a database; cross-database references are not supported", rv.GetCatalogname(), rv.GetSchemaname(), rv.GetRelname()))
 		return catalog.Table{}, false
@@ -129,10 +144,14 @@ func tenantPredicate(ref, col string, values []string) *pg.Node {
 	return pg.MakeAExprNode(pg.A_Expr_Kind_AEXPR_IN, []*pg.Node{pg.MakeStrNode("=")}, colRef, pg.MakeListNode(items), -1)
 }
 
-// and returns where AND pred (pred alone when where is nil).
-func and(where, pred *pg.Node) *pg.Node {
+// confine returns pred AND (where), or pred alone when where is nil. The
+// tenant predicate comes first: Postgres orders a scan's filter conditions
+// by estimated cost and keeps the written order between equals, so on a tie
+// the tenant filter runs before a user condition that might raise an error
+// on another tenant's row (an error is a side channel).
+func confine(where, pred *pg.Node) *pg.Node {
 	if where == nil {
 		return pred
 	}
-	return pg.MakeBoolExprNode(pg.BoolExprType_AND_EXPR, []*pg.Node{where, pred}, -1)
+	return pg.MakeBoolExprNode(pg.BoolExprType_AND_EXPR, []*pg.Node{pred, where}, -1)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"text/tabwriter"
@@ -32,7 +33,7 @@ schema tenantproxy; every change bumps the catalog version.`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&cf.upstream, "upstream", "", "the database's URL or DSN (or TENANTPROXY_UPSTREAM)")
-	pf.StringSliceVar(&cf.searchPath, "search-path", []string{"public"}, "schemas that resolve unqualified table names")
+	pf.StringSliceVar(&cf.searchPath, "search-path", []string{"public"}, "schemas that resolve unqualified table names, in order (comma-separated or repeated)")
 
 	var tenantColumn, claim string
 	addTable := &cobra.Command{
@@ -46,6 +47,7 @@ schema tenantproxy; every change bumps the catalog version.`,
 		},
 	}
 	addTable.Flags().StringVar(&tenantColumn, "tenant-column", "", "column holding each row's tenant (required)")
+	_ = addTable.MarkFlagRequired("tenant-column")
 	addTable.Flags().StringVar(&claim, "claim", "", "token claim the column must match (default: the proxy's --tenant-claim)")
 
 	var writable bool
@@ -67,31 +69,20 @@ schema tenantproxy; every change bumps the catalog version.`,
 		Short: "Show the catalogued tables",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "table" && output != "json" {
+				return fmt.Errorf("--output %q: use table or json", output)
+			}
 			return cf.run(cmd, func(ctx context.Context, conn *pgx.Conn) (string, error) {
 				tables, version, err := catalog.List(ctx, conn)
 				if err != nil {
 					return "", err
 				}
-				out := cmd.OutOrStdout()
 				if output == "json" {
-					enc := json.NewEncoder(out)
+					enc := json.NewEncoder(cmd.OutOrStdout())
 					enc.SetIndent("", "  ")
 					return "", enc.Encode(tables)
 				}
-				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "TABLE\tKIND\tTENANT COLUMN\tCLAIM\tWRITABLE")
-				for _, t := range tables {
-					col, cl, wr := t.TenantColumn, t.Claim, ""
-					if t.Kind == catalog.TenantBound && cl == "" {
-						cl = "(tenant claim)"
-					}
-					if t.Kind == catalog.Global {
-						col, wr = "-", fmt.Sprint(t.Writable)
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.QualifiedName(), t.Kind, col, cl, wr)
-				}
-				tw.Flush()
-				return fmt.Sprintf("catalog version %d, %d tables", version, len(tables)), nil
+				return fmt.Sprintf("catalog version %d, %d tables", version, len(tables)), printTables(cmd.OutOrStdout(), tables)
 			})
 		},
 	}
@@ -125,6 +116,44 @@ schema tenantproxy; every change bumps the catalog version.`,
 		list,
 	)
 	return cmd
+}
+
+// printTables writes the catalog as an aligned table.
+func printTables(w io.Writer, tables []catalog.Table) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TABLE\tKIND\tTENANT COLUMN\tCLAIM\tWRITABLE")
+	for _, t := range tables {
+		col, claim, writable := "-", "-", "-"
+		switch t.Kind {
+		case catalog.TenantBound:
+			col, claim = sqlName(t.TenantColumn), t.Claim
+			if claim == "" {
+				claim = "(tenant claim)"
+			}
+		case catalog.Global:
+			writable = "no"
+			if t.Writable {
+				writable = "yes"
+			}
+		}
+		fmt.Fprintf(tw, "%s.%s\t%s\t%s\t%s\t%s\n", sqlName(t.Schema), sqlName(t.Name), t.Kind, col, claim, writable)
+	}
+	return tw.Flush()
+}
+
+// sqlName writes an identifier as a user would type it: bare when Postgres
+// reads it back unchanged, quoted otherwise.
+func sqlName(id string) string {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || c == '_' || i > 0 && ('0' <= c && c <= '9' || c == '$')) {
+			return pgx.Identifier{id}.Sanitize()
+		}
+	}
+	if id == "" {
+		return `""`
+	}
+	return id
 }
 
 func (cf *catalogFlags) ref(name string) catalog.TableRef {

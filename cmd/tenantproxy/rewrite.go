@@ -14,9 +14,13 @@ import (
 	"github.com/tenantproxy/tenantproxy/rewrite"
 )
 
+// newRewriteCmd is "tenantproxy rewrite": the rewriter on one statement,
+// with the catalog from the database or from a file. It prints the SQL the
+// proxy would send upstream, or the refusal and exits 1.
 func newRewriteCmd() *cobra.Command {
 	var (
 		tenants     []string
+		claims      []string
 		upstream    string
 		catalogFile string
 		searchPath  []string
@@ -25,7 +29,18 @@ func newRewriteCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   `rewrite --tenant ID (--upstream DSN | --catalog-file FILE) "SQL"`,
 		Short: "Show what the proxy sends upstream for a statement, or why it refuses it",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show what the proxy sends upstream for a statement, or why it refuses it.
+
+The statement is rewritten exactly as a session of the given tenants would
+have it rewritten: the output is the SQL sent upstream; a refusal prints
+"rejected: <reason>" and "hint: <what to do>" and exits 1. --explain adds the
+decision (passed, rewritten, rejected), the tables scoped and the parameters
+the session checks at Bind.
+
+The catalog comes from --upstream (the tenantproxy schema of that database)
+or from --catalog-file, a JSON array of tables as "tenantproxy catalog list
+-o json" prints them.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(tenants) == 0 {
 				return errors.New("give at least one --tenant")
@@ -35,13 +50,28 @@ func newRewriteCmd() *cobra.Command {
 				return err
 			}
 			rw := rewrite.New(rewrite.Config{SearchPath: searchPath})
-			res, err := rw.Rewrite(args[0], rewrite.Scope{Values: map[string][]string{"": tenants}}, snap)
+			scope := rewrite.Scope{Values: map[string][]string{"": tenants}}
+			for _, c := range claims {
+				name, value, ok := strings.Cut(c, "=")
+				if !ok || name == "" || value == "" {
+					return fmt.Errorf("--claim %q: write it as name=value", c)
+				}
+				scope.Values[name] = append(scope.Values[name], value)
+			}
+			res, err := rw.Rewrite(args[0], scope, snap)
 			out := cmd.OutOrStdout()
 			var rej *rewrite.Rejection
 			if errors.As(err, &rej) {
-				fmt.Fprintf(out, "rejected (SQLSTATE %s): %s\n", rej.Code, rej.Reason)
+				fmt.Fprintf(out, "rejected: %s\n", rej.Reason)
 				if rej.Hint != "" {
 					fmt.Fprintf(out, "hint: %s\n", rej.Hint)
+				}
+				if explain {
+					fmt.Fprintf(out, "-- decision: %s; SQLSTATE %s", rewrite.Rejected, rej.Code)
+					if rej.Position > 0 {
+						fmt.Fprintf(out, "; at character %d", rej.Position)
+					}
+					fmt.Fprintf(out, "; catalog version %d\n", snap.Version())
 				}
 				return errSilentExit
 			}
@@ -55,7 +85,11 @@ func newRewriteCmd() *cobra.Command {
 					fmt.Fprintf(out, "-- scoped: %s\n", strings.Join(res.Tables, ", "))
 				}
 				for _, p := range res.ParamChecks {
-					fmt.Fprintf(out, "-- parameter $%d must be bound to the session's tenant\n", p.Index)
+					claim := p.Claim
+					if claim == "" {
+						claim = "tenant"
+					}
+					fmt.Fprintf(out, "-- parameter $%d must be bound to one of the session's %s values\n", p.Index, claim)
 				}
 			}
 			return nil
@@ -63,6 +97,7 @@ func newRewriteCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&tenants, "tenant", nil, "tenant of the session (repeatable)")
+	f.StringArrayVar(&claims, "claim", nil, "value of another claim dimension, as name=value, for tables catalogued with that claim (repeatable)")
 	f.StringVar(&upstream, "upstream", "", "database holding the catalog (or TENANTPROXY_UPSTREAM)")
 	f.StringVar(&catalogFile, "catalog-file", "", "a JSON array of catalog tables instead of --upstream")
 	f.StringSliceVar(&searchPath, "search-path", []string{"public"}, "schemas that resolve unqualified table names")
