@@ -105,9 +105,13 @@ func (w *walker) lookup(rv *pg.RangeVar) (catalog.Table, bool) {
 	if rv.GetSchemaname() != "" {
 		name = rv.GetSchemaname() + "." + name
 	}
+	hint := "add it with: tenantproxy catalog add-table " + name + " --tenant-column <column>, or: tenantproxy catalog add-global " + name
+	if systemSchemas[rv.GetSchemaname()] || (rv.GetSchemaname() == "" && strings.HasPrefix(rv.GetRelname(), "pg_")) {
+		// The catalog refuses system relations: do not suggest adding one.
+		hint = "the system catalogs describe every tenant's data and are not available through the proxy (psql's \\d commands need them: connect to the database directly for schema work)"
+	}
 	w.fail(&Rejection{Code: codeRefused, Reason: "table \"" + name + "\" is not in the tenant catalog",
-		Hint:     "add it with: tenantproxy catalog add-table " + name + " --tenant-column <column>, or: tenantproxy catalog add-global " + name,
-		Position: int(rv.GetLocation()) + 1})
+		Hint: hint, Position: int(rv.GetLocation()) + 1})
 	return catalog.Table{}, false
 }
 
