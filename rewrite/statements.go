@@ -21,8 +21,21 @@ func (w *walker) topStatement(n *pg.Node) {
 		w.setting(x.VariableSetStmt)
 	case *pg.Node_MergeStmt:
 		w.fail(refuseHint("use INSERT ... ON CONFLICT, UPDATE or DELETE", "MERGE is not supported yet"))
+	case *pg.Node_ExplainStmt:
+		w.explainStmt(x.ExplainStmt)
+	case *pg.Node_PrepareStmt:
+		w.prepareStmt(x.PrepareStmt)
+	case *pg.Node_ExecuteStmt:
+		w.executeStmt(x.ExecuteStmt)
+	case *pg.Node_DeallocateStmt, *pg.Node_FetchStmt, *pg.Node_ClosePortalStmt:
+		// They name a prepared statement or cursor, which went through the
+		// proxy when it was created.
+	case *pg.Node_DeclareCursorStmt:
+		w.declareCursor(x.DeclareCursorStmt)
+	case *pg.Node_CopyStmt:
+		w.copyStmt(x.CopyStmt)
 	default:
-		w.fail(refuseHint("only SELECT, INSERT, UPDATE, DELETE, transaction control, SHOW and a few SETs pass the proxy",
+		w.fail(refuseHint("only queries, EXPLAIN, PREPARE/EXECUTE, cursors, COPY TO STDOUT, transaction control, SHOW and a few SETs pass the proxy",
 			"%s statements are not supported", statementName(n)))
 	}
 }

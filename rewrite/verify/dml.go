@@ -113,7 +113,7 @@ func (c *checker) tenantAssignments(set []*pg.Node, t catalog.Table, constOK boo
 		case rt.GetVal().GetMultiAssignRef() != nil:
 			return refuse("UPDATE assigns tenant column %s of %s from a row expression; assign it an allowed constant on its own", t.TenantColumn, t.QualifiedName())
 		}
-		if v, ok := constOrParam(rt.GetVal(), allowed); !ok {
+		if v, ok := c.constOrParam(rt.GetVal(), allowed); !ok {
 			return refuse("UPDATE sets tenant column %s of %s to %s, which is not one of the session's tenants", t.TenantColumn, t.QualifiedName(), v)
 		}
 	}

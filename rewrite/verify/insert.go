@@ -66,7 +66,7 @@ func (c *checker) insertValues(s *pg.InsertStmt, t catalog.Table) error {
 			return refuse("INSERT into %s: cannot tell which %s feeds tenant column %s (a * expansion or a length mismatch); "+
 				"the rewriter must put the tenant value where it can be counted", t.QualifiedName(), what, t.TenantColumn)
 		}
-		if v, ok := constOrParam(n, allowed); !ok {
+		if v, ok := c.constOrParam(n, allowed); !ok {
 			return refuse("INSERT into %s sets tenant column %s to %s, which is not one of the session's tenants",
 				t.QualifiedName(), t.TenantColumn, v)
 		}

@@ -174,9 +174,11 @@ func constValue(n *pg.Node, allowed []string) (string, bool) {
 // constOrParam accepts an allowed constant or a bare parameter ($n, whose
 // bound value the proxy checks at Bind). Casts are refused: a cast such as
 // $1::varchar(1) could turn an allowed value into another one.
-func constOrParam(n *pg.Node, allowed []string) (string, bool) {
+func (c *checker) constOrParam(n *pg.Node, allowed []string) (string, bool) {
 	if n.GetParamRef() != nil {
-		return "", true
+		// Inside PREPARE the value comes from EXECUTE's expressions, which
+		// nobody checks at Bind.
+		return "a parameter of PREPARE", !c.inPrepare
 	}
 	return constValue(n, allowed)
 }

@@ -63,6 +63,9 @@ type checker struct {
 	// scopes is the stack of CTE names visible at the current point, one
 	// map per WITH clause being walked, innermost last.
 	scopes []map[string]bool
+	// inPrepare is set inside PREPARE, whose parameters are never checked
+	// at Bind and so may not supply a tenant column.
+	inPrepare bool
 }
 
 // topLevel checks one statement of the parse result.
@@ -74,6 +77,22 @@ func (c *checker) topLevel(n *pg.Node) error {
 		return c.fields(x.VariableSetStmt.ProtoReflect(), nil)
 	case *pg.Node_VariableShowStmt:
 		return c.fields(x.VariableShowStmt.ProtoReflect(), nil)
+	case *pg.Node_ExplainStmt:
+		return c.explainStmt(x.ExplainStmt)
+	case *pg.Node_PrepareStmt:
+		return c.prepareStmt(x.PrepareStmt)
+	case *pg.Node_ExecuteStmt:
+		return c.fields(x.ExecuteStmt.ProtoReflect(), nil)
+	case *pg.Node_DeallocateStmt:
+		return c.fields(x.DeallocateStmt.ProtoReflect(), nil)
+	case *pg.Node_FetchStmt:
+		return c.fields(x.FetchStmt.ProtoReflect(), nil)
+	case *pg.Node_ClosePortalStmt:
+		return c.fields(x.ClosePortalStmt.ProtoReflect(), nil)
+	case *pg.Node_DeclareCursorStmt:
+		return c.statement(x.DeclareCursorStmt.GetQuery())
+	case *pg.Node_CopyStmt:
+		return c.copyStmt(x.CopyStmt)
 	}
 	return c.statement(n)
 }

@@ -1,0 +1,168 @@
+package rewrite
+
+import (
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v5"
+	"github.com/tenantproxy/tenantproxy/catalog"
+)
+
+// This file handles the statements that wrap a query: EXPLAIN, PREPARE and
+// EXECUTE, cursors and COPY. The wrapped query is rewritten like any other;
+// the wrapper itself only gets the checks its own options need.
+
+// explainStmt rewrites EXPLAIN's query. Plans come without cost estimates:
+// estimates are computed from statistics over every tenant's rows, which is
+// why pg_stats is refused too. EXPLAIN ANALYZE is refused because its
+// instrumentation counts rows the tenant filter removed, that is, other
+// tenants' rows.
+func (w *walker) explainStmt(e *pg.ExplainStmt) {
+	costsGiven := false
+	for _, o := range e.GetOptions() {
+		d := o.GetDefElem()
+		switch name := strings.ToLower(d.GetDefname()); name {
+		case "costs":
+			if defElemTrue(d) {
+				w.fail(refuseHint("leave out COSTS: plans through the proxy are shown without estimates",
+					"EXPLAIN (COSTS) is not allowed: cost and row estimates come from statistics over every tenant's rows"))
+				return
+			}
+			costsGiven = true
+		case "analyze", "buffers", "wal":
+			if defElemTrue(d) {
+				w.fail(refuseHint("run EXPLAIN without ANALYZE, or run the statement itself to time it",
+					"EXPLAIN %s is not allowed: its counters include the rows the tenant filter removed, that is, other tenants' rows", strings.ToUpper(name)))
+				return
+			}
+		case "verbose", "settings", "timing", "summary", "format", "generic_plan":
+		default:
+			w.fail(refusef("EXPLAIN option %s is not supported", d.GetDefname()))
+			return
+		}
+	}
+	switch e.GetQuery().GetNode().(type) {
+	case *pg.Node_SelectStmt, *pg.Node_InsertStmt, *pg.Node_UpdateStmt, *pg.Node_DeleteStmt, *pg.Node_MergeStmt:
+		w.statement(e.GetQuery(), "EXPLAIN")
+	case *pg.Node_ExecuteStmt:
+		w.executeStmt(e.GetQuery().GetExecuteStmt())
+	default:
+		w.fail(refusef("EXPLAIN of %s is not supported", statementName(e.GetQuery())))
+		return
+	}
+	if !costsGiven {
+		e.Options = append(e.Options, &pg.Node{Node: &pg.Node_DefElem{DefElem: &pg.DefElem{Defname: "costs", Arg: pg.MakeStrNode("off"), Defaction: pg.DefElemAction_DEFELEM_UNSPEC, Location: -1}}})
+	}
+	w.changed = true
+}
+
+// defElemTrue reports whether a boolean option is on, read as Postgres's
+// defGetBoolean does: no value, a non-zero integer, or anything but "false",
+// "off" and "0" (which Postgres would refuse anyway) means on.
+func defElemTrue(d *pg.DefElem) bool {
+	arg := d.GetArg()
+	switch {
+	case arg == nil:
+		return true
+	case arg.GetInteger() != nil:
+		return arg.GetInteger().GetIval() != 0
+	case arg.GetString_() != nil:
+		switch strings.ToLower(arg.GetString_().GetSval()) {
+		case "false", "off", "0":
+			return false
+		}
+	}
+	return true
+}
+
+// prepareStmt rewrites PREPARE's query. Its parameters are bound by EXECUTE
+// as SQL expressions the proxy cannot check at Bind, so one may not supply
+// the tenant column.
+func (w *walker) prepareStmt(p *pg.PrepareStmt) {
+	for _, t := range p.GetArgtypes() {
+		w.typeName(t.GetTypeName())
+	}
+	before := len(w.params)
+	w.statement(p.GetQuery(), "PREPARE")
+	if len(w.params) > before {
+		w.fail(refuseHint("leave the tenant column out (the proxy fills it) or write your tenant as a constant",
+			"a PREPARE parameter may not supply the tenant column: EXECUTE's arguments cannot be checked"))
+	}
+}
+
+// executeStmt checks EXECUTE's arguments. The prepared statement itself went
+// through the proxy when it was prepared, in this session, under its scope.
+func (w *walker) executeStmt(e *pg.ExecuteStmt) {
+	w.exprs(e.GetParams())
+}
+
+// declareCursor rewrites the query of DECLARE ... CURSOR FOR.
+func (w *walker) declareCursor(d *pg.DeclareCursorStmt) {
+	w.statement(d.GetQuery(), "DECLARE CURSOR")
+}
+
+// copyStmt handles COPY. COPY ... TO STDOUT of a tenant-bound table becomes
+// COPY (SELECT ... FROM the scoped table) TO STDOUT; COPY (query) TO STDOUT
+// has its query rewritten. Files and programs are the server's, never a
+// tenant's. COPY FROM STDIN may fill a writable global table.
+func (w *walker) copyStmt(c *pg.CopyStmt) {
+	if c.GetIsProgram() || c.GetFilename() != "" {
+		w.fail(refuseHint("use COPY ... TO STDOUT or FROM STDIN",
+			"COPY to or from a server file or program is not allowed"))
+		return
+	}
+	for _, o := range c.GetOptions() {
+		w.expr(o.GetDefElem().GetArg())
+	}
+	if q := c.GetQuery(); q != nil {
+		w.statement(q, "COPY")
+		return
+	}
+	if c.GetIsFrom() {
+		w.copyFrom(c)
+		return
+	}
+	rv := c.GetRelation()
+	if w.isCTE(rv) {
+		return
+	}
+	t, ok := w.resolve(rv)
+	if !ok {
+		return
+	}
+	w.changed = true
+	if t.Kind == catalog.Global {
+		rv.Schemaname, rv.Relname = t.Schema, t.Name
+		return
+	}
+	// COPY t (a, b) TO STDOUT writes exactly what SELECT a, b FROM t returns.
+	target := []*pg.Node{pg.MakeResTargetNodeWithVal(pg.MakeColumnRefNode([]*pg.Node{pg.MakeAStarNode()}, -1), -1)}
+	if cols := c.GetAttlist(); len(cols) > 0 {
+		target = target[:0]
+		for _, col := range cols {
+			target = append(target, pg.MakeResTargetNodeWithVal(pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(col.GetString_().GetSval())}, -1), -1))
+		}
+	}
+	sel := &pg.SelectStmt{
+		TargetList:  target,
+		FromClause:  []*pg.Node{{Node: &pg.Node_RangeVar{RangeVar: rv}}},
+		LimitOption: pg.LimitOption_LIMIT_OPTION_DEFAULT,
+		Op:          pg.SetOperation_SETOP_NONE,
+	}
+	c.Relation, c.Attlist = nil, nil
+	c.Query = &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: sel}}
+	w.statement(c.Query, "COPY")
+}
+
+// copyFrom allows COPY FROM STDIN into a writable global table only.
+func (w *walker) copyFrom(c *pg.CopyStmt) {
+	t, bound := w.target(c.GetRelation(), "COPY FROM")
+	if w.err != nil {
+		return
+	}
+	if bound {
+		w.fail(refuseHint("use INSERT (multi-row VALUES or INSERT ... SELECT) for tenant-bound tables",
+			"COPY FROM into tenant-bound table %s is not supported yet", t.QualifiedName()))
+		return
+	}
+	w.expr(c.GetWhereClause())
+}
