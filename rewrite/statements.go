@@ -20,7 +20,7 @@ func (w *walker) topStatement(n *pg.Node) {
 	case *pg.Node_VariableSetStmt:
 		w.setting(x.VariableSetStmt)
 	case *pg.Node_MergeStmt:
-		w.fail(refuseHint("use INSERT ... ON CONFLICT, UPDATE or DELETE", "MERGE is not supported yet"))
+		w.statement(n, "")
 	case *pg.Node_ExplainStmt:
 		w.explainStmt(x.ExplainStmt)
 	case *pg.Node_PrepareStmt:
@@ -54,6 +54,12 @@ func (w *walker) statement(n *pg.Node, where string) {
 		w.updateStmt(x.UpdateStmt)
 	case *pg.Node_DeleteStmt:
 		w.deleteStmt(x.DeleteStmt)
+	case *pg.Node_MergeStmt:
+		if where != "" && where != "EXPLAIN" {
+			w.fail(refusef("MERGE is not supported in %s", where))
+			return
+		}
+		w.mergeStmt(x.MergeStmt)
 	default:
 		w.fail(refusef("%s is not supported in %s", statementName(n), where))
 	}

@@ -109,6 +109,8 @@ func (c *checker) statement(n *pg.Node) error {
 		return c.updateStmt(x.UpdateStmt)
 	case *pg.Node_DeleteStmt:
 		return c.deleteStmt(x.DeleteStmt)
+	case *pg.Node_MergeStmt:
+		return c.mergeStmt(x.MergeStmt)
 	case nil:
 		return refuse("empty statement node")
 	}

@@ -63,6 +63,8 @@ type tcase struct {
 }
 
 var accepted = []tcase{
+	{name: "merge", sql: `MERGE INTO public.orders o USING public.plans p ON o.tenant_id = '42' AND o.id = p.id WHEN MATCHED AND o.total > 1 THEN UPDATE SET total = 0 WHEN MATCHED THEN DELETE WHEN NOT MATCHED THEN INSERT (id, tenant_id) VALUES (p.id, '42')`},
+	{name: "merge from a scoped source", sql: `MERGE INTO public.orders t USING ` + ord + ` ON t.tenant_id = '42' AND o.id = t.id WHEN MATCHED THEN DELETE`},
 	{name: "explain costs off", sql: `EXPLAIN (COSTS OFF) SELECT * FROM ` + ord},
 	{name: "explain verbose json", sql: `EXPLAIN (VERBOSE, FORMAT JSON, COSTS false) UPDATE public.orders SET total = 1 WHERE orders.tenant_id = '42'`},
 	{name: "explain analyze off", sql: `EXPLAIN (ANALYZE off, COSTS OFF) SELECT 1`},
@@ -320,7 +322,16 @@ var rejected = []tcase{
 	{name: "prepare with a tenant parameter", sql: `PREPARE p AS INSERT INTO public.orders (id, tenant_id) VALUES (1, $1)`, reject: "a parameter of PREPARE"},
 	{name: "prepare update with a tenant parameter", sql: `PREPARE p AS UPDATE public.orders SET tenant_id = $1 WHERE orders.tenant_id = '42'`, reject: "a parameter of PREPARE"},
 	{name: "execute with an unscoped argument", sql: `EXECUTE p((SELECT max(id) FROM public.orders))`, reject: "public.orders"},
-	{name: "merge", sql: `MERGE INTO public.orders o USING public.plans p ON true WHEN MATCHED THEN DELETE`, reject: "MergeStmt"},
+	{name: "merge unconfined", sql: `MERGE INTO public.orders o USING public.plans p ON true WHEN MATCHED THEN DELETE`, reject: "MERGE into tenant-bound table"},
+	{name: "merge confined in an OR", sql: `MERGE INTO public.orders o USING public.plans p ON o.tenant_id = '42' OR true WHEN MATCHED THEN DELETE`, reject: "MERGE into tenant-bound table"},
+	{name: "merge confined on the source's name", sql: `MERGE INTO public.orders o USING (SELECT * FROM public.plans) orders ON orders.tenant_id = '42' WHEN MATCHED THEN DELETE`, reject: "MERGE into tenant-bound table"},
+	{name: "merge unscoped source", sql: `MERGE INTO public.orders o USING public.customers c ON o.tenant_id = '42' AND c.id = o.id WHEN MATCHED THEN DELETE`, reject: "public.customers"},
+	{name: "merge insert without tenant", sql: `MERGE INTO public.orders o USING public.plans p ON o.tenant_id = '42' WHEN NOT MATCHED THEN INSERT (id) VALUES (1)`, reject: "does not list tenant column"},
+	{name: "merge insert of another tenant", sql: `MERGE INTO public.orders o USING public.plans p ON o.tenant_id = '42' WHEN NOT MATCHED THEN INSERT (id, tenant_id) VALUES (1, '7')`, reject: "not one of the session's tenants"},
+	{name: "merge insert default values", sql: `MERGE INTO public.orders o USING public.plans p ON o.tenant_id = '42' WHEN NOT MATCHED THEN INSERT DEFAULT VALUES`, reject: "tenant column"},
+	{name: "merge update moving rows", sql: `MERGE INTO public.orders o USING public.plans p ON o.tenant_id = '42' WHEN MATCHED THEN UPDATE SET tenant_id = '7'`, reject: "not one of the session's tenants"},
+	{name: "merge into read-only global", sql: `MERGE INTO public.plans p USING public.settings s ON true WHEN MATCHED THEN DELETE`, reject: "read-only"},
+	{name: "merge with an unscoped subquery in a condition", sql: `MERGE INTO public.orders o USING public.plans p ON o.tenant_id = '42' WHEN MATCHED AND EXISTS (SELECT FROM public.customers) THEN DELETE`, reject: "public.customers"},
 	{name: "do block", sql: `DO $$ BEGIN END $$`, reject: "DoStmt"},
 	{name: "truncate", sql: `TRUNCATE public.orders`, reject: "TruncateStmt"},
 	{name: "declare cursor unscoped", sql: `DECLARE c CURSOR FOR SELECT * FROM public.orders`, reject: "public.orders"},

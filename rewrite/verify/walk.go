@@ -29,6 +29,7 @@ var allowed = map[protoreflect.Name]bool{
 	"GroupingFunc": true, "NamedArgExpr": true, "SubLink": true,
 	"ColumnDef":        true, // f(...) AS x(a int); its Constraint children stay refused
 	"OnConflictClause": true, "InferClause": true, "IndexElem": true, "DefElem": true,
+	"MergeWhenClause": true, // MergeStmt's own checks come first
 	"CTESearchClause": true, "CTECycleClause": true,
 	"JsonFormat": true, "JsonReturning": true, "JsonValueExpr": true, "JsonOutput": true,
 	"JsonKeyValue": true, "JsonObjectConstructor": true, "JsonArrayConstructor": true,
