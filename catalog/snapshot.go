@@ -54,9 +54,31 @@ func (t Table) HasColumn(name string) bool {
 // Snapshot is an immutable view of the catalog at one version. Loading or
 // reloading builds a new Snapshot; nobody changes one after NewSnapshot.
 type Snapshot struct {
-	version int64
-	tables  map[string]Table
-	names   []string
+	version   int64
+	tables    map[string]Table
+	names     []string
+	functions map[string]bool // allowed beyond the built-in list
+	relations map[string]bool // system relations allowed beyond the built-in list
+}
+
+// Extras are what a catalog allows beyond its tables: functions (by name)
+// and system relations (schema.name) the built-in lists do not hold.
+type Extras struct {
+	Functions []string
+	Relations []string
+}
+
+// WithExtras returns a copy of s that also allows extras.
+func (s *Snapshot) WithExtras(e Extras) *Snapshot {
+	out := *s
+	out.functions, out.relations = map[string]bool{}, map[string]bool{}
+	for _, f := range e.Functions {
+		out.functions[strings.ToLower(f)] = true
+	}
+	for _, r := range e.Relations {
+		out.relations[r] = true
+	}
+	return &out
 }
 
 // NewSnapshot validates tables and returns a snapshot of them.
@@ -65,6 +87,9 @@ func NewSnapshot(version int64, tables []Table) (*Snapshot, error) {
 	for _, t := range tables {
 		if t.Schema == "" || t.Name == "" {
 			return nil, fmt.Errorf("catalog: table %q has no schema or name", t.QualifiedName())
+		}
+		if SystemSchemas[t.Schema] || strings.HasPrefix(t.Schema, "pg_temp") {
+			return nil, fmt.Errorf("catalog: table %s is in a system schema; system relations are allowed with allow-relation, never catalogued as tables", t.QualifiedName())
 		}
 		switch t.Kind {
 		case TenantBound:

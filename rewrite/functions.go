@@ -40,6 +40,31 @@ array_to_string string_to_array array_fill
 generate_series generate_subscripts gen_random_uuid encode decode
 num_nulls num_nonnulls nullif coalesce greatest least
 similar_to_escape like_escape overlaps is_normalized
+` +
+	// Schema metadata, as drivers, ORMs and psql read it: the same for every
+	// tenant, and the system relations it comes from are readable too.
+	`
+format_type pg_get_expr pg_get_indexdef pg_get_constraintdef pg_get_viewdef pg_get_triggerdef
+pg_get_ruledef pg_get_functiondef pg_get_function_arguments pg_get_function_identity_arguments
+pg_get_function_result pg_get_function_sqlbody pg_get_partkeydef pg_get_partition_constraintdef
+pg_get_statisticsobjdef pg_get_statisticsobjdef_columns pg_get_statisticsobjdef_expressions
+pg_get_serial_sequence pg_get_userbyid pg_get_keywords pg_describe_object pg_identify_object
+pg_identify_object_as_address pg_relation_is_updatable pg_column_is_updatable
+pg_index_column_has_property pg_index_has_property pg_indexam_has_property pg_options_to_table
+pg_table_is_visible pg_type_is_visible pg_function_is_visible pg_operator_is_visible
+pg_opclass_is_visible pg_opfamily_is_visible pg_collation_is_visible pg_conversion_is_visible
+pg_statistics_obj_is_visible pg_ts_config_is_visible pg_ts_dict_is_visible
+pg_ts_parser_is_visible pg_ts_template_is_visible pg_my_temp_schema pg_is_other_temp_schema
+pg_encoding_to_char pg_char_to_encoding pg_encoding_max_length pg_typeof pg_column_size
+pg_size_pretty pg_size_bytes pg_is_in_recovery pg_postmaster_start_time pg_conf_load_time
+pg_jit_available pg_has_role has_table_privilege has_column_privilege
+has_any_column_privilege has_schema_privilege has_database_privilege has_function_privilege
+has_sequence_privilege has_type_privilege has_language_privilege
+has_foreign_data_wrapper_privilege has_server_privilege has_tablespace_privilege
+has_parameter_privilege obj_description col_description shobj_description to_regclass
+to_regtype to_regproc to_regprocedure to_regnamespace to_regrole to_regoper
+to_regoperator to_regcollation to_regtypemod current_database current_schema
+current_schemas version current_setting oidvectortypes
 `)
 
 // refusedClasses explains, for well-known dangerous functions, why they are
@@ -56,12 +81,14 @@ var refusedClasses = []struct {
 		strings.Fields("pg_read_file pg_read_binary_file pg_ls_* pg_stat_file lo_* loread lowrite")},
 	{"sequences are relations outside the tenant catalog, shared by every tenant",
 		strings.Fields("nextval currval setval lastval")},
-	{"it reads or changes server settings, which the proxy controls",
-		strings.Fields("set_config current_setting")},
+	{"it changes server settings, which the proxy controls",
+		strings.Fields("set_config")},
+	{"it reveals how much data every tenant together holds",
+		strings.Fields("pg_relation_size pg_table_size pg_indexes_size pg_total_relation_size pg_database_size pg_tablespace_size pg_sequence_last_value pg_stat_* pg_relation_filenode pg_relation_filepath")},
 	{"it acts on the server or on other sessions, which belong to every tenant",
 		strings.Fields("pg_sleep* pg_terminate_backend pg_cancel_backend pg_reload_conf pg_rotate_logfile pg_notify pg_advisory_* pg_try_advisory_*")},
-	{"it reads the system catalogs or statistics, which describe every tenant's data",
-		strings.Fields("pg_* has_* to_reg* obj_description col_description shobj_description txid_* format_type")},
+	{"it reads server state shared by every tenant (statistics, sessions, transactions, files)",
+		strings.Fields("pg_* txid_*")},
 }
 
 // whyRefused returns the class explanation for a refused function name, or "".
@@ -87,15 +114,14 @@ func toSet(words string) map[string]bool {
 // funcCall checks a call against the allowlist and walks its arguments.
 func (w *walker) funcCall(f *pg.FuncCall) {
 	names := f.GetFuncname()
-	if len(names) == 0 {
-		w.fail(refusef("unsupported function call"))
+	if len(names) == 0 || len(names) > 2 {
+		w.fail(refusef("unsupported function call %s", qualified(names)))
 		return
 	}
-	name := qualified(names)
-	short := names[len(names)-1].GetString_().GetSval()
-	if (len(names) > 1 && names[0].GetString_().GetSval() != "pg_catalog") || len(names) > 2 || !allowedFunctions[short] {
-		hint := "only built-in functions that compute on their arguments are allowed, because others may run SQL text or read " +
-			"outside the tenant's rows; a function known to be safe can be allowed in the catalog in a later version"
+	if !w.functionAllowed(f) {
+		name, short := qualified(names), names[len(names)-1].GetString_().GetSval()
+		hint := "only built-in functions that compute on their arguments, and schema metadata functions, are allowed, because others may run SQL text or read " +
+			"outside the tenant's rows; a function known to be safe can be allowed with: tenantproxy catalog allow-function " + name
 		if why := whyRefused(short); why != "" {
 			hint = short + " is refused because " + why
 		}
@@ -103,8 +129,60 @@ func (w *walker) funcCall(f *pg.FuncCall) {
 			Position: int(f.GetLocation()) + 1})
 		return
 	}
+	if short := names[len(names)-1].GetString_().GetSval(); short == "current_setting" {
+		w.settingRead(f)
+	}
 	w.exprs(f.GetArgs())
 	w.exprs(f.GetAggOrder())
 	w.expr(f.GetAggFilter())
 	w.windowDef(f.GetOver())
+}
+
+// functionAllowed reports whether a call names a function on the built-in
+// list or allowed by the catalog. The catalog allows built-ins by bare name
+// and other functions as schema.name; an unqualified call of one of those is
+// qualified in the output, so Postgres cannot resolve it to a pg_catalog
+// function of the same name instead.
+func (w *walker) functionAllowed(f *pg.FuncCall) bool {
+	names := f.GetFuncname()
+	short := names[len(names)-1].GetString_().GetSval()
+	schema := ""
+	if len(names) == 2 {
+		schema = names[0].GetString_().GetSval()
+	}
+	switch {
+	case schema == "" || schema == "pg_catalog":
+		if allowedFunctions[short] || w.snap.FunctionAllowed(short) {
+			return true
+		}
+	default:
+		return w.snap.FunctionAllowed(schema + "." + short)
+	}
+	if schema != "" || whyRefused(short) != "" {
+		return false
+	}
+	for _, s := range w.cfg.SearchPath {
+		if w.snap.FunctionAllowed(s + "." + short) {
+			f.Funcname = []*pg.Node{pg.MakeStrNode(s), pg.MakeStrNode(short)}
+			w.changed = true
+			return true
+		}
+	}
+	return false
+}
+
+// settingRead lets current_setting read a setting named by a constant,
+// never one of the proxy's own.
+func (w *walker) settingRead(f *pg.FuncCall) {
+	args := f.GetArgs()
+	name, ok := "", len(args) > 0
+	if ok {
+		name, ok = constantText(args[0].GetAConst())
+	}
+	switch {
+	case !ok:
+		w.fail(refuseHint("name the setting as a string constant", "current_setting must name its setting as a constant"))
+	case strings.HasPrefix(strings.ToLower(name), "tenantproxy"):
+		w.fail(refuseHint("the proxy's settings are not readable by tenants", "setting %s is not readable through the proxy", name))
+	}
 }

@@ -1,6 +1,7 @@
 package rewrite_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"os"
@@ -149,8 +150,14 @@ func TestGolden(t *testing.T) {
 			})
 		}
 		if changed {
-			b, _ := json.MarshalIndent(cases, "", "  ")
-			if err := os.WriteFile(file, append(b, '\n'), 0o644); err != nil {
+			var b bytes.Buffer
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false) // keep < and > readable in SQL
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(cases); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -128,3 +128,47 @@ func TestConcurrentRewrites(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestCatalogExtras: functions and system relations a catalog allows beyond
+// the built-in lists pass, and an unqualified allowed user function is
+// qualified so Postgres cannot pick a pg_catalog function of that name.
+func TestCatalogExtras(t *testing.T) {
+	rw := rewrite.New(rewrite.Config{SearchPath: []string{"public"}})
+	scope := rewrite.Scope{Values: map[string][]string{"": {"42"}}}
+	snap := testCatalog().WithExtras(catalog.Extras{
+		Functions: []string{"public.slugify", "pg_backend_pid"},
+		Relations: []string{"pg_catalog.pg_parameter_acl"},
+	})
+	cases := map[string]string{
+		"SELECT slugify(name) FROM customers":             "SELECT public.slugify(name) FROM (SELECT * FROM public.customers WHERE customers.tenant_id = '42') customers",
+		"SELECT public.slugify('x')":                      "SELECT public.slugify('x')",
+		"SELECT pg_backend_pid()":                         "SELECT pg_backend_pid()",
+		"SELECT parname FROM pg_catalog.pg_parameter_acl": "SELECT parname FROM pg_catalog.pg_parameter_acl",
+	}
+	for sql, want := range cases {
+		res, err := rw.Rewrite(sql, scope, snap)
+		if err != nil {
+			t.Errorf("%s: %v", sql, err)
+			continue
+		}
+		if res.SQL != want {
+			t.Errorf("%s:\n got %s\nwant %s", sql, res.SQL, want)
+		}
+	}
+	// The verifier's floor holds whatever the catalog allows.
+	floor := testCatalog().WithExtras(catalog.Extras{Functions: []string{"query_to_xml"}, Relations: []string{"pg_catalog.pg_authid"}})
+	for _, sql := range []string{"SELECT query_to_xml('select 1', true, true, '')", "SELECT * FROM pg_authid"} {
+		if _, err := rw.Rewrite(sql, scope, floor); err == nil {
+			t.Errorf("%s: accepted because the catalog allowed it", sql)
+		}
+	}
+	for _, sql := range []string{"SELECT other.slugify('x')", "SELECT query_to_xml('x', true, true, '')", "SELECT * FROM pg_stat_activity"} {
+		if _, err := rw.Rewrite(sql, scope, snap); err == nil {
+			t.Errorf("%s: accepted", sql)
+		}
+	}
+	// Without the extras the same statements are refused.
+	if _, err := rw.Rewrite("SELECT slugify('x')", scope, testCatalog()); err == nil {
+		t.Error("slugify accepted without the catalog allowing it")
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	pg "github.com/pganalyze/pg_query_go/v5"
 	"github.com/tenantproxy/tenantproxy/catalog"
+	"github.com/tenantproxy/tenantproxy/rewrite/verify"
 )
 
 // walker rewrites one parsed statement string in place. The first refusal
@@ -69,49 +70,53 @@ func (w *walker) isCTE(rv *pg.RangeVar) bool {
 	return false
 }
 
-// systemSchemas hold the system catalogs and temporary tables: never
-// readable through the proxy, even if catalogued by mistake.
-var systemSchemas = toSet("pg_catalog information_schema pg_toast")
-
 // resolve finds the catalogued table a RangeVar names, like Postgres would
-// with the configured search_path.
+// with the configured search_path: pg_catalog first (Postgres searches it
+// before the search_path), then the catalog's tables. An allowed system
+// relation comes back as a read-only global table.
 func (w *walker) resolve(rv *pg.RangeVar) (catalog.Table, bool) {
-	t, ok := w.lookup(rv)
-	if ok && (systemSchemas[t.Schema] || strings.HasPrefix(t.Schema, "pg_temp")) {
-		w.fail(refuseHint("remove it from the catalog: the system catalogs describe every tenant's data",
-			"relation %s is in a system schema and is not available through the proxy", t.QualifiedName()))
-		return catalog.Table{}, false
-	}
-	return t, ok
-}
-
-func (w *walker) lookup(rv *pg.RangeVar) (catalog.Table, bool) {
+	schema, name := rv.GetSchemaname(), rv.GetRelname()
 	if rv.GetCatalogname() != "" {
-		w.fail(refusef("relation %s.%s.%s names a database; cross-database references are not supported", rv.GetCatalogname(), rv.GetSchemaname(), rv.GetRelname()))
+		w.fail(refusef("relation %s.%s.%s names a database; cross-database references are not supported", rv.GetCatalogname(), schema, name))
 		return catalog.Table{}, false
 	}
-	if rv.GetSchemaname() != "" {
-		if t, ok := w.snap.Lookup(rv.GetSchemaname(), rv.GetRelname()); ok {
+	if schema == "" && catalog.IsPgCatalogRelation(name) {
+		schema = "pg_catalog"
+	}
+	if catalog.SystemSchemas[schema] || strings.HasPrefix(schema, "pg_temp") {
+		return w.systemRelation(rv, schema, name)
+	}
+	if schema != "" {
+		if t, ok := w.snap.Lookup(schema, name); ok {
 			return t, true
 		}
 	} else {
-		for _, schema := range w.cfg.SearchPath {
-			if t, ok := w.snap.Lookup(schema, rv.GetRelname()); ok {
+		for _, s := range w.cfg.SearchPath {
+			if t, ok := w.snap.Lookup(s, name); ok {
 				return t, true
 			}
 		}
 	}
-	name := rv.GetRelname()
-	if rv.GetSchemaname() != "" {
-		name = rv.GetSchemaname() + "." + name
+	if schema != "" {
+		name = schema + "." + name
 	}
 	hint := "add it with: tenantproxy catalog add-table " + name + " --tenant-column <column>, or: tenantproxy catalog add-global " + name
-	if systemSchemas[rv.GetSchemaname()] || (rv.GetSchemaname() == "" && strings.HasPrefix(rv.GetRelname(), "pg_")) {
-		// The catalog refuses system relations: do not suggest adding one.
-		hint = "the system catalogs describe every tenant's data and are not available through the proxy (psql's \\d commands need them: connect to the database directly for schema work)"
-	}
 	w.fail(&Rejection{Code: codeRefused, Reason: "table \"" + name + "\" is not in the tenant catalog",
 		Hint: hint, Position: int(rv.GetLocation()) + 1})
+	return catalog.Table{}, false
+}
+
+// systemRelation admits the system relations that hold metadata only.
+func (w *walker) systemRelation(rv *pg.RangeVar, schema, name string) (catalog.Table, bool) {
+	if w.snap.SystemRelationAllowed(schema, name) {
+		return catalog.Table{Schema: schema, Name: name, Kind: catalog.Global}, true
+	}
+	hint := "the schema metadata drivers read (pg_type, pg_class, pg_attribute, information_schema.columns, ...) is allowed"
+	if !verify.NeverReadable(name) && (schema == "pg_catalog" || schema == "information_schema") {
+		hint += "; if this relation holds metadata only, allow it with: tenantproxy catalog allow-relation " + schema + "." + name
+	}
+	w.fail(&Rejection{Code: codeRefused, Position: int(rv.GetLocation()) + 1, Hint: hint,
+		Reason: "relation " + schema + "." + name + " is not available through the proxy: it may hold other tenants' data, statistics or activity"})
 	return catalog.Table{}, false
 }
 

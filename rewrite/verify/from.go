@@ -1,6 +1,8 @@
 package verify
 
 import (
+	"strings"
+
 	pg "github.com/pganalyze/pg_query_go/v5"
 
 	"github.com/tenantproxy/tenantproxy/catalog"
@@ -108,17 +110,60 @@ func (c *checker) resolve(rv *pg.RangeVar) (catalog.Table, error) {
 	if rv.GetCatalogname() != "" {
 		return catalog.Table{}, refuse("table reference %s names a database; the rewriter emits schema.table only", rvName(rv))
 	}
-	if s := rv.GetSchemaname(); s != "" {
-		if t, ok := c.p.Snapshot.Lookup(s, rv.GetRelname()); ok {
+	schema, name := rv.GetSchemaname(), rv.GetRelname()
+	if schema == "" && (strings.HasPrefix(name, "pg_") || strings.HasPrefix(name, "_pg_")) {
+		// Postgres searches pg_catalog before the search_path.
+		return catalog.Table{}, refuse("unqualified system-like name %s; the rewriter qualifies system relations", name)
+	}
+	if catalog.SystemSchemas[schema] || strings.HasPrefix(schema, "pg_") {
+		return c.systemRelation(schema, name)
+	}
+	if schema != "" {
+		if t, ok := c.p.Snapshot.Lookup(schema, name); ok {
 			return t, nil
 		}
 		return catalog.Table{}, refuse("table %s is not in the catalog; add it to the catalog or remove it from the statement", rvName(rv))
 	}
 	for _, s := range c.p.SearchPath {
-		if t, ok := c.p.Snapshot.Lookup(s, rv.GetRelname()); ok {
+		if t, ok := c.p.Snapshot.Lookup(s, name); ok {
 			return t, nil
 		}
 	}
 	return catalog.Table{}, refuse("table %s is not in the catalog (search_path %v); add it to the catalog or remove it from the statement",
 		rvName(rv), c.p.SearchPath)
+}
+
+// dataBearingSystem are system relations that hold other tenants' data,
+// statistics, activity or secrets, refused whatever an allowlist says: the
+// names listed, and every name starting with a listed prefix ending in "*".
+var dataBearingSystem = strings.Fields(`pg_statistic pg_statistic_ext_data pg_stats* pg_stat_* pg_statio_*
+pg_largeobject* pg_authid pg_shadow pg_user_mapping* pg_sequences pg_locks pg_prepared_* pg_cursors
+pg_replication_* pg_subscription* pg_hba_file_rules pg_ident_file_mappings pg_file_settings
+pg_db_role_setting pg_backend_memory_contexts pg_shmem_allocations pg_config _pg_user_mappings
+user_mapping*`)
+
+// NeverReadable reports whether a system relation name is on the verifier's
+// floor: refused even when a catalog allows it.
+func NeverReadable(name string) bool {
+	for _, p := range dataBearingSystem {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok && strings.HasPrefix(name, prefix) || p == name {
+			return true
+		}
+	}
+	return false
+}
+
+// systemRelation admits a system relation the catalog allows, read-only,
+// unless it is known to carry data of other tenants.
+func (c *checker) systemRelation(schema, name string) (catalog.Table, error) {
+	if schema != "pg_catalog" && schema != "information_schema" {
+		return catalog.Table{}, refuse("relation %s.%s is in schema %s, which is never readable", schema, name, schema)
+	}
+	if NeverReadable(name) {
+		return catalog.Table{}, refuse("system relation %s.%s carries other tenants' data or activity", schema, name)
+	}
+	if !c.p.Snapshot.SystemRelationAllowed(schema, name) {
+		return catalog.Table{}, refuse("system relation %s.%s is not on the allowlist", schema, name)
+	}
+	return catalog.Table{Schema: schema, Name: name, Kind: catalog.Global}, nil
 }

@@ -45,21 +45,23 @@ var deniedFuncs = map[string]bool{
 	"loread": true, "lowrite": true,
 	"set_config": true, "nextval": true, "currval": true, "setval": true, "lastval": true,
 	"pg_notify": true, "pg_cancel_backend": true, "pg_terminate_backend": true,
+	"pg_relation_size": true, "pg_table_size": true, "pg_indexes_size": true, "pg_total_relation_size": true,
+	"pg_database_size": true, "pg_sequence_last_value": true,
 }
 
 // deniedPrefixes cover function families: dblink_*, lo_* (large objects are
 // not tenant-confined), pg_ls_* (directory listings).
-var deniedPrefixes = []string{"dblink", "lo_", "pg_ls_"}
+var deniedPrefixes = []string{"dblink", "lo_", "pg_ls_", "pg_stat_"}
 
 // checkFuncCall refuses schema-qualified functions outside pg_catalog and
 // the denied functions.
-func checkFuncCall(f *pg.FuncCall) error {
+func (c *checker) checkFuncCall(f *pg.FuncCall) error {
 	name := stringsOf(f.GetFuncname())
 	if len(name) != len(f.GetFuncname()) || len(name) == 0 || len(name) > 2 {
 		return refuse("function name %v is malformed", name)
 	}
-	if len(name) == 2 && name[0] != "pg_catalog" {
-		return refuse("function %s.%s is outside pg_catalog; only built-in functions may be called", name[0], name[1])
+	if len(name) == 2 && name[0] != "pg_catalog" && !c.p.Snapshot.FunctionAllowed(name[0]+"."+name[1]) {
+		return refuse("function %s.%s is outside pg_catalog and not allowed by the catalog", name[0], name[1])
 	}
 	base := strings.ToLower(name[len(name)-1])
 	if systemColumns[base] {

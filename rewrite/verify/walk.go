@@ -53,7 +53,7 @@ func (c *checker) visit(m protoreflect.Message) error {
 			return err
 		}
 	case *pg.FuncCall:
-		if err := checkFuncCall(x); err != nil {
+		if err := c.checkFuncCall(x); err != nil {
 			return err
 		}
 	case *pg.A_Expr:
