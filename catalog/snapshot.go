@@ -16,7 +16,21 @@ const (
 	// Global tables hold rows shared by every tenant (countries, plans, ...).
 	// Tenants may read them; they may write them only when Writable is set.
 	Global Kind = "global"
+	// PathBound tables have no tenant column: a row belongs to the tenant
+	// of the Parent row its Via column references (comment -> post -> site).
+	// Rows whose parent is missing or NULL belong to no tenant.
+	PathBound Kind = "path"
 )
+
+// maxPathDepth bounds a chain of path-bound tables.
+const maxPathDepth = 8
+
+// Binding binds a tenant-bound table to one claim dimension: Column must
+// hold one of the session's values for Claim ("" is the primary claim).
+type Binding struct {
+	Column string `json:"column"`
+	Claim  string `json:"claim,omitempty"`
+}
 
 // Column is one column of a catalogued table, in table order.
 type Column struct {
@@ -32,9 +46,55 @@ type Table struct {
 	TenantColumn string `json:"tenant_column,omitempty"`
 	// Claim names the token claim (scope dimension) whose values the tenant
 	// column must match. Empty means the proxy's primary tenant claim.
-	Claim    string   `json:"claim,omitempty"`
-	Writable bool     `json:"writable,omitempty"`
-	Columns  []Column `json:"columns,omitempty"`
+	Claim string `json:"claim,omitempty"`
+	// Bindings are every dimension a tenant-bound table is bound on; the
+	// first is TenantColumn and Claim (NewSnapshot keeps them in step).
+	Bindings []Binding `json:"bindings,omitempty"`
+	// Parent ("schema.name"), Via and ParentKey describe a path-bound
+	// table: its column Via references the parent's column ParentKey.
+	Parent    string   `json:"parent,omitempty"`
+	Via       string   `json:"via,omitempty"`
+	ParentKey string   `json:"parent_key,omitempty"`
+	Writable  bool     `json:"writable,omitempty"`
+	Columns   []Column `json:"columns,omitempty"`
+}
+
+// Bound reports whether rows of the table belong to tenants (tenant- or
+// path-bound).
+func (t Table) Bound() bool { return t.Kind == TenantBound || t.Kind == PathBound }
+
+// ColumnType returns a column's type as the catalog knows it, or "".
+func (t Table) ColumnType(name string) string {
+	for _, c := range t.Columns {
+		if c.Name == name {
+			return c.Type
+		}
+	}
+	return ""
+}
+
+// normalise keeps TenantColumn/Claim and Bindings[0] in step.
+func (t *Table) normalise() error {
+	if t.Kind != TenantBound {
+		return nil
+	}
+	switch {
+	case len(t.Bindings) == 0 && t.TenantColumn != "":
+		t.Bindings = []Binding{{Column: t.TenantColumn, Claim: t.Claim}}
+	case len(t.Bindings) > 0 && t.TenantColumn == "":
+		t.TenantColumn, t.Claim = t.Bindings[0].Column, t.Bindings[0].Claim
+	case len(t.Bindings) > 0 && (t.Bindings[0] != Binding{Column: t.TenantColumn, Claim: t.Claim}):
+		return fmt.Errorf("catalog: tenant-bound table %s: its first binding must be its tenant column", t.QualifiedName())
+	}
+	t.Bindings = append([]Binding(nil), t.Bindings...)
+	seen := map[string]bool{}
+	for _, b := range t.Bindings {
+		if b.Column == "" || seen[b.Column] {
+			return fmt.Errorf("catalog: tenant-bound table %s binds column %q twice or not at all", t.QualifiedName(), b.Column)
+		}
+		seen[b.Column] = true
+	}
+	return nil
 }
 
 // QualifiedName returns schema.name as written in messages (unquoted).
@@ -91,13 +151,25 @@ func NewSnapshot(version int64, tables []Table) (*Snapshot, error) {
 		if SystemSchemas[t.Schema] || strings.HasPrefix(t.Schema, "pg_temp") {
 			return nil, fmt.Errorf("catalog: table %s is in a system schema; system relations are allowed with allow-relation, never catalogued as tables", t.QualifiedName())
 		}
+		if err := t.normalise(); err != nil {
+			return nil, err
+		}
 		switch t.Kind {
 		case TenantBound:
 			if t.TenantColumn == "" {
 				return nil, fmt.Errorf("catalog: tenant-bound table %s has no tenant column", t.QualifiedName())
 			}
-			if len(t.Columns) > 0 && !t.HasColumn(t.TenantColumn) {
-				return nil, fmt.Errorf("catalog: tenant-bound table %s has no column %q", t.QualifiedName(), t.TenantColumn)
+			for _, b := range t.Bindings {
+				if len(t.Columns) > 0 && !t.HasColumn(b.Column) {
+					return nil, fmt.Errorf("catalog: tenant-bound table %s has no column %q", t.QualifiedName(), b.Column)
+				}
+			}
+		case PathBound:
+			if t.Parent == "" || t.Via == "" || t.ParentKey == "" {
+				return nil, fmt.Errorf("catalog: path-bound table %s needs a parent, a via column and a parent key", t.QualifiedName())
+			}
+			if len(t.Columns) > 0 && !t.HasColumn(t.Via) {
+				return nil, fmt.Errorf("catalog: path-bound table %s has no column %q", t.QualifiedName(), t.Via)
 			}
 		case Global:
 		default:
@@ -112,7 +184,44 @@ func NewSnapshot(version int64, tables []Table) (*Snapshot, error) {
 		s.names = append(s.names, key)
 	}
 	sort.Strings(s.names)
+	for _, k := range s.names {
+		if t := s.tables[k]; t.Kind == PathBound {
+			if _, err := s.chain(t); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return s, nil
+}
+
+// ParentOf returns the parent of a path-bound table.
+func (s *Snapshot) ParentOf(t Table) (Table, bool) {
+	schema, name, ok := strings.Cut(t.Parent, ".")
+	if !ok {
+		return Table{}, false
+	}
+	return s.Lookup(schema, name)
+}
+
+// chain follows a path-bound table's parents to its tenant-bound root,
+// refusing missing parents, cycles and chains deeper than maxPathDepth.
+func (s *Snapshot) chain(t Table) ([]Table, error) {
+	out := []Table{t}
+	for cur := t; cur.Kind == PathBound; {
+		p, ok := s.ParentOf(cur)
+		if !ok || !p.Bound() {
+			return nil, fmt.Errorf("catalog: path-bound table %s: parent %s is not a tenant- or path-bound table in the catalog", cur.QualifiedName(), cur.Parent)
+		}
+		if len(p.Columns) > 0 && !p.HasColumn(cur.ParentKey) {
+			return nil, fmt.Errorf("catalog: path-bound table %s: parent %s has no column %q", cur.QualifiedName(), p.QualifiedName(), cur.ParentKey)
+		}
+		if len(out) > maxPathDepth {
+			return nil, fmt.Errorf("catalog: path-bound table %s: the chain to its tenant is longer than %d tables or loops", t.QualifiedName(), maxPathDepth)
+		}
+		out = append(out, p)
+		cur = p
+	}
+	return out, nil
 }
 
 // MustSnapshot is NewSnapshot for tests and fixed tables; it panics on error.

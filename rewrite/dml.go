@@ -24,7 +24,7 @@ func (w *walker) target(rv *pg.RangeVar, verb string) (t catalog.Table, bound bo
 				"%s on global table %s is not allowed: it is read-only for tenants", verb, t.QualifiedName()))
 		}
 		return t, false
-	case catalog.TenantBound:
+	case catalog.TenantBound, catalog.PathBound:
 		w.noteTable(t)
 		return t, true
 	}
@@ -57,7 +57,7 @@ func (w *walker) updateStmt(u *pg.UpdateStmt) {
 	w.expr(u.GetWhereClause())
 	w.exprs(u.GetReturningList())
 	if bound && w.err == nil {
-		u.WhereClause = confine(u.GetWhereClause(), tenantPredicate(refName(u.GetRelation()), t.TenantColumn, w.tenants(t)))
+		u.WhereClause = confine(u.GetWhereClause(), w.rowFilter(refName(u.GetRelation()), t))
 	}
 }
 
@@ -74,14 +74,14 @@ func (w *walker) deleteStmt(d *pg.DeleteStmt) {
 	w.expr(d.GetWhereClause())
 	w.exprs(d.GetReturningList())
 	if bound && w.err == nil {
-		d.WhereClause = confine(d.GetWhereClause(), tenantPredicate(refName(d.GetRelation()), t.TenantColumn, w.tenants(t)))
+		d.WhereClause = confine(d.GetWhereClause(), w.rowFilter(refName(d.GetRelation()), t))
 	}
 }
 
 // assignments checks the SET list of an UPDATE: the tenant column may only be
 // set on its own, to one of the session's tenants (ON CONFLICT DO UPDATE has
 // its own, stricter rule: conflictAssignments).
-func (w *walker) assignments(set []*pg.Node, t catalog.Table, verb string) {
+func (w *walker) assignBinding(set []*pg.Node, t catalog.Table, verb string) {
 	for _, n := range set {
 		rt := n.GetResTarget()
 		if rt.GetName() != t.TenantColumn {

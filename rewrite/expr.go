@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
-	"github.com/tenantproxy/tenantproxy/catalog"
 )
 
 // systemColumns exist on base tables only; a derived table does not have
@@ -133,7 +132,7 @@ func (w *walker) columnRef(c *pg.ColumnRef) {
 	w.systemColumn(fields[len(fields)-1].GetString_().GetSval(), c.GetLocation())
 	for i := 0; i+2 < len(fields) && i < 2; i++ {
 		t, ok := w.snap.Lookup(fields[i].GetString_().GetSval(), fields[i+1].GetString_().GetSval())
-		if ok && t.Kind == catalog.TenantBound {
+		if ok && t.Bound() {
 			w.fail(&Rejection{Code: codeRefused, Position: int(c.GetLocation()) + 1,
 				Reason: fmt.Sprintf("column reference %s qualifies a tenant-bound table by schema", qualified(fields)),
 				Hint:   fmt.Sprintf("qualify the column by the table's name or alias: %s.%s", t.Name, qualified(fields[i+2:]))})

@@ -61,7 +61,7 @@ func (w *walker) fromItem(n *pg.Node) *pg.Node {
 
 // rangeVar handles a table reference in FROM.
 func (w *walker) rangeVar(rv *pg.RangeVar, n *pg.Node) *pg.Node {
-	if w.isCTE(rv) {
+	if w.isCTE(rv) || w.generated[rv] {
 		return n
 	}
 	t, ok := w.resolve(rv)
@@ -73,7 +73,7 @@ func (w *walker) rangeVar(rv *pg.RangeVar, n *pg.Node) *pg.Node {
 	case catalog.Global:
 		rv.Schemaname, rv.Relname = t.Schema, t.Name
 		return n
-	case catalog.TenantBound:
+	case catalog.TenantBound, catalog.PathBound:
 		return w.derivedTable(rv, t)
 	}
 	w.fail(refusef("table %s has an unknown kind in the catalog", t.QualifiedName()))
@@ -82,16 +82,16 @@ func (w *walker) rangeVar(rv *pg.RangeVar, n *pg.Node) *pg.Node {
 
 // derivedTable builds (SELECT * FROM s.t WHERE t.col = 'v') AS alias.
 func (w *walker) derivedTable(rv *pg.RangeVar, t catalog.Table) *pg.Node {
-	vals := w.tenants(t)
+	w.noteTable(t)
+	filter := w.rowFilter(t.Name, t)
 	if w.err != nil {
 		return nil
 	}
-	w.noteTable(t)
 	inner := &pg.RangeVar{Schemaname: t.Schema, Relname: t.Name, Inh: rv.GetInh(), Relpersistence: "p", Location: -1}
 	sel := &pg.SelectStmt{
 		TargetList:  []*pg.Node{pg.MakeResTargetNodeWithVal(pg.MakeColumnRefNode([]*pg.Node{pg.MakeAStarNode()}, -1), -1)},
 		FromClause:  []*pg.Node{{Node: &pg.Node_RangeVar{RangeVar: inner}}},
-		WhereClause: tenantPredicate(t.Name, t.TenantColumn, vals),
+		WhereClause: filter,
 		LimitOption: pg.LimitOption_LIMIT_OPTION_DEFAULT,
 		Op:          pg.SetOperation_SETOP_NONE,
 	}

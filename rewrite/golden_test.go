@@ -28,6 +28,11 @@ var update = flag.Bool("update", false, "rewrite the want values of the golden f
 //	app.accounts       tenant-bound on org_id (id, org_id, name)
 //	public.projects    tenant-bound on org_id for claim "org" (id, org_id, name)
 //	public."Audit Log" tenant-bound on "Tenant Id", columns unknown
+//	public.sites       tenant-bound on tenant_id (id, tenant_id, name)
+//	public.posts       path-bound: site_id -> sites.id (id, site_id, title)
+//	public.comments    path-bound: post_id -> posts.id (id, post_id, body)
+//	public.documents   tenant-bound on org_id (primary claim) and author_id
+//	                   (claim "sub") (id, org_id, author_id, title)
 //
 // A case's scope holds its "tenants" (default ["42"]) for the primary claim
 // and its "claims" for the others.
@@ -48,6 +53,11 @@ func testCatalog() *catalog.Snapshot {
 		catalog.Table{Schema: "app", Name: "accounts", Kind: catalog.TenantBound, TenantColumn: "org_id", Columns: cols("id", "org_id", "name")},
 		catalog.Table{Schema: "public", Name: "Audit Log", Kind: catalog.TenantBound, TenantColumn: "Tenant Id"},
 		catalog.Table{Schema: "public", Name: "projects", Kind: catalog.TenantBound, TenantColumn: "org_id", Claim: "org", Columns: cols("id", "org_id", "name")},
+		catalog.Table{Schema: "public", Name: "sites", Kind: catalog.TenantBound, TenantColumn: "tenant_id", Columns: cols("id", "tenant_id", "name")},
+		catalog.Table{Schema: "public", Name: "posts", Kind: catalog.PathBound, Parent: "public.sites", Via: "site_id", ParentKey: "id", Columns: cols("id", "site_id", "title")},
+		catalog.Table{Schema: "public", Name: "comments", Kind: catalog.PathBound, Parent: "public.posts", Via: "post_id", ParentKey: "id", Columns: cols("id", "post_id", "body")},
+		catalog.Table{Schema: "public", Name: "documents", Kind: catalog.TenantBound, Columns: cols("id", "org_id", "author_id", "title"),
+			Bindings: []catalog.Binding{{Column: "org_id"}, {Column: "author_id", Claim: "sub"}}},
 	)
 }
 

@@ -37,7 +37,7 @@ func (w *walker) insertStmt(ins *pg.InsertStmt) {
 		if bound && oc.GetAction() == pg.OnConflictAction_ONCONFLICT_UPDATE && w.err == nil {
 			// The conflicting row may belong to another tenant (the unique
 			// key spans tenants): it must never be updated or returned.
-			oc.WhereClause = confine(oc.GetWhereClause(), tenantPredicate(refName(ins.GetRelation()), t.TenantColumn, w.tenants(t)))
+			oc.WhereClause = confine(oc.GetWhereClause(), w.rowFilter(refName(ins.GetRelation()), t))
 		}
 	}
 	w.exprs(ins.GetReturningList())
@@ -49,7 +49,7 @@ func (w *walker) insertStmt(ins *pg.InsertStmt) {
 // single tenant, "tenant_col = EXCLUDED.tenant_col" (what ORMs emit for an
 // upsert of every column) and "tenant_col = '<own tenant>'" leave the value
 // unchanged and are dropped; anything else is refused.
-func (w *walker) conflictAssignments(oc *pg.OnConflictClause, t catalog.Table) {
+func (w *walker) conflictBinding(oc *pg.OnConflictClause, t catalog.Table) {
 	vals := w.tenants(t)
 	if w.err != nil {
 		return
@@ -95,7 +95,7 @@ func constantIn(n *pg.Node, vals []string) bool {
 // insertTenant makes sure every inserted row carries one of the session's
 // tenants: filled in when the column list omits the tenant column, checked
 // when it names it.
-func (w *walker) insertTenant(ins *pg.InsertStmt, t catalog.Table) {
+func (w *walker) insertBinding(ins *pg.InsertStmt, t catalog.Table) {
 	sel := ins.GetSelectStmt().GetSelectStmt()
 	if ins.GetSelectStmt() != nil && sel == nil {
 		w.fail(refusef("unsupported INSERT source %s", nodeKind(ins.GetSelectStmt())))

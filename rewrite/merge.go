@@ -37,7 +37,7 @@ func (w *walker) mergeStmt(m *pg.MergeStmt) {
 		}
 	}
 	if bound && w.err == nil {
-		m.JoinCondition = confine(m.GetJoinCondition(), tenantPredicate(refName(m.GetRelation()), t.TenantColumn, w.tenants(t)))
+		m.JoinCondition = confine(m.GetJoinCondition(), w.rowFilter(refName(m.GetRelation()), t))
 	}
 }
 

@@ -20,6 +20,9 @@ type walker struct {
 	changed bool
 	params  []ParamCheck
 	tables  []string
+	// generated are the table references the rewriter wrote itself,
+	// already filtered; walking past them again leaves them alone.
+	generated map[*pg.RangeVar]bool
 }
 
 func (w *walker) fail(r *Rejection) {
@@ -162,5 +165,10 @@ func confine(where, pred *pg.Node) *pg.Node {
 	if where == nil {
 		return pred
 	}
-	return pg.MakeBoolExprNode(pg.BoolExprType_AND_EXPR, []*pg.Node{pred, where}, -1)
+	args := []*pg.Node{pred}
+	if b := pred.GetBoolExpr(); b != nil && b.GetBoolop() == pg.BoolExprType_AND_EXPR {
+		// One flat AND, as Postgres would read the printed statement back.
+		args = append([]*pg.Node(nil), b.GetArgs()...)
+	}
+	return pg.MakeBoolExprNode(pg.BoolExprType_AND_EXPR, append(args, where), -1)
 }

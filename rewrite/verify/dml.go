@@ -24,7 +24,7 @@ func (c *checker) target(rv *pg.RangeVar, verb string) (catalog.Table, bool, err
 				verb, t.QualifiedName())
 		}
 		return t, false, nil
-	case catalog.TenantBound:
+	case catalog.TenantBound, catalog.PathBound:
 		if len(rv.GetAlias().GetColnames()) > 0 {
 			return t, false, refuse("%s target %s has column aliases", verb, rvName(rv))
 		}
@@ -95,7 +95,7 @@ func (c *checker) deleteStmt(d *pg.DeleteStmt) error {
 // tenantAssignments checks the SET list of an UPDATE (or of ON CONFLICT DO
 // UPDATE when constOK is false, where the tenant column may not be set at
 // all): the tenant column may only get an allowed constant or a parameter.
-func (c *checker) tenantAssignments(set []*pg.Node, t catalog.Table, constOK bool) error {
+func (c *checker) assignBinding(set []*pg.Node, t catalog.Table, constOK bool) error {
 	allowed := c.allowedValues(t)
 	for _, n := range set {
 		rt := n.GetResTarget()

@@ -84,7 +84,7 @@ func (c *checker) readRef(rv *pg.RangeVar, fc fromCtx) error {
 	switch t.Kind {
 	case catalog.Global:
 		return nil
-	case catalog.TenantBound:
+	case catalog.TenantBound, catalog.PathBound:
 	default:
 		return refuse("table %s has unknown kind %q", t.QualifiedName(), t.Kind)
 	}

@@ -32,7 +32,7 @@ func (c *checker) insertStmt(s *pg.InsertStmt) error {
 
 // insertValues checks that the tenant column is listed and gets an allowed
 // constant or a parameter in every row.
-func (c *checker) insertValues(s *pg.InsertStmt, t catalog.Table) error {
+func (c *checker) insertBinding(s *pg.InsertStmt, t catalog.Table) error {
 	cols := s.GetCols()
 	pos := -1
 	for i, n := range cols {

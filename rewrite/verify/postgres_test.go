@@ -22,6 +22,10 @@ CREATE TABLE public.customers (id int PRIMARY KEY, tenant_id int NOT NULL, name 
 CREATE TABLE public.plans (id int PRIMARY KEY, name text);
 CREATE TABLE public.settings (k text PRIMARY KEY, v text);
 CREATE TABLE app.accounts (id int PRIMARY KEY, org_id int NOT NULL, email text);
+CREATE TABLE public.sites (id int PRIMARY KEY, tenant_id int NOT NULL);
+CREATE TABLE public.posts (id int PRIMARY KEY, site_id int REFERENCES public.sites, title text);
+CREATE TABLE public.documents (id int PRIMARY KEY, org_id int NOT NULL, author_id int NOT NULL);
+INSERT INTO public.sites VALUES (5, 42), (6, 43);
 INSERT INTO public.customers VALUES (1, 42, 'ours'), (2, 43, 'theirs');
 INSERT INTO public.orders VALUES (10, 42, 1, 5), (11, 43, 42, 7), (12, 43, 2, 9);
 INSERT INTO public.plans VALUES (1, 'basic'), (2, 'pro');

@@ -52,7 +52,7 @@ func (c *checker) allowedValues(t catalog.Table) []string {
 
 // confined reports (as nil) whether one of the conjuncts is a tenant
 // predicate on r with only allowed values.
-func (c *checker) confined(conj []*pg.Node, r tableRef) error {
+func (c *checker) confinedBinding(conj []*pg.Node, r tableRef) error {
 	allowed := c.allowedValues(r.table)
 	if len(allowed) == 0 {
 		return fmt.Errorf("the session has no tenant values for claim %q", r.table.Claim)
@@ -127,13 +127,17 @@ func isEquals(name []*pg.Node) bool {
 
 // isTenantColumn reports whether n is a column reference that Postgres
 // resolves to r's tenant column.
-func (r tableRef) isTenantColumn(n *pg.Node) bool {
+func (r tableRef) isTenantColumn(n *pg.Node) bool { return r.isColumn(n, r.table.TenantColumn) }
+
+// isColumn reports whether n is a column reference that Postgres resolves
+// to r's column col.
+func (r tableRef) isColumn(n *pg.Node, col string) bool {
 	cr := n.GetColumnRef()
 	if cr == nil {
 		return false
 	}
 	f := stringsOf(cr.GetFields())
-	if len(f) != len(cr.GetFields()) || len(f) == 0 || f[len(f)-1] != r.table.TenantColumn {
+	if len(f) != len(cr.GetFields()) || len(f) == 0 || f[len(f)-1] != col {
 		return false
 	}
 	aliased := r.rv.GetAlias().GetAliasname() != ""

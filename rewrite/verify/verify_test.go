@@ -19,6 +19,17 @@ var testSnapshot = catalog.MustSnapshot(1,
 	catalog.Table{Schema: "public", Name: "settings", Kind: catalog.Global, Writable: true},
 	catalog.Table{Schema: "app", Name: "accounts", Kind: catalog.TenantBound, TenantColumn: "org_id", Claim: "org",
 		Columns: cols("id", "org_id", "email")},
+	catalog.Table{Schema: "public", Name: "sites", Kind: catalog.TenantBound, TenantColumn: "tenant_id", Columns: cols("id", "tenant_id")},
+	catalog.Table{Schema: "public", Name: "posts", Kind: catalog.PathBound, Parent: "public.sites", Via: "site_id", ParentKey: "id",
+		Columns: cols("id", "site_id", "title")},
+	catalog.Table{Schema: "public", Name: "documents", Kind: catalog.TenantBound, Columns: cols("id", "org_id", "author_id"),
+		Bindings: []catalog.Binding{{Column: "org_id"}, {Column: "author_id", Claim: "org"}}},
+)
+
+// Path-bound and multi-dimension shapes.
+const (
+	sitesOf42 = `(SELECT sites.id FROM public.sites WHERE sites.tenant_id = '42')`
+	guard     = `(SELECT CASE WHEN g.v IN ` + sitesOf42 + ` THEN g.v ELSE (SELECT NULL::int WHERE (SELECT 'x'::text)::int IS NULL) END FROM (SELECT 5::int AS v) g)`
 )
 
 func cols(names ...string) []catalog.Column {
@@ -63,6 +74,11 @@ type tcase struct {
 }
 
 var accepted = []tcase{
+	{name: "path read", sql: `SELECT * FROM (SELECT * FROM public.posts WHERE posts.site_id IN ` + sitesOf42 + `) p`},
+	{name: "path update", sql: `UPDATE public.posts SET title = 'x' WHERE posts.site_id IN ` + sitesOf42},
+	{name: "path guarded insert", sql: `INSERT INTO public.posts (id, site_id) VALUES (1, ` + guard + `)`},
+	{name: "path guarded update", sql: `UPDATE public.posts SET site_id = ` + guard + ` WHERE posts.site_id IN ` + sitesOf42},
+	{name: "two bindings", sql: `SELECT * FROM (SELECT * FROM public.documents WHERE documents.org_id = '42' AND documents.author_id = '7') d`},
 	{name: "driver type query", sql: `SELECT t.oid, t.typname, format_type(t.oid, NULL) FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = 'public.orders'::regclass::oid OR t.typname = 'int4'`},
 	{name: "information_schema columns", sql: `SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'orders'`},
 	{name: "pg_statistic_ext definitions", sql: `SELECT stxname FROM pg_catalog.pg_statistic_ext`},
@@ -176,6 +192,20 @@ var accepted = []tcase{
 }
 
 var rejected = []tcase{
+	{name: "path unconfined", sql: `SELECT * FROM public.posts`, reject: "posts"},
+	{name: "path through the wrong table", sql: `SELECT * FROM (SELECT * FROM public.posts WHERE posts.site_id IN (SELECT customers.id FROM public.customers WHERE customers.tenant_id = '42')) p`, reject: "not confined"},
+	{name: "path parent unconfined", sql: `SELECT * FROM (SELECT * FROM public.posts WHERE posts.site_id IN (SELECT sites.id FROM public.sites)) p`, reject: "sites"},
+	{name: "path wrong parent key", sql: `SELECT * FROM (SELECT * FROM public.posts WHERE posts.site_id IN (SELECT sites.tenant_id FROM public.sites WHERE sites.tenant_id = '42')) p`, reject: "not confined"},
+	{name: "path predicate under OR", sql: `SELECT * FROM (SELECT * FROM public.posts WHERE posts.site_id IN ` + sitesOf42 + ` OR true) p`, reject: "not confined"},
+	{name: "path parent as a cte", sql: `WITH sites AS (SELECT 1 AS id) SELECT * FROM (SELECT * FROM public.posts WHERE posts.site_id IN (SELECT sites.id FROM sites)) p`, reject: "not confined"},
+	{name: "path insert unguarded", sql: `INSERT INTO public.posts (id, site_id) VALUES (1, 5)`, reject: "without a valid parent guard"},
+	{name: "path insert without via", sql: `INSERT INTO public.posts (id) VALUES (1)`, reject: "must list site_id"},
+	{name: "path guard writing another value", sql: `INSERT INTO public.posts (id, site_id) VALUES (1, (SELECT CASE WHEN g.v IN ` + sitesOf42 + ` THEN g.v + 1 ELSE NULL END FROM (SELECT 5 AS v) g))`, reject: "without a valid parent guard"},
+	{name: "path guard with a value in ELSE", sql: `INSERT INTO public.posts (id, site_id) VALUES (1, (SELECT CASE WHEN g.v IN ` + sitesOf42 + ` THEN g.v ELSE 7 END FROM (SELECT 5 AS v) g))`, reject: "ELSE arm"},
+	{name: "path update unguarded", sql: `UPDATE public.posts SET site_id = 9 WHERE posts.site_id IN ` + sitesOf42, reject: "without a valid parent guard"},
+	{name: "second binding missing", sql: `SELECT * FROM (SELECT * FROM public.documents WHERE documents.org_id = '42') d`, reject: "author_id"},
+	{name: "second binding of another tenant", sql: `SELECT * FROM (SELECT * FROM public.documents WHERE documents.org_id = '42' AND documents.author_id = '8') d`, reject: "not one of the session's tenants"},
+	{name: "insert missing second binding", sql: `INSERT INTO public.documents (id, org_id) VALUES (1, '42')`, reject: "author_id"},
 	{name: "raw table", sql: `SELECT * FROM public.orders`, reject: "public.orders"},
 	{name: "raw unqualified table", sql: `SELECT * FROM orders`, reject: "not confined"},
 	{name: "wrong tenant", sql: `SELECT * FROM (SELECT * FROM public.orders WHERE orders.tenant_id = '43') AS o`, reject: `"43"`},

@@ -1,0 +1,207 @@
+package verify
+
+import (
+	"fmt"
+
+	pg "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/tenantproxy/tenantproxy/catalog"
+)
+
+// A tenant-bound table may be bound on several columns (claim dimensions):
+// each must be confined. A path-bound table is confined by its via column
+// being IN the set of its parent's keys read from the parent table, whose
+// own confinement the generic walk checks where the sub-select sits.
+
+// views returns one copy of a tenant-bound table per binding, with
+// TenantColumn and Claim set to it.
+func views(t catalog.Table) []catalog.Table {
+	if len(t.Bindings) == 0 {
+		return []catalog.Table{t}
+	}
+	out := make([]catalog.Table, len(t.Bindings))
+	for i, b := range t.Bindings {
+		out[i] = t
+		out[i].TenantColumn, out[i].Claim = b.Column, b.Claim
+	}
+	return out
+}
+
+// confined reports (as nil) whether the conjuncts confine r on every
+// binding, or through its parent for a path-bound table.
+func (c *checker) confined(conj []*pg.Node, r tableRef) error {
+	if r.table.Kind == catalog.PathBound {
+		for _, n := range conj {
+			if sl := n.GetSubLink(); sl != nil && r.isColumn(sl.GetTestexpr(), r.table.Via) && c.parentKeys(sl, r.table) == nil {
+				return nil
+			}
+		}
+		return fmt.Errorf("no top-level conjunct %s.%s IN (SELECT <parent key> FROM %s WHERE <confined>)", r.refname(), r.table.Via, r.table.Parent)
+	}
+	for _, v := range views(r.table) {
+		rv := r
+		rv.table = v
+		if err := c.confinedBinding(conj, rv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parentKeys checks that sl is "x IN (SELECT <key> FROM <parent>)": an ANY
+// sub-link with "=" whose sub-select reads only the parent table of path-
+// bound table t, schema-qualified (never a CTE), and returns its key column.
+// The sub-select's WHERE is checked as a query level of its own.
+func (c *checker) parentKeys(sl *pg.SubLink, t catalog.Table) error {
+	if sl.GetSubLinkType() != pg.SubLinkType_ANY_SUBLINK || (len(sl.GetOperName()) > 0 && !isEquals(sl.GetOperName())) {
+		return errNotPredicate
+	}
+	sel := sl.GetSubselect().GetSelectStmt()
+	if sel == nil || sel.GetOp() != pg.SetOperation_SETOP_NONE || sel.GetWithClause() != nil || len(sel.GetFromClause()) != 1 ||
+		len(sel.GetTargetList()) != 1 || len(sel.GetGroupClause()) > 0 || sel.GetHavingClause() != nil || len(sel.GetValuesLists()) > 0 {
+		return errNotPredicate
+	}
+	rv := sel.GetFromClause()[0].GetRangeVar()
+	parent, ok := c.p.Snapshot.ParentOf(t)
+	if rv == nil || !ok || rv.GetSchemaname() != parent.Schema || rv.GetRelname() != parent.Name || rv.GetCatalogname() != "" {
+		return errNotPredicate
+	}
+	ref := tableRef{table: parent, rv: rv, bare: true}
+	if !ref.isColumn(sel.GetTargetList()[0].GetResTarget().GetVal(), t.ParentKey) || len(sel.GetTargetList()[0].GetResTarget().GetIndirection()) > 0 {
+		return errNotPredicate
+	}
+	return nil
+}
+
+// parentGuarded checks a value written to a path-bound table's via column:
+//
+//	(SELECT CASE WHEN g.v IN (SELECT <key> FROM <parent> ...) THEN g.v ELSE (SELECT NULL ...) END
+//	 FROM (SELECT <expr> AS v) AS g)
+//
+// so the column gets a key of one of the session's parent rows, or NULL
+// (the rewriter's ELSE arm raises an error; NULL would only orphan the row).
+// Inside the scalar sub-select, g is the only FROM item, so g.v is the
+// derived table's one column.
+func (c *checker) parentGuarded(v *pg.Node, t catalog.Table) error {
+	bad := func(why string) error {
+		return refuse("%s.%s is written without a valid parent guard (%s); the rewriter must wrap the value", t.QualifiedName(), t.Via, why)
+	}
+	sl := v.GetSubLink()
+	sel := sl.GetSubselect().GetSelectStmt()
+	if sl == nil || sl.GetSubLinkType() != pg.SubLinkType_EXPR_SUBLINK || sel == nil || sel.GetOp() != pg.SetOperation_SETOP_NONE ||
+		len(sel.GetTargetList()) != 1 || len(sel.GetFromClause()) != 1 || sel.GetWithClause() != nil {
+		return bad("not a one-column sub-select over one FROM item")
+	}
+	from := sel.GetFromClause()[0].GetRangeSubselect()
+	inner := from.GetSubquery().GetSelectStmt()
+	if from == nil || from.GetLateral() || from.GetAlias().GetAliasname() == "" || len(from.GetAlias().GetColnames()) > 0 ||
+		inner == nil || len(inner.GetTargetList()) != 1 || inner.GetTargetList()[0].GetResTarget().GetName() == "" {
+		return bad("its FROM item is not a one-column derived table")
+	}
+	alias, col := from.GetAlias().GetAliasname(), inner.GetTargetList()[0].GetResTarget().GetName()
+	isValue := func(n *pg.Node) bool {
+		f := stringsOf(n.GetColumnRef().GetFields())
+		return len(f) == 2 && len(n.GetColumnRef().GetFields()) == 2 && f[0] == alias && f[1] == col
+	}
+	ce := sel.GetTargetList()[0].GetResTarget().GetVal().GetCaseExpr()
+	if ce == nil || ce.GetArg() != nil || len(ce.GetArgs()) != 1 {
+		return bad("its output is not a one-branch CASE")
+	}
+	w := ce.GetArgs()[0].GetCaseWhen()
+	in := w.GetExpr().GetSubLink()
+	if in == nil || !isValue(in.GetTestexpr()) || !isValue(w.GetResult()) || c.parentKeys(in, t) != nil {
+		return bad("the CASE does not test the value it writes against the parent's keys")
+	}
+	if !yieldsNull(ce.GetDefresult()) {
+		return bad("the ELSE arm may write a value")
+	}
+	return nil
+}
+
+// yieldsNull reports whether n is a sub-select whose only output is a NULL
+// constant (possibly cast): it yields NULL or fails.
+func yieldsNull(n *pg.Node) bool {
+	sl := n.GetSubLink()
+	sel := sl.GetSubselect().GetSelectStmt()
+	if sl == nil || sl.GetSubLinkType() != pg.SubLinkType_EXPR_SUBLINK || sel == nil || len(sel.GetTargetList()) != 1 ||
+		sel.GetOp() != pg.SetOperation_SETOP_NONE || len(sel.GetFromClause()) > 0 {
+		return false
+	}
+	val := sel.GetTargetList()[0].GetResTarget().GetVal()
+	if tc := val.GetTypeCast(); tc != nil {
+		val = tc.GetArg()
+	}
+	return val.GetAConst().GetIsnull()
+}
+
+// tenantAssignments checks a SET list (constOK false for ON CONFLICT DO
+// UPDATE): every binding column keeps an allowed tenant; a path-bound via
+// column gets a guarded value.
+func (c *checker) tenantAssignments(set []*pg.Node, t catalog.Table, constOK bool) error {
+	if t.Kind == catalog.PathBound {
+		for _, n := range set {
+			rt := n.GetResTarget()
+			if rt == nil {
+				return refuse("SET item %s is not a column assignment", nodeName(n))
+			}
+			if rt.GetName() != t.Via {
+				continue
+			}
+			if len(rt.GetIndirection()) > 0 {
+				return refuse("SET assigns part of %s.%s", t.QualifiedName(), t.Via)
+			}
+			if err := c.parentGuarded(rt.GetVal(), t); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, v := range views(t) {
+		if err := c.assignBinding(set, v, constOK); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertValues checks what an INSERT writes into a bound table's binding
+// columns (or a path-bound table's via column).
+func (c *checker) insertValues(s *pg.InsertStmt, t catalog.Table) error {
+	if t.Kind != catalog.PathBound {
+		for _, v := range views(t) {
+			if err := c.insertBinding(s, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	pos := -1
+	for i, n := range s.GetCols() {
+		if rt := n.GetResTarget(); rt.GetName() == t.Via {
+			if len(rt.GetIndirection()) > 0 || pos >= 0 {
+				return refuse("INSERT into %s names %s more than once or in part", t.QualifiedName(), t.Via)
+			}
+			pos = i
+		}
+	}
+	sel := s.GetSelectStmt().GetSelectStmt()
+	if pos < 0 || sel == nil || sel.GetOp() != pg.SetOperation_SETOP_NONE {
+		return refuse("INSERT into path-bound table %s must list %s and give VALUES or a single SELECT", t.QualifiedName(), t.Via)
+	}
+	check := func(items []*pg.Node, val func(*pg.Node) *pg.Node) error {
+		n, ok := atPosition(items, pos, len(s.GetCols()), val)
+		if !ok {
+			return refuse("INSERT into %s: cannot tell which value feeds %s", t.QualifiedName(), t.Via)
+		}
+		return c.parentGuarded(n, t)
+	}
+	if rows := sel.GetValuesLists(); len(rows) > 0 {
+		for _, row := range rows {
+			if err := check(row.GetList().GetItems(), identity); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return check(sel.GetTargetList(), func(n *pg.Node) *pg.Node { return n.GetResTarget().GetVal() })
+}
