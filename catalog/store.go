@@ -40,6 +40,32 @@ var migrations = []string{
 	   action text NOT NULL,
 	   detail jsonb NOT NULL
 	 );`,
+	// 2: path-bound tables, extra claim dimensions, allowed functions and
+	// system relations.
+	`ALTER TABLE tenantproxy.tables DROP CONSTRAINT tables_kind_check;
+	 ALTER TABLE tenantproxy.tables DROP CONSTRAINT tables_check;
+	 ALTER TABLE tenantproxy.tables
+	   ADD COLUMN parent_schema text, ADD COLUMN parent_table text,
+	   ADD COLUMN via_column text, ADD COLUMN parent_key text,
+	   ADD CONSTRAINT tables_kind CHECK (kind IN ('tenant', 'global', 'path')),
+	   ADD CONSTRAINT tables_shape CHECK ((kind = 'tenant') = (tenant_column IS NOT NULL)
+	     AND (kind = 'path') = (parent_schema IS NOT NULL AND parent_table IS NOT NULL AND via_column IS NOT NULL AND parent_key IS NOT NULL));
+	 CREATE TABLE tenantproxy.bindings (
+	   id          bigserial,
+	   schema_name text NOT NULL,
+	   table_name  text NOT NULL,
+	   column_name text NOT NULL,
+	   claim       text NOT NULL DEFAULT '',
+	   PRIMARY KEY (schema_name, table_name, column_name),
+	   FOREIGN KEY (schema_name, table_name) REFERENCES tenantproxy.tables ON DELETE CASCADE
+	 );
+	 CREATE TABLE tenantproxy.allowed (
+	   kind     text NOT NULL CHECK (kind IN ('function', 'relation')),
+	   name     text NOT NULL,
+	   added_at timestamptz NOT NULL DEFAULT now(),
+	   added_by text NOT NULL DEFAULT '',
+	   PRIMARY KEY (kind, name)
+	 );`,
 }
 
 // SchemaVersion is the catalog schema version this binary understands.
@@ -134,6 +160,10 @@ func Load(ctx context.Context, conn *pgx.Conn) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	extras, err := listAllowed(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
 	for i := range tables {
 		t := &tables[i]
 		rows, err := tx.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod)
@@ -153,20 +183,55 @@ func Load(ctx context.Context, conn *pgx.Conn) (*Snapshot, error) {
 			return nil, fmt.Errorf("catalogued table %s no longer exists; remove it with: tenantproxy catalog remove %s", t.QualifiedName(), t.QualifiedName())
 		}
 	}
-	return NewSnapshot(version, tables)
+	snap, err := NewSnapshot(version, tables)
+	if err != nil {
+		return nil, err
+	}
+	return snap.WithExtras(extras), nil
+}
+
+// listAllowed reads the functions and system relations the catalog allows.
+func listAllowed(ctx context.Context, tx pgx.Tx) (Extras, error) {
+	var e Extras
+	rows, err := tx.Query(ctx, "SELECT kind, name FROM tenantproxy.allowed ORDER BY kind, name")
+	if err != nil {
+		return e, err
+	}
+	var kind, name string
+	_, err = pgx.ForEachRow(rows, []any{&kind, &name}, func() error {
+		if kind == "function" {
+			e.Functions = append(e.Functions, name)
+		} else {
+			e.Relations = append(e.Relations, name)
+		}
+		return nil
+	})
+	return e, err
 }
 
 func listTables(ctx context.Context, tx pgx.Tx) ([]Table, error) {
-	rows, err := tx.Query(ctx, `SELECT schema_name, table_name, kind, coalesce(tenant_column, ''), claim, writable
-		FROM tenantproxy.tables ORDER BY schema_name, table_name`)
+	rows, err := tx.Query(ctx, `SELECT t.schema_name, t.table_name, t.kind, coalesce(t.tenant_column, ''), t.claim, t.writable,
+		  coalesce(t.parent_schema || '.' || t.parent_table, ''), coalesce(t.via_column, ''), coalesce(t.parent_key, ''),
+		  coalesce((SELECT array_agg(b.column_name ORDER BY b.id) FROM tenantproxy.bindings b
+		            WHERE b.schema_name = t.schema_name AND b.table_name = t.table_name), '{}'),
+		  coalesce((SELECT array_agg(b.claim ORDER BY b.id) FROM tenantproxy.bindings b
+		            WHERE b.schema_name = t.schema_name AND b.table_name = t.table_name), '{}')
+		FROM tenantproxy.tables t ORDER BY t.schema_name, t.table_name`)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Table, error) {
 		var t Table
 		var kind string
-		err := r.Scan(&t.Schema, &t.Name, &kind, &t.TenantColumn, &t.Claim, &t.Writable)
+		var cols, claims []string
+		err := r.Scan(&t.Schema, &t.Name, &kind, &t.TenantColumn, &t.Claim, &t.Writable, &t.Parent, &t.Via, &t.ParentKey, &cols, &claims)
 		t.Kind = Kind(kind)
+		if t.Kind == TenantBound && len(cols) > 0 {
+			t.Bindings = []Binding{{Column: t.TenantColumn, Claim: t.Claim}}
+			for i := range cols {
+				t.Bindings = append(t.Bindings, Binding{Column: cols[i], Claim: claims[i]})
+			}
+		}
 		return t, err
 	})
 }
@@ -212,7 +277,133 @@ func AddTable(ctx context.Context, conn *pgx.Conn, ref TableRef, tenantColumn, c
 		if !has {
 			return "", fmt.Errorf("table %s has no column %q", quoteQualified(schema, name), tenantColumn)
 		}
+		var kind, primary string
+		err := tx.QueryRow(ctx, "SELECT kind, coalesce(tenant_column, '') FROM tenantproxy.tables WHERE schema_name = $1 AND table_name = $2",
+			schema, name).Scan(&kind, &primary)
+		if err == nil && kind == string(TenantBound) && primary != tenantColumn {
+			return addDimension(ctx, tx, schema, name, tenantColumn, claim)
+		}
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return "", err
+		}
 		return upsert(ctx, tx, Table{Schema: schema, Name: name, Kind: TenantBound, TenantColumn: tenantColumn, Claim: claim}, by)
+	})
+}
+
+// addDimension binds an already tenant-bound table on one more column.
+func addDimension(ctx context.Context, tx pgx.Tx, schema, name, column, claim string) (string, error) {
+	if _, err := tx.Exec(ctx, `INSERT INTO tenantproxy.bindings (schema_name, table_name, column_name, claim) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (schema_name, table_name, column_name) DO UPDATE SET claim = excluded.claim`, schema, name, column, claim); err != nil {
+		return "", err
+	}
+	if claim == "" {
+		claim = "the tenant claim"
+	}
+	return fmt.Sprintf("%s is now also bound on %s (claim %s): a row is visible only when every bound column matches the token; "+
+		"to start over, remove the table and add it again", quoteQualified(schema, name), pgx.Identifier{column}.Sanitize(), claim), nil
+}
+
+// AddPath catalogues a path-bound table: its column via references a row
+// of parent (tenant- or path-bound, catalogued first), whose tenant is the
+// row's. With parent empty, the single-column foreign key on via names it.
+func AddPath(ctx context.Context, conn *pgx.Conn, ref TableRef, via string, parent TableRef, parentKey, by string) (string, error) {
+	if via == "" {
+		return "", errors.New("a path-bound table needs --via COLUMN (its foreign key to the parent)")
+	}
+	return change(ctx, conn, ref, by, "add-path", func(tx pgx.Tx, schema, name string) (string, error) {
+		ps, pn, pk, err := pathParent(ctx, tx, quoteQualified(schema, name), via, parent, parentKey)
+		if err != nil {
+			return "", err
+		}
+		var kind string
+		err = tx.QueryRow(ctx, "SELECT kind FROM tenantproxy.tables WHERE schema_name = $1 AND table_name = $2", ps, pn).Scan(&kind)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && kind == string(Global)) {
+			return "", fmt.Errorf("the parent %s must be catalogued as tenant-bound or path-bound first: tenantproxy catalog add-table %s --tenant-column <column>",
+				quoteQualified(ps, pn), quoteQualified(ps, pn))
+		}
+		if err != nil {
+			return "", err
+		}
+		return upsert(ctx, tx, Table{Schema: schema, Name: name, Kind: PathBound, Parent: ps + "." + pn, Via: via, ParentKey: pk}, by)
+	})
+}
+
+// pathParent finds the table and column that table.via references: the
+// given parent, or the one single-column foreign key on via.
+func pathParent(ctx context.Context, tx pgx.Tx, table, via string, parent TableRef, parentKey string) (string, string, string, error) {
+	if !hasColumn(ctx, tx, table, via) {
+		return "", "", "", fmt.Errorf("table %s has no column %q", table, via)
+	}
+	if parent.Name != "" {
+		if parentKey == "" {
+			return "", "", "", errors.New("--parent needs --parent-key: the parent's column that --via references")
+		}
+		ps, pn, err := resolve(ctx, tx, parent, false)
+		if err != nil {
+			return "", "", "", err
+		}
+		if !hasColumn(ctx, tx, quoteQualified(ps, pn), parentKey) {
+			return "", "", "", fmt.Errorf("table %s has no column %q", quoteQualified(ps, pn), parentKey)
+		}
+		return ps, pn, parentKey, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT pn.nspname, pc.relname, pa.attname
+		FROM pg_constraint c
+		JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+		JOIN pg_class pc ON pc.oid = c.confrelid
+		JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+		JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = c.confkey[1]
+		WHERE c.contype = 'f' AND c.conrelid = to_regclass($1) AND cardinality(c.conkey) = 1 AND a.attname = $2
+		ORDER BY 1, 2, 3`, table, via)
+	if err != nil {
+		return "", "", "", err
+	}
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([3]string, error) {
+		var f [3]string
+		return f, r.Scan(&f[0], &f[1], &f[2])
+	})
+	switch {
+	case err != nil:
+		return "", "", "", err
+	case len(found) == 0:
+		return "", "", "", fmt.Errorf("%s.%s has no single-column foreign key; name the parent with --parent TABLE --parent-key COLUMN", table, via)
+	case len(found) > 1:
+		return "", "", "", fmt.Errorf("%s.%s has %d foreign keys; choose one with --parent TABLE --parent-key COLUMN", table, via, len(found))
+	}
+	return found[0][0], found[0][1], found[0][2], nil
+}
+
+func hasColumn(ctx context.Context, tx pgx.Tx, table, column string) bool {
+	var has bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped)`,
+		table, column).Scan(&has)
+	return err == nil && has
+}
+
+// Allow lets tenants call a function or read a system relation beyond the
+// built-in lists. kind is "function" (name, or schema.name for one outside
+// pg_catalog) or "relation" (pg_catalog.name or information_schema.name).
+// Relations the proxy knows to hold other tenants' data stay refused.
+func Allow(ctx context.Context, conn *pgx.Conn, kind, name, by string) (string, error) {
+	parts, err := SplitName(name)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case kind == "function" && len(parts) <= 2:
+	case kind == "relation" && len(parts) == 2 && (parts[0] == "pg_catalog" || parts[0] == "information_schema"):
+	case kind == "relation":
+		return "", fmt.Errorf("%q: allow-relation takes a system relation as pg_catalog.name or information_schema.name; catalogue other tables with add-table or add-global", name)
+	default:
+		return "", fmt.Errorf("%q: give a function as name or schema.name", name)
+	}
+	if kind == "function" && len(parts) == 2 && parts[0] == "pg_catalog" {
+		parts = parts[1:]
+	}
+	key := strings.Join(parts, ".")
+	return transact(ctx, conn, by, "allow-"+kind, map[string]any{"name": key}, func(tx pgx.Tx) (string, error) {
+		_, err := tx.Exec(ctx, "INSERT INTO tenantproxy.allowed (kind, name, added_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", kind, key, by)
+		return fmt.Sprintf("allowed %s %s", kind, key), err
 	})
 }
 
@@ -250,24 +441,42 @@ func Remove(ctx context.Context, conn *pgx.Conn, ref TableRef, by string) (strin
 }
 
 func upsert(ctx context.Context, tx pgx.Tx, t Table, by string) (string, error) {
-	var col any
-	if t.TenantColumn != "" {
-		col = t.TenantColumn
+	null := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return s
+	}
+	var parentSchema, parentTable any
+	if ps, pt, ok := strings.Cut(t.Parent, "."); ok {
+		parentSchema, parentTable = ps, pt
 	}
 	var inserted bool
-	err := tx.QueryRow(ctx, `INSERT INTO tenantproxy.tables (schema_name, table_name, kind, tenant_column, claim, writable, added_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
+	err := tx.QueryRow(ctx, `INSERT INTO tenantproxy.tables (schema_name, table_name, kind, tenant_column, claim, writable, added_by,
+		  parent_schema, parent_table, via_column, parent_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (schema_name, table_name) DO UPDATE SET kind = excluded.kind, tenant_column = excluded.tenant_column,
-		  claim = excluded.claim, writable = excluded.writable, added_at = now(), added_by = excluded.added_by
-		RETURNING xmax = 0`, t.Schema, t.Name, string(t.Kind), col, t.Claim, t.Writable, by).Scan(&inserted)
+		  claim = excluded.claim, writable = excluded.writable, added_at = now(), added_by = excluded.added_by,
+		  parent_schema = excluded.parent_schema, parent_table = excluded.parent_table,
+		  via_column = excluded.via_column, parent_key = excluded.parent_key
+		RETURNING xmax = 0`, t.Schema, t.Name, string(t.Kind), null(t.TenantColumn), t.Claim, t.Writable, by,
+		parentSchema, parentTable, null(t.Via), null(t.ParentKey)).Scan(&inserted)
 	if err != nil {
 		return "", err
+	}
+	if t.Kind != TenantBound {
+		if _, err := tx.Exec(ctx, "DELETE FROM tenantproxy.bindings WHERE schema_name = $1 AND table_name = $2", t.Schema, t.Name); err != nil {
+			return "", err
+		}
 	}
 	what := "added"
 	if !inserted {
 		what = "updated (it was already catalogued)"
 	}
 	desc := "tenant-bound on " + t.TenantColumn
+	if t.Kind == PathBound {
+		desc = fmt.Sprintf("path-bound: %s references %s.%s", t.Via, t.Parent, t.ParentKey)
+	}
 	if t.Kind == Global {
 		desc = "global, read-only"
 		if t.Writable {
@@ -277,9 +486,31 @@ func upsert(ctx context.Context, tx pgx.Tx, t Table, by string) (string, error) 
 	return fmt.Sprintf("%s %s: %s", what, quoteQualified(t.Schema, t.Name), desc), nil
 }
 
-// change runs one catalog change in a transaction: resolve the table, apply,
-// bump the version, log it and NOTIFY.
+// change runs one change of a table's catalog entry: resolve the table,
+// then apply it (see transact).
 func change(ctx context.Context, conn *pgx.Conn, ref TableRef, by, action string, apply func(tx pgx.Tx, schema, name string) (string, error)) (string, error) {
+	var schema, name string
+	detail := map[string]any{}
+	return transact(ctx, conn, by, action, detail, func(tx pgx.Tx) (string, error) {
+		var err error
+		schema, name, err = resolve(ctx, tx, ref, action == "remove")
+		if err != nil {
+			return "", err
+		}
+		if action != "remove" {
+			if err := catalogueable(schema); err != nil {
+				return "", err
+			}
+		}
+		detail["schema"], detail["table"] = schema, name
+		return apply(tx, schema, name)
+	})
+}
+
+// transact runs one catalog change in a transaction: apply it, check that
+// the catalog is still valid, bump the version, log the change and NOTIFY
+// every proxy.
+func transact(ctx context.Context, conn *pgx.Conn, by, action string, detail map[string]any, apply func(tx pgx.Tx) (string, error)) (string, error) {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return "", err
@@ -288,25 +519,23 @@ func change(ctx context.Context, conn *pgx.Conn, ref TableRef, by, action string
 	if err := checkReady(ctx, tx); err != nil {
 		return "", err
 	}
-	schema, name, err := resolve(ctx, tx, ref, action == "remove")
+	msg, err := apply(tx)
 	if err != nil {
 		return "", err
 	}
-	if action != "remove" {
-		if err := catalogueable(schema); err != nil {
-			return "", err
-		}
-	}
-	msg, err := apply(tx, schema, name)
+	tables, err := listTables(ctx, tx)
 	if err != nil {
 		return "", err
+	}
+	if _, err := NewSnapshot(0, tables); err != nil {
+		return "", fmt.Errorf("the change would leave the catalog invalid: %w", err)
 	}
 	var version int64
 	if err := tx.QueryRow(ctx, "UPDATE tenantproxy.version SET version = version + 1 RETURNING version").Scan(&version); err != nil {
 		return "", err
 	}
-	if _, err := tx.Exec(ctx, "INSERT INTO tenantproxy.changes (by, action, detail) VALUES ($1, $2, jsonb_build_object('schema', $3::text, 'table', $4::text, 'version', $5::bigint, 'result', $6::text))",
-		by, action, schema, name, version, msg); err != nil {
+	detail["version"], detail["result"] = version, msg
+	if _, err := tx.Exec(ctx, "INSERT INTO tenantproxy.changes (by, action, detail) VALUES ($1, $2, $3)", by, action, detail); err != nil {
 		return "", err
 	}
 	if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, strconv.FormatInt(version, 10)); err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -49,6 +50,53 @@ schema tenantproxy; every change bumps the catalog version.`,
 	addTable.Flags().StringVar(&tenantColumn, "tenant-column", "", "column holding each row's tenant (required)")
 	_ = addTable.MarkFlagRequired("tenant-column")
 	addTable.Flags().StringVar(&claim, "claim", "", "token claim the column must match (default: the proxy's --tenant-claim)")
+	addTable.Long = `Catalogue a tenant-bound table: every row names its tenant in --tenant-column,
+which must hold one of the token's values for --claim. Adding a catalogued
+table again with another column binds it on one more dimension (for example
+org_id to the tenant claim and author_id to "sub"): a row is then visible only
+when every bound column matches.`
+
+	var via, parent, parentKey string
+	addPath := &cobra.Command{
+		Use:   "add-path TABLE --via COLUMN [--parent TABLE --parent-key COLUMN]",
+		Short: "Catalogue a table whose tenant is that of the parent row it references",
+		Long: `Catalogue a path-bound table: it has no tenant column, and a row belongs to the
+tenant of the row its --via column references in the parent table (comment ->
+post -> site). The parent must be catalogued first, as tenant-bound or
+path-bound. Without --parent, the single-column foreign key on --via names it.
+Reads see only rows whose parent is the tenant's; writes that would attach a row
+to another tenant's parent fail.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cf.run(cmd, func(ctx context.Context, conn *pgx.Conn) (string, error) {
+				return catalog.AddPath(ctx, conn, cf.ref(args[0]), via, cf.ref(parent), parentKey, changedBy())
+			})
+		},
+	}
+	addPath.Flags().StringVar(&via, "via", "", "column referencing the parent row (required)")
+	_ = addPath.MarkFlagRequired("via")
+	addPath.Flags().StringVar(&parent, "parent", "", "parent table (default: the one the foreign key on --via references)")
+	addPath.Flags().StringVar(&parentKey, "parent-key", "", "parent column that --via references (with --parent)")
+
+	allow := func(kind, use, short, long string) *cobra.Command {
+		return &cobra.Command{
+			Use: use, Short: short, Long: long, Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return cf.run(cmd, func(ctx context.Context, conn *pgx.Conn) (string, error) {
+					return catalog.Allow(ctx, conn, kind, args[0], changedBy())
+				})
+			},
+		}
+	}
+	allowFunction := allow("function", "allow-function NAME", "Let tenants call a function beyond the built-in list",
+		`Let tenants call a function the proxy refuses by default: a built-in by its
+name, or a function of your own as schema.name (an unqualified call of it is
+qualified by the proxy). Only allow functions that compute on their arguments:
+a function that runs SQL or reads tables sees every tenant's rows.`)
+	allowRelation := allow("relation", "allow-relation pg_catalog.NAME", "Let tenants read a system relation beyond the built-in list",
+		`Let tenants read a relation of pg_catalog or information_schema that the proxy
+refuses by default. Relations that hold other tenants' data, statistics or
+activity (pg_statistic, pg_stat_*, pg_authid, pg_largeobject, ...) stay refused.`)
 
 	var writable bool
 	addGlobal := &cobra.Command{
@@ -102,7 +150,7 @@ schema tenantproxy; every change bumps the catalog version.`,
 				})
 			},
 		},
-		addTable, addGlobal,
+		addTable, addPath, addGlobal, allowFunction, allowRelation,
 		&cobra.Command{
 			Use:   "remove TABLE",
 			Short: "Take a table out of the catalog (tenants can no longer reach it)",
@@ -126,10 +174,21 @@ func printTables(w io.Writer, tables []catalog.Table) error {
 		col, claim, writable := "-", "-", "-"
 		switch t.Kind {
 		case catalog.TenantBound:
-			col, claim = sqlName(t.TenantColumn), t.Claim
-			if claim == "" {
-				claim = "(tenant claim)"
+			bindings := t.Bindings
+			if len(bindings) == 0 {
+				bindings = []catalog.Binding{{Column: t.TenantColumn, Claim: t.Claim}}
 			}
+			var cols, claims []string
+			for _, b := range bindings {
+				c := b.Claim
+				if c == "" {
+					c = "(tenant claim)"
+				}
+				cols, claims = append(cols, sqlName(b.Column)), append(claims, c)
+			}
+			col, claim = strings.Join(cols, ", "), strings.Join(claims, ", ")
+		case catalog.PathBound:
+			col = fmt.Sprintf("%s -> %s.%s", sqlName(t.Via), t.Parent, sqlName(t.ParentKey))
 		case catalog.Global:
 			writable = "no"
 			if t.Writable {

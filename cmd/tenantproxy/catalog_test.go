@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -57,8 +58,8 @@ func TestCatalogCommands(t *testing.T) {
 		fail bool
 	}{
 		{name: "list before init", env: env, args: []string{"catalog", "list"}, fail: true, want: []string{"run: tenantproxy catalog init"}},
-		{name: "init", env: env, args: []string{"catalog", "init"}, want: []string{"version 1"}},
-		{name: "init again", env: env, args: []string{"catalog", "init"}, want: []string{"version 1"}},
+		{name: "init", env: env, args: []string{"catalog", "init"}, want: []string{fmt.Sprintf("version %d", catalog.SchemaVersion)}},
+		{name: "init again", env: env, args: []string{"catalog", "init"}, want: []string{fmt.Sprintf("version %d", catalog.SchemaVersion)}},
 		{name: "add-table via env search path", args: []string{"catalog", "add-table", "orders", "--tenant-column", "tenant_id"},
 			env: map[string]string{"TENANTPROXY_UPSTREAM": dsn, "TENANTPROXY_SEARCH_PATH": "nosuch,app"}, want: []string{`added "app"."orders"`, "catalog version 2"}},
 		{name: "add-table without column", env: env, args: []string{"catalog", "add-table", "projects"}, fail: true, want: []string{"tenant-column"}},
