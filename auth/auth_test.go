@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -351,4 +352,25 @@ func TestVerifyConcurrently(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestIdentityCarriesEveryDimension: other claims reach the session's scope
+// for tables bound to them; values are canonical, unusable claims left out.
+func TestIdentityCarriesEveryDimension(t *testing.T) {
+	v := newVerifier(t, keyFiles(t), []string{"hmac"}, nil)
+	tok := sign(t, jwt.SigningMethodHS256, testSecret, claims("tenant_id", "t1", "sub", "u1", "teams", []any{"a", 7, "a"},
+		"org", map[string]any{"id": 42, "name": "x"}, "admin", true))
+	id, err := v.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"tenant_id": {"t1"}, "sub": {"u1"}, "teams": {"a", "7"}, "org.id": {"42"}, "org.name": {"x"}, "iss": {"https://issuer.test"}}
+	for name, vals := range want {
+		if !slices.Equal(id.Claims[name], vals) {
+			t.Errorf("claim %s = %v, want %v", name, id.Claims[name], vals)
+		}
+	}
+	if _, ok := id.Claims["admin"]; ok {
+		t.Error("a boolean claim became a dimension")
+	}
 }

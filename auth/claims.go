@@ -122,3 +122,32 @@ func roleFromClaims(claims map[string]any, name string) (string, error) {
 	}
 	return role, nil
 }
+
+// claimValues collects every claim usable as a dimension, by name and, in
+// nested objects (to a depth of three), by dotted path. A claim whose value
+// is not a string, an integer or an array of them is left out.
+func claimValues(claims map[string]any) map[string][]string {
+	out := map[string][]string{}
+	var walk func(prefix string, m map[string]any, depth int)
+	walk = func(prefix string, m map[string]any, depth int) {
+		// Keys at this level first, so a key spelled "a.b" wins over a
+		// nested a.b whatever the map's order, as lookupClaim reads it.
+		for k, v := range m {
+			if _, nested := v.(map[string]any); nested {
+				continue
+			}
+			if vals, err := tenantsFromClaims(map[string]any{k: v}, k); err == nil {
+				if _, dup := out[prefix+k]; !dup {
+					out[prefix+k] = vals
+				}
+			}
+		}
+		for k, v := range m {
+			if sub, ok := v.(map[string]any); ok && depth < 3 {
+				walk(prefix+k+".", sub, depth+1)
+			}
+		}
+	}
+	walk("", claims, 0)
+	return out
+}

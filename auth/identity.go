@@ -18,6 +18,10 @@ type Identity struct {
 	Tenants []string
 	// Role is the role claim, or empty when the token has none.
 	Role string
+	// Claims holds every claim that can bind a table to a dimension (a
+	// string, an integer or an array of them), by name, nested objects'
+	// claims also by dotted path ("org.id"), values canonical as Tenants.
+	Claims map[string][]string
 	// Expiry is the token's exp claim.
 	Expiry time.Time
 }

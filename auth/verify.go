@@ -284,6 +284,7 @@ func (v *Verifier) identity(claims jwt.MapClaims) (*Identity, error) {
 		Issuer:  iss,
 		Tenants: tenants,
 		Role:    role,
+		Claims:  claimValues(claims),
 		Expiry:  time.Unix(int64(whole), int64(frac*1e9)).UTC(),
 	}, nil
 }

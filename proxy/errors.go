@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -61,4 +62,21 @@ func errorResponse(err error, severity string) *pgproto3.ErrorResponse {
 		er.Code = codeInternal
 	}
 	return er
+}
+
+// guardRefusal turns the error a rewritten write raises when it would attach
+// a row to another tenant's parent (the rewriter's guard casts its message
+// to integer, so Postgres reports invalid_text_representation quoting it)
+// into the refusal it is.
+func guardRefusal(m *pgproto3.ErrorResponse) {
+	const marker = `"tenantproxy: `
+	i := strings.Index(m.Message, marker)
+	if m.Code != "22P02" || i < 0 || !strings.HasSuffix(m.Message, `"`) {
+		return
+	}
+	m.Code = "42501"
+	m.Message = m.Message[i+1 : len(m.Message)-1]
+	m.Detail = ""
+	m.Hint = "a row of a path-bound table belongs to the tenant of the parent row it references: reference a parent row of your tenant"
+	m.Where, m.Position, m.InternalQuery, m.InternalPosition = "", 0, "", 0
 }

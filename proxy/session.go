@@ -202,7 +202,7 @@ func (s *session) startup() error {
 		return err
 	}
 	s.identity = id
-	s.scope = rewrite.Scope{Values: map[string][]string{"": id.Tenants}}
+	s.scope = sessionScope(id)
 	s.log = s.log.With("sub", id.Subject, "tenants", id.Tenants)
 	s.audit(event{Kind: "auth.succeeded"})
 
@@ -329,6 +329,8 @@ func (s *session) relayUpstream() error {
 		case *pgproto3.ErrorResponse:
 			if r, ok := s.takeRefusal(m); ok {
 				msg = r
+			} else {
+				guardRefusal(m)
 			}
 		case *pgproto3.ReadyForQuery:
 			ready++
@@ -355,4 +357,15 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// sessionScope is what a session may see: the tenant claim's values as the
+// primary dimension, every other claim of the token for tables bound to it.
+func sessionScope(id *auth.Identity) rewrite.Scope {
+	values := make(map[string][]string, len(id.Claims)+1)
+	for name, v := range id.Claims {
+		values[name] = v
+	}
+	values[""] = id.Tenants
+	return rewrite.Scope{Values: values}
 }
