@@ -59,6 +59,7 @@ func (w *walker) parentIn(expr *pg.Node, t catalog.Table) *pg.Node {
 		return nil
 	}
 	w.noteTable(p)
+	w.note(p.QualifiedName(), "parent of path-bound %s: %s", t.QualifiedName(), w.describe(p))
 	filter := w.rowFilter(p.Name, p)
 	if w.err != nil {
 		return nil

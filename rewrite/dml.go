@@ -23,13 +23,26 @@ func (w *walker) target(rv *pg.RangeVar, verb string) (t catalog.Table, bound bo
 			w.fail(refuseHint("mark it writable in the catalog if tenants may change it",
 				"%s on global table %s is not allowed: it is read-only for tenants", verb, t.QualifiedName()))
 		}
+		w.note(t.QualifiedName(), "%s as written: %s", verb, globalKind(t))
 		return t, false
 	case catalog.TenantBound, catalog.PathBound:
 		w.noteTable(t)
+		w.note(t.QualifiedName(), "%s confined to %s; new and changed rows checked", verb, w.describe(t))
 		return t, true
 	}
 	w.fail(refusef("table %s has an unknown kind in the catalog", t.QualifiedName()))
 	return t, false
+}
+
+// globalKind describes a global table or system relation for --explain.
+func globalKind(t catalog.Table) string {
+	switch {
+	case catalog.SystemSchemas[t.Schema]:
+		return "schema metadata (system relation), read-only"
+	case t.Writable:
+		return "global table, writable"
+	}
+	return "global table, read-only"
 }
 
 // refName is how a write target's columns are qualified: its alias, else its name.

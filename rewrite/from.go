@@ -72,8 +72,10 @@ func (w *walker) rangeVar(rv *pg.RangeVar, n *pg.Node) *pg.Node {
 	switch t.Kind {
 	case catalog.Global:
 		rv.Schemaname, rv.Relname = t.Schema, t.Name
+		w.note(t.QualifiedName(), "read in full: %s", globalKind(t))
 		return n
 	case catalog.TenantBound, catalog.PathBound:
+		w.note(t.QualifiedName(), "read through a filtered derived table: %s", w.describe(t))
 		return w.derivedTable(rv, t)
 	}
 	w.fail(refusef("table %s has an unknown kind in the catalog", t.QualifiedName()))

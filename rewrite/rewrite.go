@@ -40,6 +40,12 @@ type ParamCheck struct {
 	Type  string
 }
 
+// Rule says what the rewriter did with one relation, for --explain.
+type Rule struct {
+	Relation string // schema.name
+	Rule     string
+}
+
 // Result is an accepted statement string.
 type Result struct {
 	SQL         string
@@ -48,6 +54,8 @@ type Result struct {
 	// Tables lists the tenant-bound tables the statement was scoped on
 	// (schema.name, in order of first appearance).
 	Tables []string
+	// Rules lists, per relation in order of appearance, the rule applied.
+	Rules []Rule
 }
 
 // Rejection is a refused statement: never sent upstream.
@@ -107,13 +115,13 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 			return nil, w.err
 		}
 	}
-	res = &Result{SQL: sql, Decision: Passed, ParamChecks: w.params}
+	res = &Result{SQL: sql, Decision: Passed, ParamChecks: w.params, Rules: w.rules}
 	if w.changed {
 		out, rej := deparse(tree)
 		if rej != nil {
 			return nil, rej
 		}
-		res = &Result{SQL: out, Decision: Rewritten, ParamChecks: w.params, Tables: w.tables}
+		res = &Result{SQL: out, Decision: Rewritten, ParamChecks: w.params, Tables: w.tables, Rules: w.rules}
 	}
 	// The second line: an independent checker must agree with what is sent,
 	// passed statements included.

@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -23,6 +24,7 @@ type walker struct {
 	// generated are the table references the rewriter wrote itself,
 	// already filtered; walking past them again leaves them alone.
 	generated map[*pg.RangeVar]bool
+	rules     []Rule
 }
 
 func (w *walker) fail(r *Rejection) {
@@ -141,6 +143,31 @@ func (w *walker) noteTable(t catalog.Table) {
 	if q := t.QualifiedName(); !slices.Contains(w.tables, q) {
 		w.tables = append(w.tables, q)
 	}
+}
+
+// note records the rule that applied to a relation, once.
+func (w *walker) note(relation, format string, args ...any) {
+	r := Rule{Relation: relation, Rule: fmt.Sprintf(format, args...)}
+	if !slices.Contains(w.rules, r) {
+		w.rules = append(w.rules, r)
+	}
+}
+
+// describe says in words which rows of a bound table are the session's.
+func (w *walker) describe(t catalog.Table) string {
+	if t.Kind == catalog.PathBound {
+		return fmt.Sprintf("rows whose %s references a %s row of the session's (path-bound)", t.Via, t.Parent)
+	}
+	var parts []string
+	for _, v := range bindingViews(t) {
+		vals := w.scope.Values[v.Claim]
+		op := "="
+		if len(vals) > 1 {
+			op = "is" // quoteList says "one of ..."
+		}
+		parts = append(parts, fmt.Sprintf("%s %s %s", v.TenantColumn, op, quoteList(vals)))
+	}
+	return "rows where " + strings.Join(parts, " and ")
 }
 
 // tenantPredicate builds ref.col = 'v' (or ref.col IN ('v1', ...)).

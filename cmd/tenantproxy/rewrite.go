@@ -81,8 +81,8 @@ or from --catalog-file, a JSON array of tables as "tenantproxy catalog list
 			fmt.Fprintln(out, res.SQL)
 			if explain {
 				fmt.Fprintf(out, "-- decision: %s; catalog version %d\n", res.Decision, snap.Version())
-				if len(res.Tables) > 0 {
-					fmt.Fprintf(out, "-- scoped: %s\n", strings.Join(res.Tables, ", "))
+				for _, r := range res.Rules {
+					fmt.Fprintf(out, "-- %s: %s\n", r.Relation, r.Rule)
 				}
 				for _, p := range res.ParamChecks {
 					claim := p.Claim

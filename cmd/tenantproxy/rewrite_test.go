@@ -50,7 +50,7 @@ func TestRewriteCommand(t *testing.T) {
 		{name: "several tenants", args: []string{"--tenant", "1", "--tenant", "2", "SELECT * FROM orders"},
 			want: []string{"orders.tenant_id IN ('1', '2')"}},
 		{name: "explain", args: []string{"--tenant", "42", "--explain", "UPDATE orders SET tenant_id = $1"},
-			want: []string{"-- decision: rewritten", "-- scoped: public.orders", "-- parameter $1 must be bound"}},
+			want: []string{"-- decision: rewritten", "-- public.orders: UPDATE confined to rows where tenant_id = \"42\"", "-- parameter $1 must be bound"}},
 		{name: "passed", args: []string{"--tenant", "42", "--explain", "BEGIN"},
 			want: []string{"BEGIN", "-- decision: passed"}},
 		{name: "other claim", args: []string{"--tenant", "42", "--claim", "org=9", "SELECT * FROM projects"},
