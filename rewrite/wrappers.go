@@ -110,9 +110,7 @@ func (w *walker) copyStmt(c *pg.CopyStmt) {
 			"COPY to or from a server file or program is not allowed"))
 		return
 	}
-	for _, o := range c.GetOptions() {
-		w.expr(o.GetDefElem().GetArg())
-	}
+	w.copyOptions(c.GetOptions())
 	if q := c.GetQuery(); q != nil {
 		w.statement(q, "COPY")
 		return
@@ -165,4 +163,29 @@ func (w *walker) copyFrom(c *pg.CopyStmt) {
 		return
 	}
 	w.expr(c.GetWhereClause())
+}
+
+// copyOptionArgs says, per COPY option, whether it needs a value. Options
+// are checked before the statement is printed back: the SQL printer cannot
+// write a valueless FORMAT, DELIMITER, ... (and would crash on one).
+var copyOptionArgs = map[string]bool{
+	"format": true, "delimiter": true, "null": true, "quote": true, "escape": true, "encoding": true,
+	"force_quote": true, "force_not_null": true, "force_null": true, "default": true,
+	"header": false, "freeze": false,
+}
+
+func (w *walker) copyOptions(opts []*pg.Node) {
+	for _, o := range opts {
+		d := o.GetDefElem()
+		needsArg, known := copyOptionArgs[strings.ToLower(d.GetDefname())]
+		switch {
+		case d == nil || !known:
+			w.fail(refusef("COPY option %s is not supported", d.GetDefname()))
+			return
+		case needsArg && d.GetArg() == nil:
+			w.fail(refuseHint("give the option a value, e.g. (FORMAT csv)", "COPY option %s needs a value", strings.ToUpper(d.GetDefname())))
+			return
+		}
+		w.expr(d.GetArg())
+	}
 }
