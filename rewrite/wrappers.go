@@ -174,6 +174,10 @@ var copyOptionArgs = map[string]bool{
 	"header": false, "freeze": false,
 }
 
+// copyStringOptions take a string or a name, nothing else (the printer
+// crashes on a number there too).
+var copyStringOptions = toSet("format delimiter null quote escape encoding")
+
 func (w *walker) copyOptions(opts []*pg.Node) {
 	for _, o := range opts {
 		d := o.GetDefElem()
@@ -184,6 +188,9 @@ func (w *walker) copyOptions(opts []*pg.Node) {
 			return
 		case needsArg && d.GetArg() == nil:
 			w.fail(refuseHint("give the option a value, e.g. (FORMAT csv)", "COPY option %s needs a value", strings.ToUpper(d.GetDefname())))
+			return
+		case copyStringOptions[strings.ToLower(d.GetDefname())] && d.GetArg().GetString_() == nil:
+			w.fail(refuseHint("give it as a string, e.g. (DELIMITER ';')", "COPY option %s takes a string", strings.ToUpper(d.GetDefname())))
 			return
 		}
 		w.expr(d.GetArg())
