@@ -137,7 +137,8 @@ func TestRefusalsLeaveTheSessionUsable(t *testing.T) {
 		"SELECT query_to_xml('select * from secrets', true, true, '')",
 		"DROP TABLE orders",
 		"SET search_path = evil",
-		"SELECT * FROM pg_catalog.pg_class",
+		"SELECT * FROM pg_catalog.pg_stat_activity",
+		"SELECT pg_relation_size('orders')",
 	} {
 		_, err := one.Exec(ctx, sql)
 		pgErr := wantState(t, err, "42501")

@@ -143,6 +143,25 @@ func run(ctx context.Context, conn *pgx.Conn, sql string) outcome {
 	return o
 }
 
+// notInDiffSchema matches golden statements this test cannot compare: they
+// read schema metadata (which differs between any two databases: oids,
+// statistics) or tables the differential schema does not have (the path-
+// bound and two-dimension tables have their own end-to-end test).
+var notInDiffSchema = regexp.MustCompile(`(?i)pg_|information_schema|::reg|regclass|version\(|current_setting|\b(sites|posts|comments|documents)\b`)
+
+// isWrite reports whether sql is one INSERT, UPDATE, DELETE or MERGE.
+func isWrite(sql string) bool {
+	tree, err := pg.Parse(sql)
+	if err != nil || len(tree.GetStmts()) != 1 {
+		return false
+	}
+	switch tree.GetStmts()[0].GetStmt().GetNode().(type) {
+	case *pg.Node_InsertStmt, *pg.Node_UpdateStmt, *pg.Node_DeleteStmt, *pg.Node_MergeStmt:
+		return true
+	}
+	return false
+}
+
 // nondeterministic statements give different answers on two databases.
 var nondeterministic = regexp.MustCompile(`(?i)random|now\(|timestamp|current_|localtime|uuid|clock|\$\d`)
 
@@ -194,7 +213,7 @@ func TestDifferentialReads(t *testing.T) {
 	reads = append(reads, diffReads...)
 	ran := 0
 	for _, sql := range reads {
-		if nondeterministic.MatchString(sql) || !isRead(sql) {
+		if nondeterministic.MatchString(sql) || notInDiffSchema.MatchString(sql) || !isRead(sql) {
 			continue
 		}
 		res, err := rw.Rewrite(sql, diffScope, snap)
@@ -325,7 +344,7 @@ func TestDifferentialWrites(t *testing.T) {
 	var writes []write
 	for _, cases := range loadGolden(t) {
 		for _, c := range cases {
-			if c.Reject == "" && !c.Passed && len(c.Tenants) == 0 && !isRead(c.SQL) && !strings.Contains(c.SQL, "BEGIN") {
+			if c.Reject == "" && !c.Passed && len(c.Tenants) == 0 && isWrite(c.SQL) && !notInDiffSchema.MatchString(c.SQL) {
 				writes = append(writes, write{sql: c.SQL})
 			}
 		}
