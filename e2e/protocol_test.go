@@ -135,6 +135,13 @@ func TestPsql(t *testing.T) {
 	if err == nil || !strings.Contains(out, "tenantproxy: ") {
 		t.Fatalf("psql: want a refusal, got %v: %s", err, out)
 	}
+	// psql's describe commands read schema metadata, which is allowed.
+	for cmd, want := range map[string]string{`\dt`: "customers", `\d orders`: "tenant_id", `\d+ customers`: "plan_id", `\dn`: "public", `\df`: "", `\l`: e.database} {
+		out, err := run("1", cmd)
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("psql %s: %v\n%s", cmd, err, out)
+		}
+	}
 }
 
 var _ = pgx.ErrNoRows

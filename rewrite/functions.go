@@ -64,7 +64,8 @@ has_foreign_data_wrapper_privilege has_server_privilege has_tablespace_privilege
 has_parameter_privilege obj_description col_description shobj_description to_regclass
 to_regtype to_regproc to_regprocedure to_regnamespace to_regrole to_regoper
 to_regoperator to_regcollation to_regtypemod current_database current_schema
-current_schemas version current_setting oidvectortypes
+current_schemas version current_setting oidvectortypes pg_partition_ancestors pg_partition_root
+pg_partition_tree pg_get_publication_tables array_to_string pg_get_triggerdef pg_relation_is_publishable
 `)
 
 // refusedClasses explains, for well-known dangerous functions, why they are
