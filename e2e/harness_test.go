@@ -143,23 +143,25 @@ func (e *env) start(t testing.TB, listen string, extra ...string) {
 	}
 	args := append([]string{"serve", "--listen", e.addr, "--upstream", e.upstream, "--jwt-key", e.keyFile,
 		"--audit-file", filepath.Join(e.dir, "audit.jsonl"), "--log-level", "debug"}, extra...)
-	e.logs = &syncBuffer{}
-	e.proxy = exec.Command(binary(t), args...)
-	e.proxy.Stdout, e.proxy.Stderr = e.logs, e.logs
-	if err := e.proxy.Start(); err != nil {
+	// A test may start several proxies; each cleanup stops its own.
+	logs := &syncBuffer{}
+	proxy := exec.Command(binary(t), args...)
+	proxy.Stdout, proxy.Stderr = logs, logs
+	e.logs, e.proxy = logs, proxy
+	if err := proxy.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
-	go func() { _ = e.proxy.Wait(); close(exited) }()
+	go func() { _ = proxy.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		_ = e.proxy.Process.Signal(os.Interrupt)
+		_ = proxy.Process.Signal(os.Interrupt)
 		select {
 		case <-exited:
 		case <-time.After(10 * time.Second):
-			_ = e.proxy.Process.Kill()
+			_ = proxy.Process.Kill()
 		}
 		if t.Failed() {
-			t.Logf("proxy log:\n%s", e.logs.String())
+			t.Logf("proxy log:\n%s", logs.String())
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)

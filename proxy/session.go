@@ -51,7 +51,7 @@ type session struct {
 	refusals  map[string]refusal
 	rounds    int // Sync/Query/FunctionCall messages sent upstream (session goroutine only)
 
-	stmts map[string]preparedStmt // prepared statements by name (session goroutine only)
+	book *book // prepared statements and cursors, and what defined them
 }
 
 // refusal is an error waiting for its sentinel to come back from upstream.
@@ -60,19 +60,13 @@ type refusal struct {
 	round int
 }
 
-// preparedStmt is what the session must remember of an accepted Parse.
-type preparedStmt struct {
-	checks []rewrite.ParamCheck
-	oids   []uint32
-}
-
 func newSession(srv *Server, conn net.Conn) *session {
 	s := &session{
 		srv:      srv,
 		conn:     conn,
 		id:       randomHex(8),
 		refusals: map[string]refusal{},
-		stmts:    map[string]preparedStmt{},
+		book:     newBook(),
 	}
 	s.log = srv.log.With("session", s.id, "client", conn.RemoteAddr().String())
 	s.be = s.newBackend(conn)
@@ -290,7 +284,7 @@ func (s *session) serveClient() error {
 			s.handleBind(m)
 		case *pgproto3.Close:
 			if m.ObjectType == 'S' {
-				delete(s.stmts, m.Name)
+				s.book.closed(m.Name)
 			}
 			s.fe.Send(m)
 		case *pgproto3.Sync:
@@ -332,9 +326,12 @@ func (s *session) relayUpstream() error {
 			} else {
 				guardRefusal(m)
 			}
+		case *pgproto3.ParseComplete:
+			s.book.parseComplete()
 		case *pgproto3.ReadyForQuery:
 			ready++
 			s.expireRefusals(ready)
+			s.book.ready(ready)
 		}
 		s.writeMu.Lock()
 		s.be.Send(msg)

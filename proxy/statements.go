@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/tenantproxy/tenantproxy/catalog"
 	"github.com/tenantproxy/tenantproxy/rewrite"
 )
 
@@ -34,7 +35,13 @@ func (s *session) handleQuery(m *pgproto3.Query) {
 		s.refuse(err, nil)
 		return
 	}
+	if err := s.checkUses(res.Uses, snap); err != nil {
+		s.auditStatement(m.String, nil, err, snap.Version(), start)
+		s.refuse(err, nil)
+		return
+	}
 	s.auditStatement(m.String, res, nil, snap.Version(), start)
+	s.book.sqlChanges(res, m.String, snap.Version())
 	s.fe.Send(&pgproto3.Query{String: res.SQL})
 	s.rounds++
 }
@@ -48,28 +55,106 @@ func (s *session) handleParse(m *pgproto3.Parse) {
 	if err != nil {
 		s.auditStatement(m.Query, nil, err, snap.Version(), start)
 		if m.Name == "" {
-			delete(s.stmts, "")
+			s.book.refusedUnnamed()
 		}
 		s.refuse(err, &pgproto3.Parse{Name: m.Name})
 		return
 	}
 	s.auditStatement(m.Query, res, nil, snap.Version(), start)
-	s.stmts[m.Name] = preparedStmt{checks: res.ParamChecks, oids: slices.Clone(m.ParameterOIDs)}
+	// Drops take effect only when executed; definitions are recorded now
+	// (keeping more than exists only adds checks).
+	s.book.sqlChanges(&rewrite.Result{SQL: res.SQL, Defines: res.Defines, Uses: res.Uses}, m.Query, snap.Version())
+	s.book.parsed(m.Name, preparedStmt{
+		definition: definition{sql: m.Query, rewritten: res.SQL, version: snap.Version(), uses: res.Uses},
+		checks:     res.ParamChecks, oids: slices.Clone(m.ParameterOIDs),
+	}, s.rounds)
 	s.fe.Send(&pgproto3.Parse{Name: m.Name, Query: res.SQL, ParameterOIDs: m.ParameterOIDs})
 }
 
 // handleBind checks the parameters that must name the session's tenant and
 // forwards the Bind, or refuses it.
 func (s *session) handleBind(m *pgproto3.Bind) {
-	if st, ok := s.stmts[m.PreparedStatement]; ok {
+	if err := s.checkBind(m); err != nil {
+		s.refuse(err, &pgproto3.Parse{Name: sentinelPrefix + randomHex(8)})
+		return
+	}
+	s.fe.Send(m)
+}
+
+// checkBind checks every record of the statement being bound: it must still
+// be scoped the same way under the current catalog, and its tenant
+// parameters must carry the session's tenants.
+func (s *session) checkBind(m *pgproto3.Bind) error {
+	snap := s.srv.cfg.Catalog.Snapshot()
+	recs := s.book.statement(m.PreparedStatement)
+	if len(recs) == 0 {
+		// Perhaps a statement made by SQL PREPARE.
+		return s.checkUses([]string{"stmt:" + m.PreparedStatement}, snap)
+	}
+	for _, st := range recs {
+		if !s.current(st.definition, snap) {
+			return staleError("prepared statement "+quoteName(m.PreparedStatement), snap.Version())
+		}
+		if err := s.checkUses(st.uses, snap); err != nil {
+			return err
+		}
 		for _, c := range st.checks {
 			if err := s.checkParam(m, st, c); err != nil {
-				s.refuse(err, &pgproto3.Parse{Name: sentinelPrefix + randomHex(8)})
-				return
+				return err
 			}
 		}
 	}
-	s.fe.Send(m)
+	s.book.revalidated(m.PreparedStatement, snap.Version())
+	return nil
+}
+
+// current reports whether a definition is scoped today as it was when it
+// went upstream: same catalog version, or the same rewritten SQL now.
+func (s *session) current(def definition, snap *catalog.Snapshot) bool {
+	if def.version == snap.Version() {
+		return true
+	}
+	res, err := s.srv.cfg.Rewriter.Rewrite(def.sql, s.scope, snap)
+	return err == nil && res.SQL == def.rewritten
+}
+
+// checkUses refuses running a prepared statement or cursor that was defined
+// under an older catalog and would now be scoped differently.
+func (s *session) checkUses(uses []string, snap *catalog.Snapshot) error {
+	for _, key := range uses {
+		defs := s.book.sqlDefinitions(key)
+		if name, ok := strings.CutPrefix(key, "stmt:"); ok {
+			for _, st := range s.book.statement(name) {
+				defs = append(defs, st.definition)
+			}
+		}
+		for _, d := range defs {
+			if !s.current(d, snap) {
+				kind, name, _ := strings.Cut(key, ":")
+				what := "prepared statement " + quoteName(name)
+				if kind == "cursor" {
+					what = "cursor " + quoteName(name)
+				}
+				return staleError(what, snap.Version())
+			}
+		}
+		s.book.sqlRevalidated(key, snap.Version())
+	}
+	return nil
+}
+
+// staleError says that a statement prepared under an older catalog would
+// now be scoped differently.
+func staleError(what string, version int64) error {
+	return newClientError(codeInsufficientPriv, "prepare it again (DEALLOCATE or Close it, then PREPARE or Parse it anew)",
+		"the tenant catalog changed (now version %d) since %s was defined; it would no longer be scoped the same way", version, what)
+}
+
+func quoteName(name string) string {
+	if name == "" {
+		return "(unnamed)"
+	}
+	return strconv.Quote(name)
 }
 
 // checkParam verifies that the value bound to a tenant-column parameter is

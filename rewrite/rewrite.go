@@ -56,6 +56,14 @@ type Result struct {
 	Tables []string
 	// Rules lists, per relation in order of appearance, the rule applied.
 	Rules []Rule
+	// Defines and Uses name the SQL-level prepared statements ("stmt:p")
+	// and cursors ("cursor:c") the string creates (PREPARE, DECLARE) and
+	// runs (EXECUTE, FETCH, MOVE): a session re-checks a definition made
+	// under an older catalog before it is used.
+	Defines, Uses []string
+	// Drops name what DEALLOCATE and CLOSE remove ("stmt:*" and
+	// "cursor:*" for ALL).
+	Drops []string
 }
 
 // Rejection is a refused statement: never sent upstream.
@@ -115,13 +123,13 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 			return nil, w.err
 		}
 	}
-	res = &Result{SQL: sql, Decision: Passed, ParamChecks: w.params, Rules: w.rules}
+	res = &Result{SQL: sql, Decision: Passed, ParamChecks: w.params, Rules: w.rules, Defines: w.defines, Uses: w.uses, Drops: w.drops}
 	if w.changed {
 		out, rej := deparse(tree)
 		if rej != nil {
 			return nil, rej
 		}
-		res = &Result{SQL: out, Decision: Rewritten, ParamChecks: w.params, Tables: w.tables, Rules: w.rules}
+		res = &Result{SQL: out, Decision: Rewritten, ParamChecks: w.params, Tables: w.tables, Rules: w.rules, Defines: w.defines, Uses: w.uses, Drops: w.drops}
 	}
 	// The second line: an independent checker must agree with what is sent,
 	// passed statements included.

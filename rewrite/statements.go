@@ -27,7 +27,12 @@ func (w *walker) topStatement(n *pg.Node) {
 		w.prepareStmt(x.PrepareStmt)
 	case *pg.Node_ExecuteStmt:
 		w.executeStmt(x.ExecuteStmt)
-	case *pg.Node_DeallocateStmt, *pg.Node_FetchStmt, *pg.Node_ClosePortalStmt:
+	case *pg.Node_FetchStmt:
+		w.uses = append(w.uses, "cursor:"+x.FetchStmt.GetPortalname())
+	case *pg.Node_DeallocateStmt:
+		w.drops = append(w.drops, "stmt:"+orAll(x.DeallocateStmt.GetName()))
+	case *pg.Node_ClosePortalStmt:
+		w.drops = append(w.drops, "cursor:"+orAll(x.ClosePortalStmt.GetPortalname()))
 		// They name a prepared statement or cursor, which went through the
 		// proxy when it was created.
 	case *pg.Node_DeclareCursorStmt:
@@ -178,4 +183,12 @@ func statementName(n *pg.Node) string {
 		b.WriteRune(r)
 	}
 	return strings.ToUpper(b.String())
+}
+
+// orAll names what DEALLOCATE ALL and CLOSE ALL drop (their name is empty).
+func orAll(name string) string {
+	if name == "" {
+		return "*"
+	}
+	return name
 }

@@ -25,6 +25,9 @@ type walker struct {
 	// already filtered; walking past them again leaves them alone.
 	generated map[*pg.RangeVar]bool
 	rules     []Rule
+	defines   []string
+	uses      []string
+	drops     []string
 }
 
 func (w *walker) fail(r *Rejection) {

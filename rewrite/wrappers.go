@@ -82,6 +82,7 @@ func (w *walker) prepareStmt(p *pg.PrepareStmt) {
 		w.typeName(t.GetTypeName())
 	}
 	before := len(w.params)
+	w.defines = append(w.defines, "stmt:"+p.GetName())
 	w.statement(p.GetQuery(), "PREPARE")
 	if len(w.params) > before {
 		w.fail(refuseHint("leave the tenant column out (the proxy fills it) or write your tenant as a constant",
@@ -92,11 +93,13 @@ func (w *walker) prepareStmt(p *pg.PrepareStmt) {
 // executeStmt checks EXECUTE's arguments. The prepared statement itself went
 // through the proxy when it was prepared, in this session, under its scope.
 func (w *walker) executeStmt(e *pg.ExecuteStmt) {
+	w.uses = append(w.uses, "stmt:"+e.GetName())
 	w.exprs(e.GetParams())
 }
 
 // declareCursor rewrites the query of DECLARE ... CURSOR FOR.
 func (w *walker) declareCursor(d *pg.DeclareCursorStmt) {
+	w.defines = append(w.defines, "cursor:"+d.GetPortalname())
 	w.statement(d.GetQuery(), "DECLARE CURSOR")
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"os"
 	"strings"
 	"time"
@@ -123,5 +124,10 @@ func rewriteCatalog(ctx context.Context, upstream, file string) (*catalog.Snapsh
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return loadCatalog(ctx, upstream)
+	conn, err := pgx.Connect(ctx, upstream)
+	if err != nil {
+		return nil, fmt.Errorf("connect to --upstream to read the catalog: %w", err)
+	}
+	defer conn.Close(context.Background())
+	return catalog.Load(ctx, conn)
 }

@@ -10,11 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 	"github.com/tenantproxy/tenantproxy/audit"
@@ -101,12 +99,26 @@ func serve(ctx context.Context, o serveOptions) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	snap, err := loadCatalog(ctx, o.upstream)
+	cat, err := catalog.NewWatcher(ctx, o.upstream, log)
 	if err != nil {
 		return err
 	}
-	var cat snapshotHolder
-	cat.p.Store(snap)
+	snap := cat.Snapshot()
+	go cat.Run(ctx)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				log.Info("SIGHUP: reloading the catalog")
+				cat.Reload()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 
 	sink, err := audit.OpenFile(o.auditFile)
 	if err != nil {
@@ -125,7 +137,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		StartupTimeout:         o.startupTimeout,
 		Verifier:               verifier,
 		Rewriter:               rewrite.New(rewrite.Config{SearchPath: o.searchPath}),
-		Catalog:                &cat,
+		Catalog:                cat,
 		Audit:                  sink,
 		Logger:                 log,
 	})
@@ -160,22 +172,3 @@ func serverTLS(o serveOptions) (*tls.Config, error) {
 	}
 	return nil, nil
 }
-
-// loadCatalog reads the tenant catalog from the upstream database.
-func loadCatalog(ctx context.Context, dsn string) (*catalog.Snapshot, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("connect to --upstream to read the catalog: %w", err)
-	}
-	defer conn.Close(context.Background())
-	return catalog.Load(ctx, conn)
-}
-
-// snapshotHolder hands out the current catalog snapshot.
-type snapshotHolder struct {
-	p atomic.Pointer[catalog.Snapshot]
-}
-
-func (h *snapshotHolder) Snapshot() *catalog.Snapshot { return h.p.Load() }
