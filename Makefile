@@ -2,7 +2,7 @@ GO      ?= go
 BIN     := bin/tenantproxy
 PKGS    := ./...
 
-.PHONY: build test unit e2e demo bench fuzz vet fmt clean
+.PHONY: build test unit e2e differential demo bench fuzz vet fmt clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/tenantproxy
@@ -16,6 +16,10 @@ unit:
 
 e2e:
 	$(GO) test -count=1 -timeout 14m -v ./e2e/...
+
+## differential: the isolation-equivalence suites, with accepted/refused counts per category.
+differential:
+	TENANTPROXY_CORPUS_REPORT=1 $(GO) test -count=1 -v -run 'TestDifferential' ./e2e/ ./rewrite/ | grep -Ev 'level=|^=== RUN'
 
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
