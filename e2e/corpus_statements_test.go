@@ -123,6 +123,7 @@ var corpus = []corpusStmt{
 	read("names", "SELECT * FROM SHOP.ORDERS"),
 	read("names", `SELECT * FROM "shop"."orders"`),
 	read("names", "SELECT o.id FROM shop.orders AS o"),
+	refused("names", "SELECT * FROM otherdb.shop.orders"),
 	read("names", "SELECT ORDERS.ID FROM Orders"),
 	read("names", `SELECT "Label" FROM "Mixed Case"`),
 	read("names", `SELECT count(*) FROM shop."Mixed Case" m`),

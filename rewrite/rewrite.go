@@ -80,6 +80,9 @@ func (r *Rejection) Error() string { return "tenantproxy: " + r.Reason }
 type Config struct {
 	// SearchPath resolves unqualified relation names (default ["public"]).
 	SearchPath []string
+	// Database is the upstream database's name: a relation qualified with
+	// it (db.schema.table) is accepted, as Postgres does.
+	Database string
 }
 
 // Rewriter scopes statements. It does no I/O and holds no mutable state.

@@ -168,3 +168,21 @@ func TestCatalogExtras(t *testing.T) {
 		t.Error("slugify accepted without the catalog allowing it")
 	}
 }
+
+// A relation qualified with the current database's name is that relation,
+// as in Postgres; any other database is refused.
+func TestDatabaseQualifiedNames(t *testing.T) {
+	rw := rewrite.New(rewrite.Config{SearchPath: []string{"public"}, Database: "app"})
+	scope := rewrite.Scope{Values: map[string][]string{"": {"42"}}}
+	res, err := rw.Rewrite("SELECT p.name, o.id FROM app.public.plans p, app.public.orders o", scope, testCatalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "SELECT p.name, o.id FROM public.plans p, (SELECT * FROM public.orders WHERE orders.tenant_id = '42') o"
+	if res.SQL != want {
+		t.Fatalf("got  %s\nwant %s", res.SQL, want)
+	}
+	if _, err := rw.Rewrite("SELECT * FROM other.public.plans", scope, testCatalog()); err == nil || !strings.Contains(err.Error(), "another database") {
+		t.Fatalf("other database: %v", err)
+	}
+}

@@ -84,9 +84,14 @@ func (w *walker) isCTE(rv *pg.RangeVar) bool {
 // relation comes back as a read-only global table.
 func (w *walker) resolve(rv *pg.RangeVar) (catalog.Table, bool) {
 	schema, name := rv.GetSchemaname(), rv.GetRelname()
-	if rv.GetCatalogname() != "" {
-		w.fail(refusef("relation %s.%s.%s names a database; cross-database references are not supported", rv.GetCatalogname(), schema, name))
-		return catalog.Table{}, false
+	if c := rv.GetCatalogname(); c != "" {
+		if c != w.cfg.Database || w.cfg.Database == "" {
+			w.fail(refuseHint("name tables of the database you are connected to",
+				"relation %s.%s.%s names another database; cross-database references are not supported", c, schema, name))
+			return catalog.Table{}, false
+		}
+		rv.Catalogname = "" // the current database, as Postgres allows
+		w.changed = true
 	}
 	if schema == "" && catalog.IsPgCatalogRelation(name) {
 		schema = "pg_catalog"

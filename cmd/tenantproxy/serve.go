@@ -136,7 +136,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		MaxMessageSize:         o.maxMessageSize,
 		StartupTimeout:         o.startupTimeout,
 		Verifier:               verifier,
-		Rewriter:               rewrite.New(rewrite.Config{SearchPath: o.searchPath}),
+		Rewriter:               rewrite.New(rewrite.Config{SearchPath: o.searchPath, Database: upCfg.Database}),
 		Catalog:                cat,
 		Audit:                  sink,
 		Logger:                 log,
