@@ -221,28 +221,7 @@ func runCorpus(ctx context.Context, conn *pgconn.PgConn, s corpusStmt) corpusOut
 	if err != nil {
 		return errOutcome(err)
 	}
-	var o corpusOutcome
-	for _, r := range rs {
-		var cols []string
-		for _, f := range r.FieldDescriptions {
-			cols = append(cols, f.Name)
-		}
-		var rows []string
-		for _, row := range r.Rows {
-			var vals []string
-			for _, v := range row {
-				if v == nil {
-					vals = append(vals, "NULL")
-				} else {
-					vals = append(vals, fmt.Sprintf("%q", v))
-				}
-			}
-			rows = append(rows, strings.Join(vals, ","))
-		}
-		sort.Strings(rows)
-		o.results = append(o.results, strings.Join(cols, ",")+"\n"+strings.Join(rows, "\n"))
-	}
-	return o
+	return corpusOutcome{results: pgtest.ResultTexts(rs)}
 }
 
 func errOutcome(err error) corpusOutcome {

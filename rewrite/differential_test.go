@@ -119,28 +119,7 @@ func run(ctx context.Context, conn *pgx.Conn, sql string) outcome {
 		}
 		return outcome{code: err.Error()}
 	}
-	var o outcome
-	for _, r := range rs {
-		var cols []string
-		for _, f := range r.FieldDescriptions {
-			cols = append(cols, f.Name)
-		}
-		var rows []string
-		for _, row := range r.Rows {
-			var vals []string
-			for _, v := range row {
-				if v == nil {
-					vals = append(vals, "NULL")
-				} else {
-					vals = append(vals, fmt.Sprintf("%q", v))
-				}
-			}
-			rows = append(rows, strings.Join(vals, ","))
-		}
-		slices.Sort(rows)
-		o.results = append(o.results, strings.Join(cols, ",")+"\n"+strings.Join(rows, "\n"))
-	}
-	return o
+	return outcome{results: pgtest.ResultTexts(rs)}
 }
 
 // notInDiffSchema matches golden statements this test cannot compare: they
