@@ -28,8 +28,8 @@ const maxPathDepth = 8
 // Binding binds a tenant-bound table to one claim dimension: Column must
 // hold one of the session's values for Claim ("" is the primary claim).
 type Binding struct {
-	Column string `json:"column"`
-	Claim  string `json:"claim,omitempty"`
+	Column string `json:"column" yaml:"column"`
+	Claim  string `json:"claim,omitempty" yaml:"claim,omitempty"`
 }
 
 // Column is one column of a catalogued table, in table order.

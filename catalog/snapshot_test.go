@@ -32,3 +32,14 @@ func TestSnapshotValidation(t *testing.T) {
 		t.Fatal("lookup must be exact")
 	}
 }
+
+func TestQuoteName(t *testing.T) {
+	for in, want := range map[string]string{"orders": "orders", "Plans": `"Plans"`, "a b": `"a b"`, "x1$": "x1$", "1x": `"1x"`, `q"t`: `"q""t"`, "": `""`} {
+		if got := catalog.QuoteName(in); got != want {
+			t.Errorf("QuoteName(%q) = %s, want %s", in, got, want)
+		}
+	}
+	if got := catalog.QuoteName("My Schema", "t"); got != `"My Schema".t` {
+		t.Errorf("qualified: %s", got)
+	}
+}

@@ -151,6 +151,7 @@ activity (pg_statistic, pg_stat_*, pg_authid, pg_largeobject, ...) stay refused.
 			},
 		},
 		addTable, addPath, addGlobal, allowFunction, allowRelation,
+		cf.showCmd(), cf.exportCmd(), cf.importCmd(), cf.diffCmd(), cf.discoverCmd(), cf.checkCmd(),
 		&cobra.Command{
 			Use:   "remove TABLE",
 			Short: "Take a table out of the catalog (tenants can no longer reach it)",
@@ -184,35 +185,20 @@ func printTables(w io.Writer, tables []catalog.Table) error {
 				if c == "" {
 					c = "(tenant claim)"
 				}
-				cols, claims = append(cols, sqlName(b.Column)), append(claims, c)
+				cols, claims = append(cols, catalog.QuoteName(b.Column)), append(claims, c)
 			}
 			col, claim = strings.Join(cols, ", "), strings.Join(claims, ", ")
 		case catalog.PathBound:
-			col = fmt.Sprintf("%s -> %s.%s", sqlName(t.Via), t.Parent, sqlName(t.ParentKey))
+			col = fmt.Sprintf("%s -> %s.%s", catalog.QuoteName(t.Via), t.Parent, catalog.QuoteName(t.ParentKey))
 		case catalog.Global:
 			writable = "no"
 			if t.Writable {
 				writable = "yes"
 			}
 		}
-		fmt.Fprintf(tw, "%s.%s\t%s\t%s\t%s\t%s\n", sqlName(t.Schema), sqlName(t.Name), t.Kind, col, claim, writable)
+		fmt.Fprintf(tw, "%s.%s\t%s\t%s\t%s\t%s\n", catalog.QuoteName(t.Schema), catalog.QuoteName(t.Name), t.Kind, col, claim, writable)
 	}
 	return tw.Flush()
-}
-
-// sqlName writes an identifier as a user would type it: bare when Postgres
-// reads it back unchanged, quoted otherwise.
-func sqlName(id string) string {
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || c == '_' || i > 0 && ('0' <= c && c <= '9' || c == '$')) {
-			return pgx.Identifier{id}.Sanitize()
-		}
-	}
-	if id == "" {
-		return `""`
-	}
-	return id
 }
 
 func (cf *catalogFlags) ref(name string) catalog.TableRef {

@@ -107,10 +107,3 @@ func TestCatalogCommands(t *testing.T) {
 	}
 }
 
-func TestSQLName(t *testing.T) {
-	for in, want := range map[string]string{"orders": "orders", "Plans": `"Plans"`, "a b": `"a b"`, "x1$": "x1$", "1x": `"1x"`, `q"t`: `"q""t"`} {
-		if got := sqlName(in); got != want {
-			t.Errorf("sqlName(%q) = %s, want %s", in, got, want)
-		}
-	}
-}
