@@ -34,6 +34,8 @@ func Check(ctx context.Context, conn *pgx.Conn) ([]Finding, error) {
 	claimTypes := map[string][]string{} // claim -> "table.column type"
 	for _, t := range tables {
 		c.catalogued[t.QualifiedName()] = true
+	}
+	for _, t := range tables {
 		name := QuoteName(t.Schema, t.Name)
 		cols, err := c.columns(t)
 		if err != nil {

@@ -189,7 +189,7 @@ func liveTables(ctx context.Context, conn *pgx.Conn, schemas []string) ([]liveTa
 		LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
 		WHERE c.relkind IN ('r', 'p')
 		  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tenantproxy') AND n.nspname NOT LIKE 'pg\_%'
-		  AND (cardinality($1::text[]) = 0 OR n.nspname = ANY ($1))
+		  AND (coalesce(cardinality($1::text[]), 0) = 0 OR n.nspname = ANY ($1))
 		ORDER BY 2, 3`, schemas)
 	if err != nil {
 		return nil, err

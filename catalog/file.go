@@ -17,9 +17,10 @@ import (
 // tenantproxy catalog export writes one, import applies one, diff compares
 // one with the stored catalog.
 type File struct {
-	// Version is the catalog version the file was exported at (for the
-	// reader; import ignores it).
-	Version   int64       `yaml:"version,omitempty"`
+	// Version is the catalog version the file was exported at; it is
+	// written in the header comment only, so an unchanged catalog exports
+	// the same body at any version.
+	Version   int64       `yaml:"-"`
 	Tables    []FileTable `yaml:"tables"`
 	Functions []string    `yaml:"functions,omitempty"`
 	Relations []string    `yaml:"relations,omitempty"`
