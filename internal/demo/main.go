@@ -26,10 +26,12 @@ const schema = `
 CREATE TABLE plans (id int PRIMARY KEY, name text NOT NULL);
 CREATE TABLE customers (id int PRIMARY KEY, tenant_id int NOT NULL, name text NOT NULL, plan_id int REFERENCES plans);
 CREATE TABLE orders (id serial PRIMARY KEY, tenant_id int NOT NULL, customer_id int REFERENCES customers, total numeric NOT NULL);
+CREATE TABLE order_notes (id serial PRIMARY KEY, order_id int NOT NULL REFERENCES orders, body text);
 CREATE TABLE internal_notes (id int PRIMARY KEY, body text);
 INSERT INTO plans VALUES (1, 'free'), (2, 'pro');
 INSERT INTO customers VALUES (1, 1, 'alice (tenant 1)', 1), (2, 1, 'bob (tenant 1)', 2), (3, 2, 'carol (tenant 2)', 2);
 INSERT INTO orders (tenant_id, customer_id, total) VALUES (1, 1, 10.50), (1, 2, 20), (2, 3, 99);
+INSERT INTO order_notes (order_id, body) VALUES (1, 'gift wrap (tenant 1)'), (3, 'urgent (tenant 2)');
 INSERT INTO internal_notes VALUES (1, 'not in the catalog: every tenant is refused');
 `
 
@@ -101,8 +103,9 @@ func run(bin, listen string) error {
 	}
 	for _, args := range [][]string{
 		{"catalog", "init"},
-		{"catalog", "add-table", "customers", "--tenant-column", "tenant_id"},
-		{"catalog", "add-table", "orders", "--tenant-column", "tenant_id"},
+		// customers and orders have tenant_id; order_notes reaches orders
+		// through its foreign key; plans and internal_notes are unknown.
+		{"catalog", "discover", "--apply"},
 		{"catalog", "add-global", "plans"},
 	} {
 		if _, err := cli(args...); err != nil {
@@ -148,7 +151,8 @@ func run(bin, listen string) error {
 	host, port, _ := net.SplitHostPort(listen)
 	fmt.Printf(`
 tenantproxy is running on %s in front of a throwaway database "demo".
-Tables: customers and orders (tenant-bound on tenant_id), plans (global), internal_notes (not catalogued).
+Tables (catalogued with discover --apply): customers and orders (tenant-bound on tenant_id),
+order_notes (path-bound through orders), plans (global), internal_notes (not catalogued).
 The audit stream goes to %s.
 
 Tenant 1:
