@@ -106,8 +106,24 @@ func TestCatalogChangesReachRunningProxies(t *testing.T) {
 		t.Fatalf("after a bad catalog: %s, %v", n, err)
 	}
 
+	// A proxy whose catalog connection drops reconnects and re-reads.
+	if _, err := direct.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN tenantproxy_catalog'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := direct.Exec(ctx, `UPDATE tenantproxy.tables SET kind = 'tenant', tenant_column = 'tenant_id', parent_schema = NULL,
+		parent_table = NULL, via_column = NULL, parent_key = NULL WHERE table_name = 'notes';
+		UPDATE tenantproxy.version SET version = version + 1`); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "re-read after reconnecting", func() error {
+		if n, err := countNotes(ctx, first); err != nil || n != "2" {
+			return fmt.Errorf("sees %s rows (%v)", n, err)
+		}
+		return nil
+	})
+
 	// SIGHUP re-reads a catalog changed without a notification.
-	if _, err := direct.Exec(ctx, `UPDATE tenantproxy.tables SET kind = 'global', parent_schema = NULL, parent_table = NULL,
+	if _, err := direct.Exec(ctx, `UPDATE tenantproxy.tables SET kind = 'global', tenant_column = NULL, parent_schema = NULL, parent_table = NULL,
 		via_column = NULL, parent_key = NULL WHERE table_name = 'notes';
 		UPDATE tenantproxy.version SET version = version + 1`); err != nil {
 		t.Fatal(err)
