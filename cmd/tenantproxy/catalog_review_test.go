@@ -224,4 +224,6 @@ func TestBadCatalogInputChangesNothing(t *testing.T) {
 	mustContain(t, "check", out, "columns bound to the tenant claim have different types")
 }
 
-func errorsIs(err, target error) bool { return err != nil && strings.Contains(err.Error(), target.Error()) }
+func errorsIs(err, target error) bool {
+	return err != nil && strings.Contains(err.Error(), target.Error())
+}

@@ -106,4 +106,3 @@ func TestCatalogCommands(t *testing.T) {
 		t.Fatalf("change logged by %q: %v", by, err)
 	}
 }
-
