@@ -217,11 +217,24 @@ func TestBadCatalogInputChangesNothing(t *testing.T) {
 	if out, err := catalogCLI(t, env, "catalog", "add-table", "docs", "--tenant-column", "tenant_id"); err != nil {
 		t.Fatal(out, err)
 	}
+	// A table or column dropped after it was catalogued is a check error.
+	if _, err := conn.Exec(ctx, "CREATE TABLE gone (id int, tenant_id int); CREATE TABLE thin (id int, tenant_id int)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"gone", "thin"} {
+		if out, err := catalogCLI(t, env, "catalog", "add-table", name, "--tenant-column", "tenant_id"); err != nil {
+			t.Fatal(out, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, "DROP TABLE gone; ALTER TABLE thin DROP COLUMN tenant_id"); err != nil {
+		t.Fatal(err)
+	}
 	out, err := catalogCLI(t, env, "catalog", "check")
 	if err == nil {
-		t.Fatalf("check passed with a type mismatch:\n%s", out)
+		t.Fatalf("check passed with errors:\n%s", out)
 	}
-	mustContain(t, "check", out, "columns bound to the tenant claim have different types")
+	mustContain(t, "check", out, "columns bound to the tenant claim have different types",
+		"public.gone", "table does not exist", `tenant column "tenant_id" does not exist`, "3 errors")
 }
 
 func errorsIs(err, target error) bool {
