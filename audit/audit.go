@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -83,6 +84,7 @@ func hashOf(e Event) (string, error) {
 // JSONLSink writes one JSON event per line and chains them. It is safe for
 // concurrent use.
 type JSONLSink struct {
+	file   *os.File // set when the sink owns a file (OpenFile)
 	mu     sync.Mutex
 	w      io.Writer
 	sync   func() error
@@ -99,40 +101,84 @@ func NewJSONLSink(w io.Writer, syncer func() error) *JSONLSink {
 }
 
 // Write assigns the event its sequence number, time (when zero), prev_hash
-// and hash, and writes it as one line. After a failed write every later
-// Write fails too: a chain with a hole in it is worse than a stopped one.
-func (s *JSONLSink) Write(e Event) error {
+// and hash, and writes it as one line.
+func (s *JSONLSink) Write(e Event) error { return s.WriteBatch([]Event{e}, s.sync != nil) }
+
+// WriteBatch chains and writes events in one write, then syncs when
+// asked (and a syncer or file is there). A failed write is undone (a file
+// is cut back to where it was) and the chain does not advance, so the same
+// batch can be written again later: nothing is lost or written twice.
+func (s *JSONLSink) WriteBatch(events []Event, sync bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.broken != nil {
-		return fmt.Errorf("audit stream stopped after an earlier write error: %w", s.broken)
+		return fmt.Errorf("audit stream stopped: %w", s.broken)
 	}
-	e.Seq = s.seq + 1
-	if e.Time.IsZero() {
-		e.Time = time.Now().UTC()
+	var buf []byte
+	seq, prev := s.seq, s.prev
+	for _, e := range events {
+		e.Seq = seq + 1
+		if e.Time.IsZero() {
+			e.Time = time.Now().UTC()
+		}
+		e.PrevHash = prev
+		e.normalise()
+		hash, err := hashOf(e)
+		if err != nil {
+			return fmt.Errorf("audit event: %w", err)
+		}
+		e.Hash = hash
+		line, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("audit event: %w", err)
+		}
+		buf = append(append(buf, line...), '\n')
+		seq, prev = e.Seq, hash
 	}
-	e.PrevHash = s.prev
-	e.normalise()
-	hash, err := hashOf(e)
-	if err != nil {
-		return fmt.Errorf("audit event: %w", err)
-	}
-	e.Hash = hash
-	line, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("audit event: %w", err)
-	}
-	if _, err := s.w.Write(append(line, '\n')); err != nil {
-		s.broken = err
-		return fmt.Errorf("write audit event: %w", err)
-	}
-	if s.sync != nil {
-		if err := s.sync(); err != nil {
-			s.broken = err
-			return fmt.Errorf("sync audit stream: %w", err)
+	var offset int64 = -1
+	if s.file != nil {
+		if o, err := s.file.Seek(0, io.SeekEnd); err == nil {
+			offset = o
 		}
 	}
-	s.seq, s.prev = e.Seq, hash
+	if _, err := s.w.Write(buf); err != nil {
+		return s.undo(offset, fmt.Errorf("write audit events: %w", err))
+	}
+	if sync {
+		if err := s.doSync(); err != nil {
+			return s.undo(offset, fmt.Errorf("sync audit stream: %w", err))
+		}
+	}
+	s.seq, s.prev = seq, prev
+	return nil
+}
+
+// undo cuts a file back to offset after a failed write; when it cannot,
+// the chain would have a hole, so the sink stops for good.
+func (s *JSONLSink) undo(offset int64, err error) error {
+	if s.file != nil && offset >= 0 {
+		if terr := s.file.Truncate(offset); terr == nil {
+			return err
+		}
+	}
+	s.broken = err
+	return err
+}
+
+// Sync flushes written events to stable storage (files only).
+func (s *JSONLSink) Sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.doSync()
+}
+
+func (s *JSONLSink) doSync() error {
+	switch {
+	case s.sync != nil:
+		return s.sync()
+	case s.file != nil:
+		return s.file.Sync()
+	}
 	return nil
 }
 

@@ -147,11 +147,10 @@ func TestChainContinuesAcrossReopen(t *testing.T) {
 	}
 }
 
-func TestOpenFileRefusesATornFile(t *testing.T) {
+func TestOpenFileRefusesAFileThatIsNotAChain(t *testing.T) {
 	for name, content := range map[string]string{
-		"no final newline": `{"seq":1}`,
-		"partial line":     "{\"seq\":1,\"ti\n",
-		"not an event":     "hello\n",
+		"partial line": "{\"seq\":1,\"ti\n",
+		"not an event": "hello\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "audit.jsonl")
@@ -202,5 +201,45 @@ func TestWriteErrorsAreReturned(t *testing.T) {
 	s = audit.NewJSONLSink(&buf, func() error { return os.ErrPermission })
 	if err := s.Write(audit.Event{Kind: "statement"}); err == nil {
 		t.Fatal("a failed sync was not reported")
+	}
+}
+
+// A crash can tear the last line. The torn file is kept aside, the chain
+// continues in a new file from the last complete event, and verifying the
+// series reports the torn line instead of tampering.
+func TestTornFileIsSetAsideAndTheChainContinues(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	s, err := audit.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{"SELECT 1", "SELECT 2"} {
+		if err := s.Write(audit.Event{Kind: "statement", SQL: sql}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"seq":3,"time":"2026-`)
+	f.Close()
+	s, err = audit.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(audit.Event{Kind: "statement", SQL: "SELECT 3"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	aside, _ := filepath.Glob(path + ".torn-*")
+	if len(aside) != 1 {
+		t.Fatalf("torn file not set aside: %v", aside)
+	}
+	r, err := audit.VerifyFiles([]string{aside[0], path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Events != 3 || r.LastSeq != 3 || len(r.Torn) != 1 || !strings.Contains(r.Torn[0], "line 3 is torn after seq 2") {
+		t.Fatalf("report %+v", r)
 	}
 }

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 )
 
 // OpenFile opens an audit file for appending ("-" is stdout), creating it
 // with mode 0600. When the file already holds events, the chain continues
-// from its last line's seq and hash. A file whose last line is not a whole
-// event (a torn write) is refused: move it aside to start a new chain.
+// from its last event's seq and hash. A file whose last line was torn by a
+// crash is renamed to PATH.torn-TIME (kept for verify, which reports the
+// torn line) and a new file continues the chain from its last complete
+// event. A file whose last complete line is not an event is refused.
 func OpenFile(path string) (*JSONLSink, error) {
 	if path == "-" {
 		return NewJSONLSink(os.Stdout, nil), nil
@@ -20,16 +23,24 @@ func OpenFile(path string) (*JSONLSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	last, err := lastLine(f)
+	last, torn, err := tail(f)
+	var prev *Event
 	if err == nil && last != nil {
 		var e Event
 		if json.Unmarshal(last, &e) != nil || e.Hash == "" {
-			err = errors.New("its last line is not a complete audit event")
+			err = errors.New("its last complete line is not an audit event")
 		} else {
-			s := NewJSONLSink(f, nil)
-			s.close = f.Close
-			s.seq, s.prev = e.Seq, e.Hash
-			return s, nil
+			prev = &e
+		}
+	}
+	if err == nil && torn {
+		f.Close()
+		aside := path + ".torn-" + time.Now().UTC().Format("20060102T150405Z")
+		if err := os.Rename(path, aside); err != nil {
+			return nil, fmt.Errorf("audit file %s ends in a torn line; moving it aside: %w", path, err)
+		}
+		if f, err = os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+			return nil, err
 		}
 	}
 	if err != nil {
@@ -37,41 +48,48 @@ func OpenFile(path string) (*JSONLSink, error) {
 		return nil, fmt.Errorf("audit file %s: %w; move it aside to start a new chain", path, err)
 	}
 	s := NewJSONLSink(f, nil)
-	s.close = f.Close
+	s.file, s.close = f, f.Close
+	if prev != nil {
+		s.seq, s.prev = prev.Seq, prev.Hash
+	}
 	return s, nil
 }
 
-// lastLine returns the last line of f without its newline, reading backwards
-// from the end (audit files grow large), or nil for an empty file. A file
-// that does not end in a newline was torn mid-write.
-func lastLine(f *os.File) ([]byte, error) {
+// tail returns the last complete line of f (without its newline; nil when
+// there is none) and whether bytes follow it: a line torn mid-write.
+func tail(f *os.File) ([]byte, bool, error) {
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil || size == 0 {
-		return nil, err
+		return nil, false, err
 	}
-	var tail []byte // the bytes after end, read so far
-	end := size
+	var buf []byte // the last bytes of the file, read backwards in chunks
 	const chunk = 64 << 10
-	for end > 0 {
-		n := int64(chunk)
-		if n > end {
-			n = end
-		}
-		buf := make([]byte, n)
-		if _, err := f.ReadAt(buf, end-n); err != nil {
-			return nil, err
-		}
-		end -= n
-		tail = append(buf, tail...)
-		if tail[len(tail)-1] != '\n' {
-			return nil, errors.New("it does not end with a newline (torn write?)")
-		}
-		// Look for the newline before the last line.
-		for i := len(tail) - 2; i >= 0; i-- {
-			if tail[i] == '\n' {
-				return tail[i+1 : len(tail)-1], nil
+	newlines := func() []int {
+		var at []int
+		for i := len(buf) - 1; i >= 0 && len(at) < 2; i-- {
+			if buf[i] == '\n' {
+				at = append(at, i)
 			}
 		}
+		return at
 	}
-	return tail[:len(tail)-1], nil
+	for end := size; ; {
+		n := min(int64(chunk), end)
+		part := make([]byte, n)
+		if _, err := f.ReadAt(part, end-n); err != nil {
+			return nil, false, err
+		}
+		end -= n
+		buf = append(part, buf...)
+		at := newlines()
+		torn := buf[len(buf)-1] != '\n'
+		switch {
+		case len(at) == 2:
+			return buf[at[1]+1 : at[0]], torn, nil
+		case end == 0 && len(at) == 1:
+			return buf[:at[0]], torn, nil
+		case end == 0:
+			return nil, torn, nil
+		}
+	}
 }
