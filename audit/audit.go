@@ -141,7 +141,10 @@ func (s *JSONLSink) WriteBatch(events []Event, sync bool) error {
 			offset = o
 		}
 	}
-	if _, err := s.w.Write(buf); err != nil {
+	if n, err := s.w.Write(buf); err != nil {
+		if n == 0 {
+			return fmt.Errorf("write audit events: %w", err) // nothing to undo
+		}
 		return s.undo(offset, fmt.Errorf("write audit events: %w", err))
 	}
 	if sync {

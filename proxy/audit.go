@@ -11,8 +11,8 @@ import (
 type event = audit.Event
 
 // audit records an event with the session's identity filled in. A failed
-// write is logged loudly; it is never ignored.
-func (s *session) audit(ev event) {
+// write is logged and returned: the caller refuses the statement.
+func (s *session) audit(ev event) error {
 	ev.Session = s.id
 	ev.Client = s.conn.RemoteAddr().String()
 	ev.Database = s.database
@@ -21,13 +21,16 @@ func (s *session) audit(ev event) {
 		ev.Subject, ev.Issuer, ev.Tenants = s.identity.Subject, s.identity.Issuer, s.identity.Tenants
 	}
 	if err := s.srv.cfg.Audit.Write(ev); err != nil {
-		s.log.Error("audit write failed", "err", err, "kind", ev.Kind)
+		s.log.Error("audit event not accepted", "err", err, "kind", ev.Kind)
+		return err
 	}
+	return nil
 }
 
 // auditStatement records the decision on one statement string.
-func (s *session) auditStatement(sql string, res *rewrite.Result, err error, version int64, start time.Time) {
-	ev := event{Kind: "statement", SQL: sql, CatalogVersion: version, DurationMS: float64(time.Since(start).Microseconds()) / 1000}
+func (s *session) auditStatement(sql string, res *rewrite.Result, err error, version int64, start time.Time) error {
+	ev := event{Kind: "statement", SQL: sql, Fingerprint: rewrite.Fingerprint(sql), CatalogVersion: version,
+		DurationMS: float64(time.Since(start).Microseconds()) / 1000}
 	if err != nil {
 		ev.Decision = string(rewrite.Rejected)
 		ev.Reason = err.Error()
@@ -41,5 +44,15 @@ func (s *session) auditStatement(sql string, res *rewrite.Result, err error, ver
 			ev.Rewritten = res.SQL
 		}
 	}
-	s.audit(ev)
+	if s.srv.cfg.AuditRedact {
+		ev.SQL, ev.Rewritten = rewrite.Redact(ev.SQL), rewrite.Redact(ev.Rewritten)
+	}
+	return s.audit(ev)
+}
+
+// errAuditUnavailable refuses a statement whose audit event could not be
+// recorded.
+func errAuditUnavailable(err error) error {
+	return newClientError(codeAuditUnavailable, "retry shortly; the proxy's operators are alerted by its log",
+		"the audit stream cannot record this statement (%v), so it is not run", err)
 }

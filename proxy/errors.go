@@ -22,6 +22,7 @@ const (
 	codeProgramLimitReached = "54000"
 	codeAdminShutdown       = "57P01"
 	codeInternal            = "XX000"
+	codeAuditUnavailable    = "58030" // io_error: the audit stream cannot be written
 )
 
 // clientError is an error meant for the client, with its SQLSTATE and hint.

@@ -23,6 +23,12 @@ type CatalogSource interface {
 	Snapshot() *catalog.Snapshot
 }
 
+// AuditWriter records audit events (audit.Queue in production). An error
+// means the event could not be accepted: the statement is refused.
+type AuditWriter interface {
+	Write(audit.Event) error
+}
+
 // Config is everything a Server needs. Zero durations and sizes take the
 // documented defaults.
 type Config struct {
@@ -41,8 +47,10 @@ type Config struct {
 	Verifier       *auth.Verifier
 	Rewriter       *rewrite.Rewriter
 	Catalog        CatalogSource
-	Audit          audit.Sink
-	Logger         *slog.Logger
+	Audit          AuditWriter
+	// AuditRedact replaces literals in audited SQL with placeholders.
+	AuditRedact bool
+	Logger      *slog.Logger
 }
 
 // Server accepts client connections and runs a session for each.

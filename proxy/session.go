@@ -113,7 +113,7 @@ func (s *session) run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.ctx = ctx
-	s.audit(event{Kind: "session.accepted"})
+	_ = s.audit(event{Kind: "session.accepted"})
 	_ = s.conn.SetDeadline(time.Now().Add(s.srv.cfg.StartupTimeout))
 	if err := s.startup(); err != nil {
 		if !errors.Is(err, errClientGone) {
@@ -150,7 +150,7 @@ func (s *session) run(ctx context.Context) {
 	upErr := <-relayDone
 	s.up.Close()
 	s.log.Debug("session ended", "client_err", clientErr, "upstream_err", upErr)
-	s.audit(event{Kind: "session.ended", DurationMS: float64(time.Since(started).Microseconds()) / 1000})
+	_ = s.audit(event{Kind: "session.ended", DurationMS: float64(time.Since(started).Microseconds()) / 1000})
 }
 
 // startup authenticates the client and opens its upstream connection.
@@ -192,13 +192,13 @@ func (s *session) startup() error {
 	}
 	id, err := s.srv.cfg.Verifier.Verify(pw.Password)
 	if err != nil {
-		s.audit(event{Kind: "auth.failed", Reason: err.Error()})
+		_ = s.audit(event{Kind: "auth.failed", Reason: err.Error()})
 		return err
 	}
 	s.identity = id
 	s.scope = sessionScope(id)
 	s.log = s.log.With("sub", id.Subject, "tenants", id.Tenants)
-	s.audit(event{Kind: "auth.succeeded"})
+	_ = s.audit(event{Kind: "auth.succeeded"})
 
 	hc, err := s.connectUpstream(params)
 	if err != nil {

@@ -31,16 +31,19 @@ func (s *session) handleQuery(m *pgproto3.Query) {
 	snap := s.srv.cfg.Catalog.Snapshot()
 	res, err := s.srv.cfg.Rewriter.Rewrite(m.String, s.scope, snap)
 	if err != nil {
-		s.auditStatement(m.String, nil, err, snap.Version(), start)
+		_ = s.auditStatement(m.String, nil, err, snap.Version(), start)
 		s.refuse(err, nil)
 		return
 	}
 	if err := s.checkUses(res.Uses, snap); err != nil {
-		s.auditStatement(m.String, nil, err, snap.Version(), start)
+		_ = s.auditStatement(m.String, nil, err, snap.Version(), start)
 		s.refuse(err, nil)
 		return
 	}
-	s.auditStatement(m.String, res, nil, snap.Version(), start)
+	if err := s.auditStatement(m.String, res, nil, snap.Version(), start); err != nil {
+		s.refuse(errAuditUnavailable(err), nil)
+		return
+	}
 	s.book.sqlChanges(res, m.String, snap.Version())
 	s.fe.Send(&pgproto3.Query{String: res.SQL})
 	s.rounds++
@@ -53,14 +56,20 @@ func (s *session) handleParse(m *pgproto3.Parse) {
 	snap := s.srv.cfg.Catalog.Snapshot()
 	res, err := s.srv.cfg.Rewriter.Rewrite(m.Query, s.scope, snap)
 	if err != nil {
-		s.auditStatement(m.Query, nil, err, snap.Version(), start)
+		_ = s.auditStatement(m.Query, nil, err, snap.Version(), start)
 		if m.Name == "" {
 			s.book.refusedUnnamed()
 		}
 		s.refuse(err, &pgproto3.Parse{Name: m.Name})
 		return
 	}
-	s.auditStatement(m.Query, res, nil, snap.Version(), start)
+	if err := s.auditStatement(m.Query, res, nil, snap.Version(), start); err != nil {
+		if m.Name == "" {
+			s.book.refusedUnnamed()
+		}
+		s.refuse(errAuditUnavailable(err), &pgproto3.Parse{Name: m.Name})
+		return
+	}
 	// Drops take effect only when executed; definitions are recorded now
 	// (keeping more than exists only adds checks).
 	s.book.sqlChanges(&rewrite.Result{SQL: res.SQL, Defines: res.Defines, Uses: res.Uses}, m.Query, snap.Version())

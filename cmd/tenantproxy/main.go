@@ -34,7 +34,7 @@ func newRootCmd() *cobra.Command {
 			return bindEnv(cmd)
 		},
 	}
-	root.AddCommand(newServeCmd(), newTokenCmd(), newRewriteCmd(), newCatalogCmd())
+	root.AddCommand(newServeCmd(), newTokenCmd(), newRewriteCmd(), newCatalogCmd(), newAuditCmd())
 	return root
 }
 

@@ -37,6 +37,10 @@ type serveOptions struct {
 	maxMessageSize int
 	startupTimeout time.Duration
 	auditFile      string
+	auditFsync     time.Duration
+	auditOnFailure string
+	auditQueue     int
+	auditRedact    bool
 	logLevel       string
 }
 
@@ -68,6 +72,10 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f.IntVar(&o.maxMessageSize, "max-message-size", 64<<20, "largest client message in bytes")
 	f.DurationVar(&o.startupTimeout, "startup-timeout", 10*time.Second, "time a client has to finish TLS, startup and authentication")
 	f.StringVar(&o.auditFile, "audit-file", "-", "where audit events go as JSON lines; - is stdout")
+	f.DurationVar(&o.auditFsync, "audit-fsync-interval", 100*time.Millisecond, "longest time between fsyncs of the audit file (0: after every batch)")
+	f.StringVar(&o.auditOnFailure, "audit-on-failure", "reject", "while the audit stream cannot be written: reject (refuse statements) or block (hold them); no mode drops events")
+	f.IntVar(&o.auditQueue, "audit-queue-size", 10000, "audit events that may wait to be written")
+	f.BoolVar(&o.auditRedact, "audit-redact", false, "replace constants in audited SQL with placeholders")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }
@@ -120,11 +128,25 @@ func serve(ctx context.Context, o serveOptions) error {
 		}
 	}()
 
+	onFailure := audit.OnFailure(o.auditOnFailure)
+	if onFailure != audit.Reject && onFailure != audit.Block {
+		return fmt.Errorf("--audit-on-failure %q: use reject or block", o.auditOnFailure)
+	}
 	sink, err := audit.OpenFile(o.auditFile)
 	if err != nil {
 		return fmt.Errorf("--audit-file: %w", err)
 	}
-	defer sink.Close()
+	fsync := o.auditFsync
+	if fsync == 0 {
+		fsync = -1 // every batch
+	}
+	queue := audit.NewQueue(sink, audit.QueueConfig{Size: o.auditQueue, FsyncInterval: fsync, OnFailure: onFailure, Logger: log})
+	defer func() {
+		// Everything acknowledged is written and synced before exit.
+		if err := queue.Close(30 * time.Second); err != nil {
+			log.Error("closing the audit stream", "err", err)
+		}
+	}()
 	if o.auditFile == "-" {
 		log.Info("auditing to stdout; set --audit-file to write the audit stream to a file")
 	}
@@ -138,7 +160,8 @@ func serve(ctx context.Context, o serveOptions) error {
 		Verifier:               verifier,
 		Rewriter:               rewrite.New(rewrite.Config{SearchPath: o.searchPath, Database: upCfg.Database}),
 		Catalog:                cat,
-		Audit:                  sink,
+		Audit:                  queue,
+		AuditRedact:            o.auditRedact,
 		Logger:                 log,
 	})
 	if err != nil {

@@ -1,0 +1,141 @@
+package audit_test
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tenantproxy/tenantproxy/audit"
+)
+
+// flaky is a writer that fails (writing nothing) while down is set.
+type flaky struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	down atomic.Bool
+}
+
+func (f *flaky) Write(p []byte) (int, error) {
+	if f.down.Load() {
+		return 0, errors.New("disk full")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.buf.Write(p)
+}
+
+func (f *flaky) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.buf.String()
+}
+
+func newFlakyQueue(mode audit.OnFailure) (*flaky, *audit.Queue) {
+	w := &flaky{}
+	q := audit.NewQueue(audit.NewJSONLSink(w, nil), audit.QueueConfig{Size: 8, OnFailure: mode, RetryInterval: 10 * time.Millisecond, FsyncInterval: -1})
+	return w, q
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// In reject mode a failing sink refuses new events; every accepted event is
+// written, in one unbroken chain, once the sink recovers.
+func TestQueueRejectsWhileFailingAndLosesNothing(t *testing.T) {
+	w, q := newFlakyQueue(audit.Reject)
+	if err := q.Write(audit.Event{Kind: "statement", SQL: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(w.String(), "before") })
+	w.down.Store(true)
+	if err := q.Write(audit.Event{Kind: "statement", SQL: "queued while failing"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return !q.Healthy() })
+	if err := q.Write(audit.Event{Kind: "statement", SQL: "refused"}); !errors.Is(err, audit.ErrUnavailable) {
+		t.Fatalf("write while failing: %v", err)
+	}
+	w.down.Store(false)
+	waitFor(t, q.Healthy)
+	if err := q.Write(audit.Event{Kind: "statement", SQL: "after"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Close(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	out := w.String()
+	for _, want := range []string{"before", "queued while failing", "after"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("event %q lost:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, `"refused"`) {
+		t.Error("a refused event was written")
+	}
+	if err := audit.VerifyChain(strings.NewReader(out)); err != nil {
+		t.Fatal(err)
+	}
+	if q.Stats().Failures.Load() == 0 || q.Stats().Rejected.Load() != 1 || q.Stats().Written.Load() != 3 {
+		t.Fatalf("stats failures=%d rejected=%d written=%d", q.Stats().Failures.Load(), q.Stats().Rejected.Load(), q.Stats().Written.Load())
+	}
+}
+
+// In block mode a failing sink holds writers until it recovers.
+func TestQueueBlocksWhileFailing(t *testing.T) {
+	w, q := newFlakyQueue(audit.Block)
+	w.down.Store(true)
+	if err := q.Write(audit.Event{Kind: "statement", SQL: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return !q.Healthy() })
+	done := make(chan error, 1)
+	go func() { done <- q.Write(audit.Event{Kind: "statement", SQL: "held"}) }()
+	select {
+	case err := <-done:
+		t.Fatalf("write returned while the sink was failing: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	w.down.Store(false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Close(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if out := w.String(); !strings.Contains(out, "first") || !strings.Contains(out, "held") {
+		t.Fatalf("events lost:\n%s", out)
+	}
+}
+
+// BenchmarkQueue measures events per second through the queue into a file.
+func BenchmarkQueue(b *testing.B) {
+	sink, err := audit.OpenFile(b.TempDir() + "/audit.jsonl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := audit.NewQueue(sink, audit.QueueConfig{Size: 100000, OnFailure: audit.Block}) // block: measure the writer, not refusals
+	ev := audit.Event{Kind: "statement", Session: "0123456789abcdef", Client: "127.0.0.1:50000", Subject: "user-1",
+		Tenants: []string{"42"}, Database: "app", SQL: "SELECT * FROM orders WHERE id = $1", Decision: "rewritten",
+		Rewritten: "SELECT * FROM (SELECT * FROM public.orders WHERE orders.tenant_id = '42') orders WHERE id = $1", CatalogVersion: 7}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := q.Write(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := q.Close(time.Minute); err != nil {
+		b.Fatal(err)
+	}
+}

@@ -1,0 +1,151 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/tenantproxy/tenantproxy/audit"
+)
+
+// auditEvents reads the events of an audit file.
+func auditEvents(t *testing.T, path string) []audit.Event {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []audit.Event
+	for _, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		var e audit.Event
+		if json.Unmarshal(line, &e) == nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// verifyCLI runs tenantproxy audit verify.
+func verifyCLI(t *testing.T, files ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command(binary(t), append([]string{"audit", "verify"}, files...)...).CombinedOutput()
+	return string(out), err
+}
+
+// TestAuditStream: statements produce events with the session's tenant,
+// subject and decision; the file verifies, and copies with one byte
+// changed, one line removed or two lines swapped do not; a proxy killed
+// mid-stream leaves a file that verifies, and the chain goes on after a
+// restart.
+func TestAuditStream(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	path := filepath.Join(e.dir, "audit.jsonl")
+	one := e.connect(t, "1")
+	for _, sql := range []string{"SELECT * FROM orders", "SELECT 1", "SELECT * FROM secrets"} {
+		_, _ = one.Exec(ctx, sql, pgxSimple)
+	}
+	var events []audit.Event
+	eventually(t, 5*time.Second, "statement events on disk", func() error {
+		events = auditEvents(t, path)
+		for _, ev := range events {
+			if ev.Decision == "rejected" {
+				return nil
+			}
+		}
+		return os.ErrNotExist
+	})
+	decisions := map[string]audit.Event{}
+	for _, ev := range events {
+		if ev.Kind == "statement" {
+			decisions[ev.SQL] = ev
+		}
+	}
+	for sql, want := range map[string]string{"SELECT * FROM orders": "rewritten", "SELECT 1": "passed", "SELECT * FROM secrets": "rejected"} {
+		ev := decisions[sql]
+		if ev.Decision != want || ev.Subject != "e2e" || strings.Join(ev.Tenants, ",") != "1" || ev.Fingerprint == "" || ev.CatalogVersion == 0 {
+			t.Errorf("%s: event %+v", sql, ev)
+		}
+	}
+	if ev := decisions["SELECT * FROM orders"]; !strings.Contains(ev.Rewritten, "tenant_id = '1'") {
+		t.Errorf("rewritten SQL not recorded: %+v", ev)
+	}
+	if ev := decisions["SELECT * FROM secrets"]; !strings.Contains(ev.Reason, "not in the tenant catalog") || ev.SQLState != "42501" {
+		t.Errorf("rejection not recorded: %+v", ev)
+	}
+	if out, err := verifyCLI(t, path); err != nil || !strings.Contains(out, "chain intact") {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+
+	data, _ := os.ReadFile(path)
+	lines := strings.SplitAfter(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) < 4 {
+		t.Fatalf("only %d events", len(lines))
+	}
+	changed := strings.Replace(string(data), `"SELECT 1"`, `"SELECT 2"`, 1)
+	swapped := append([]string{}, lines...)
+	swapped[1], swapped[2] = swapped[2], swapped[1]
+	for name, content := range map[string]string{
+		"one byte changed": changed,
+		"one line removed": strings.Join(append(append([]string{}, lines[:1]...), lines[2:]...), "") + "\n",
+		"two lines swapped": strings.Join(swapped, "") + "\n",
+	} {
+		copyPath := filepath.Join(t.TempDir(), "copy.jsonl")
+		if err := os.WriteFile(copyPath, []byte(strings.TrimSuffix(content, "\n\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := verifyCLI(t, copyPath)
+		if err == nil || !strings.Contains(out, "FAILED") || !strings.Contains(out, "line ") {
+			t.Errorf("%s: verify passed or said too little: %v\n%s", name, err, out)
+		}
+	}
+
+	// Kill a proxy mid-stream: what is on disk still verifies.
+	killed := filepath.Join(e.dir, "killed.jsonl")
+	e.start(t, "", "--audit-file", killed, "--audit-fsync-interval", "0")
+	conn := e.connect(t, "1")
+	stop := make(chan struct{})
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := conn.Exec(ctx, "SELECT count(*) FROM orders WHERE id > $1", i); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	_ = e.proxy.Process.Signal(syscall.SIGKILL)
+	close(stop)
+	time.Sleep(100 * time.Millisecond)
+	if out, err := verifyCLI(t, killed); err != nil {
+		t.Fatalf("verify after SIGKILL: %v\n%s", err, out)
+	}
+	before := len(auditEvents(t, killed))
+	e.start(t, "", "--audit-file", killed)
+	again := e.connect(t, "1")
+	if _, err := again.Exec(ctx, "SELECT 1", pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "events after the restart", func() error {
+		if len(auditEvents(t, killed)) <= before {
+			return os.ErrNotExist
+		}
+		return nil
+	})
+	series, _ := filepath.Glob(killed + ".torn-*")
+	if out, err := verifyCLI(t, append(series, killed)...); err != nil {
+		t.Fatalf("verify of the series after a restart: %v\n%s", err, out)
+	}
+}
