@@ -94,8 +94,8 @@ func TestAuditStream(t *testing.T) {
 	swapped := append([]string{}, lines...)
 	swapped[1], swapped[2] = swapped[2], swapped[1]
 	for name, content := range map[string]string{
-		"one byte changed": changed,
-		"one line removed": strings.Join(append(append([]string{}, lines[:1]...), lines[2:]...), "") + "\n",
+		"one byte changed":  changed,
+		"one line removed":  strings.Join(append(append([]string{}, lines[:1]...), lines[2:]...), "") + "\n",
 		"two lines swapped": strings.Join(swapped, "") + "\n",
 	} {
 		copyPath := filepath.Join(t.TempDir(), "copy.jsonl")
