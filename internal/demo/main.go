@@ -136,6 +136,12 @@ func run(bin, listen string) error {
 	defer func() {
 		_ = proxy.Process.Signal(os.Interrupt)
 		<-exited
+		// The audit file the session wrote must verify.
+		out, err := exec.Command(bin, "audit", "verify", filepath.Join(dir, "audit.jsonl")).CombinedOutput()
+		fmt.Printf("tenantproxy audit verify: %s", out)
+		if err != nil {
+			fmt.Println("the audit file did not verify:", err)
+		}
 	}()
 	for i := 0; ; i++ {
 		c, err := net.Dial("tcp", listen)
