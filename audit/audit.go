@@ -40,6 +40,10 @@ type Event struct {
 	Rows           int64   `json:"rows,omitempty"`
 	SQLState       string  `json:"sqlstate,omitempty"`
 	DurationMS     float64 `json:"duration_ms,omitempty"`
+
+	// Statements and Rejected total a session (session.ended).
+	Statements int64 `json:"statements,omitempty"`
+	Rejected   int64 `json:"rejected,omitempty"`
 }
 
 // Sink receives events. Write returns an error when the event could not be

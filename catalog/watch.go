@@ -21,8 +21,9 @@ type Watcher struct {
 	log    *slog.Logger
 	cur    atomic.Pointer[Snapshot]
 	reload chan struct{}
-	// OnSwap, when set before Run, is called after each swap.
-	OnSwap func(old, new *Snapshot)
+	// OnSwap, when set before Run, is called after each swap with the
+	// changes recorded between the two versions.
+	OnSwap func(old, new *Snapshot, changes []Change)
 }
 
 // NewWatcher loads the catalog once; an error here means the proxy cannot
@@ -157,6 +158,32 @@ func (w *Watcher) load(ctx context.Context, conn *pgx.Conn, why string) {
 	w.cur.Store(snap)
 	w.log.Info("catalog reloaded", "why", why, "version", snap.Version(), "previous_version", old.Version(), "tables", len(snap.Tables()))
 	if w.OnSwap != nil {
-		w.OnSwap(old, snap)
+		changes, err := ChangesSince(lctx, conn, old.Version())
+		if err != nil {
+			w.log.Warn("reading the catalog change log", "err", err)
+		}
+		w.OnSwap(old, snap, changes)
 	}
+}
+
+// Change is one entry of the catalog's change log.
+type Change struct {
+	At      time.Time
+	By      string
+	Action  string
+	Version int64
+	Detail  string // the change's record, as JSON
+}
+
+// ChangesSince returns the logged changes that produced versions after v.
+func ChangesSince(ctx context.Context, conn *pgx.Conn, v int64) ([]Change, error) {
+	rows, err := conn.Query(ctx, `SELECT at, by, action, coalesce((detail->>'version')::bigint, 0), detail::text
+		FROM tenantproxy.changes WHERE coalesce((detail->>'version')::bigint, 0) > $1 ORDER BY id`, v)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Change, error) {
+		var c Change
+		return c, r.Scan(&c.At, &c.By, &c.Action, &c.Version, &c.Detail)
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,6 +82,21 @@ func TestAuditStream(t *testing.T) {
 	if ev := decisions["SELECT * FROM secrets"]; !strings.Contains(ev.Reason, "not in the tenant catalog") || ev.SQLState != "42501" {
 		t.Errorf("rejection not recorded: %+v", ev)
 	}
+	// A catalog change made with the CLI reaches the stream, and a session's
+	// end carries its totals.
+	e.cli(t, "catalog", "add-global", "secrets")
+	one.Close(ctx)
+	eventually(t, 5*time.Second, "catalog change and session end", func() error {
+		var changed, ended bool
+		for _, ev := range auditEvents(t, path) {
+			changed = changed || ev.Kind == "catalog.changed" && strings.Contains(ev.Reason, "add-global") && strings.HasSuffix(ev.Subject, "(cli)")
+			ended = ended || ev.Kind == "session.ended" && ev.Statements == 3 && ev.Rejected == 1
+		}
+		if !changed || !ended {
+			return fmt.Errorf("catalog.changed %v, session.ended with totals %v", changed, ended)
+		}
+		return nil
+	})
 	if out, err := verifyCLI(t, path); err != nil || !strings.Contains(out, "chain intact") {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}

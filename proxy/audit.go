@@ -31,6 +31,10 @@ func (s *session) audit(ev event) error {
 func (s *session) auditStatement(sql string, res *rewrite.Result, err error, version int64, start time.Time) error {
 	ev := event{Kind: "statement", SQL: sql, Fingerprint: rewrite.Fingerprint(sql), CatalogVersion: version,
 		DurationMS: float64(time.Since(start).Microseconds()) / 1000}
+	s.statements++
+	if err != nil {
+		s.rejected++
+	}
 	if err != nil {
 		ev.Decision = string(rewrite.Rejected)
 		ev.Reason = err.Error()

@@ -52,6 +52,8 @@ type session struct {
 	rounds    int // Sync/Query/FunctionCall messages sent upstream (session goroutine only)
 
 	book *book // prepared statements and cursors, and what defined them
+
+	statements, rejected int64 // totals for session.ended (session goroutine only)
 }
 
 // refusal is an error waiting for its sentinel to come back from upstream.
@@ -150,7 +152,8 @@ func (s *session) run(ctx context.Context) {
 	upErr := <-relayDone
 	s.up.Close()
 	s.log.Debug("session ended", "client_err", clientErr, "upstream_err", upErr)
-	_ = s.audit(event{Kind: "session.ended", DurationMS: float64(time.Since(started).Microseconds()) / 1000})
+	_ = s.audit(event{Kind: "session.ended", DurationMS: float64(time.Since(started).Microseconds()) / 1000,
+		Statements: s.statements, Rejected: s.rejected})
 }
 
 // startup authenticates the client and opens its upstream connection.

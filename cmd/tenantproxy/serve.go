@@ -112,7 +112,6 @@ func serve(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	snap := cat.Snapshot()
-	go cat.Run(ctx)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -141,6 +140,22 @@ func serve(ctx context.Context, o serveOptions) error {
 		fsync = -1 // every batch
 	}
 	queue := audit.NewQueue(sink, audit.QueueConfig{Size: o.auditQueue, FsyncInterval: fsync, OnFailure: onFailure, Logger: log})
+	cat.OnSwap = func(old, new *catalog.Snapshot, changes []catalog.Change) {
+		// Catalog changes made with the CLI reach the audit stream.
+		events := []audit.Event{{Kind: "catalog.changed", Reason: fmt.Sprintf("reloaded version %d (was %d)", new.Version(), old.Version()), CatalogVersion: new.Version()}}
+		if len(changes) > 0 {
+			events = events[:0]
+		}
+		for _, c := range changes {
+			events = append(events, audit.Event{Kind: "catalog.changed", Time: c.At.UTC(), Subject: c.By, Reason: c.Action + " " + c.Detail, CatalogVersion: c.Version})
+		}
+		for _, e := range events {
+			if err := queue.Write(e); err != nil {
+				log.Error("audit event for a catalog change not accepted", "err", err, "version", e.CatalogVersion, "change", e.Reason)
+			}
+		}
+	}
+	go cat.Run(ctx)
 	defer func() {
 		// Everything acknowledged is written and synced before exit.
 		if err := queue.Close(30 * time.Second); err != nil {
