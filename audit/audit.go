@@ -41,6 +41,11 @@ type Event struct {
 	SQLState       string  `json:"sqlstate,omitempty"`
 	DurationMS     float64 `json:"duration_ms,omitempty"`
 
+	// StatementID ties a statement.completed event to its statement.
+	StatementID string `json:"statement_id,omitempty"`
+	// Executions counts the executions of a prepared statement.
+	Executions int64 `json:"executions,omitempty"`
+
 	// Statements and Rejected total a session (session.ended).
 	Statements int64 `json:"statements,omitempty"`
 	Rejected   int64 `json:"rejected,omitempty"`
@@ -59,7 +64,7 @@ type Sink interface {
 func (e *Event) normalise() {
 	for _, p := range []*string{&e.PrevHash, &e.Hash, &e.Kind, &e.Session, &e.Client, &e.Subject, &e.Issuer,
 		&e.Database, &e.Application, &e.SQL, &e.Fingerprint, &e.Decision, &e.Reason, &e.Rewritten,
-		&e.CommandTag, &e.SQLState} {
+		&e.CommandTag, &e.SQLState, &e.StatementID} {
 		*p = strings.ToValidUTF8(*p, "\uFFFD")
 	}
 	if len(e.Tenants) > 0 {

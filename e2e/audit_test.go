@@ -82,6 +82,21 @@ func TestAuditStream(t *testing.T) {
 	if ev := decisions["SELECT * FROM secrets"]; !strings.Contains(ev.Reason, "not in the tenant catalog") || ev.SQLState != "42501" {
 		t.Errorf("rejection not recorded: %+v", ev)
 	}
+	completed := map[string]audit.Event{}
+	for _, ev := range events {
+		if ev.Kind == "statement.completed" {
+			completed[ev.StatementID] = ev
+		}
+	}
+	if c := completed[decisions["SELECT * FROM orders"].StatementID]; c.CommandTag != "SELECT 3" || c.Rows != 3 {
+		t.Errorf("completion of the rewritten SELECT: %+v", c)
+	}
+	// Prepared statements are recorded once, with their executions counted.
+	for i := 0; i < 3; i++ {
+		if _, err := one.Exec(ctx, "SELECT id FROM orders WHERE id > $1", i); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// A catalog change made with the CLI reaches the stream, and a session's
 	// end carries its totals.
 	e.cli(t, "catalog", "add-global", "secrets")
@@ -90,10 +105,14 @@ func TestAuditStream(t *testing.T) {
 		var changed, ended bool
 		for _, ev := range auditEvents(t, path) {
 			changed = changed || ev.Kind == "catalog.changed" && strings.Contains(ev.Reason, "add-global") && strings.HasSuffix(ev.Subject, "(cli)")
-			ended = ended || ev.Kind == "session.ended" && ev.Statements == 3 && ev.Rejected == 1
+			ended = ended || ev.Kind == "session.ended" && ev.Statements >= 4 && ev.Rejected == 1
 		}
-		if !changed || !ended {
-			return fmt.Errorf("catalog.changed %v, session.ended with totals %v", changed, ended)
+		executions := false
+		for _, ev := range auditEvents(t, path) {
+			executions = executions || ev.Kind == "statement.completed" && ev.Executions == 3 && ev.Rows == 9
+		}
+		if !changed || !ended || !executions {
+			return fmt.Errorf("catalog.changed %v, session.ended with totals %v, prepared statement totals %v", changed, ended, executions)
 		}
 		return nil
 	})

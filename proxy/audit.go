@@ -28,8 +28,8 @@ func (s *session) audit(ev event) error {
 }
 
 // auditStatement records the decision on one statement string.
-func (s *session) auditStatement(sql string, res *rewrite.Result, err error, version int64, start time.Time) error {
-	ev := event{Kind: "statement", SQL: sql, Fingerprint: rewrite.Fingerprint(sql), CatalogVersion: version,
+func (s *session) auditStatement(id, sql string, res *rewrite.Result, err error, version int64, start time.Time) error {
+	ev := event{Kind: "statement", StatementID: id, SQL: sql, Fingerprint: rewrite.Fingerprint(sql), CatalogVersion: version,
 		DurationMS: float64(time.Since(start).Microseconds()) / 1000}
 	s.statements++
 	if err != nil {

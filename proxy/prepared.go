@@ -30,6 +30,7 @@ type definition struct {
 
 // preparedStmt is what the session must remember of an accepted Parse.
 type preparedStmt struct {
+	id string // the statement id its audit events carry
 	definition
 	checks []rewrite.ParamCheck
 	oids   []uint32

@@ -50,7 +50,10 @@ type Config struct {
 	Audit          AuditWriter
 	// AuditRedact replaces literals in audited SQL with placeholders.
 	AuditRedact bool
-	Logger      *slog.Logger
+	// AuditExecutions records every execution of a prepared statement,
+	// not only its totals when it ends.
+	AuditExecutions bool
+	Logger          *slog.Logger
 }
 
 // Server accepts client connections and runs a session for each.

@@ -54,6 +54,8 @@ type session struct {
 	book *book // prepared statements and cursors, and what defined them
 
 	statements, rejected int64 // totals for session.ended (session goroutine only)
+	statementSeq         int64
+	results              *results
 }
 
 // refusal is an error waiting for its sentinel to come back from upstream.
@@ -69,6 +71,7 @@ func newSession(srv *Server, conn net.Conn) *session {
 		id:       randomHex(8),
 		refusals: map[string]refusal{},
 		book:     newBook(),
+		results:  newResults(),
 	}
 	s.log = srv.log.With("session", s.id, "client", conn.RemoteAddr().String())
 	s.be = s.newBackend(conn)
@@ -152,6 +155,9 @@ func (s *session) run(ctx context.Context) {
 	upErr := <-relayDone
 	s.up.Close()
 	s.log.Debug("session ended", "client_err", clientErr, "upstream_err", upErr)
+	for id, t := range s.results.takeAll() {
+		s.statementEnded(id, t)
+	}
 	_ = s.audit(event{Kind: "session.ended", DurationMS: float64(time.Since(started).Microseconds()) / 1000,
 		Statements: s.statements, Rejected: s.rejected})
 }
@@ -287,13 +293,19 @@ func (s *session) serveClient() error {
 			s.handleBind(m)
 		case *pgproto3.Close:
 			if m.ObjectType == 'S' {
+				if recs := s.book.statement(m.Name); len(recs) > 0 {
+					s.statementEnded(recs[0].id, s.results.take(recs[0].id))
+				}
 				s.book.closed(m.Name)
 			}
 			s.fe.Send(m)
 		case *pgproto3.Sync:
 			s.fe.Send(m)
 			s.rounds++
-		case *pgproto3.Describe, *pgproto3.Execute, *pgproto3.Flush,
+		case *pgproto3.Execute:
+			s.results.expect(s.results.portals[m.Portal], true, s.rounds)
+			s.fe.Send(m)
+		case *pgproto3.Describe, *pgproto3.Flush,
 			*pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail:
 			s.fe.Send(m)
 		case *pgproto3.FunctionCall:
@@ -336,6 +348,7 @@ func (s *session) relayUpstream() error {
 			s.expireRefusals(ready)
 			s.book.ready(ready)
 		}
+		s.completed(s.results.observe(msg, ready))
 		s.writeMu.Lock()
 		s.be.Send(msg)
 		s.writeMu.Unlock()

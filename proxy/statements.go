@@ -28,23 +28,25 @@ const nonceLen = 24
 // or sends a sentinel in its place.
 func (s *session) handleQuery(m *pgproto3.Query) {
 	start := time.Now()
+	id := s.nextStatementID()
 	snap := s.srv.cfg.Catalog.Snapshot()
 	res, err := s.srv.cfg.Rewriter.Rewrite(m.String, s.scope, snap)
 	if err != nil {
-		_ = s.auditStatement(m.String, nil, err, snap.Version(), start)
+		_ = s.auditStatement(id, m.String, nil, err, snap.Version(), start)
 		s.refuse(err, nil)
 		return
 	}
 	if err := s.checkUses(res.Uses, snap); err != nil {
-		_ = s.auditStatement(m.String, nil, err, snap.Version(), start)
+		_ = s.auditStatement(id, m.String, nil, err, snap.Version(), start)
 		s.refuse(err, nil)
 		return
 	}
-	if err := s.auditStatement(m.String, res, nil, snap.Version(), start); err != nil {
+	if err := s.auditStatement(id, m.String, res, nil, snap.Version(), start); err != nil {
 		s.refuse(errAuditUnavailable(err), nil)
 		return
 	}
 	s.book.sqlChanges(res, m.String, snap.Version())
+	s.results.expect(id, false, s.rounds)
 	s.fe.Send(&pgproto3.Query{String: res.SQL})
 	s.rounds++
 }
@@ -53,17 +55,21 @@ func (s *session) handleQuery(m *pgproto3.Query) {
 // the statement must carry the session's tenant.
 func (s *session) handleParse(m *pgproto3.Parse) {
 	start := time.Now()
+	id := s.nextStatementID()
+	if m.Name == "" {
+		s.endUnnamed()
+	}
 	snap := s.srv.cfg.Catalog.Snapshot()
 	res, err := s.srv.cfg.Rewriter.Rewrite(m.Query, s.scope, snap)
 	if err != nil {
-		_ = s.auditStatement(m.Query, nil, err, snap.Version(), start)
+		_ = s.auditStatement(id, m.Query, nil, err, snap.Version(), start)
 		if m.Name == "" {
 			s.book.refusedUnnamed()
 		}
 		s.refuse(err, &pgproto3.Parse{Name: m.Name})
 		return
 	}
-	if err := s.auditStatement(m.Query, res, nil, snap.Version(), start); err != nil {
+	if err := s.auditStatement(id, m.Query, res, nil, snap.Version(), start); err != nil {
 		if m.Name == "" {
 			s.book.refusedUnnamed()
 		}
@@ -74,6 +80,7 @@ func (s *session) handleParse(m *pgproto3.Parse) {
 	// (keeping more than exists only adds checks).
 	s.book.sqlChanges(&rewrite.Result{SQL: res.SQL, Defines: res.Defines, Uses: res.Uses}, m.Query, snap.Version())
 	s.book.parsed(m.Name, preparedStmt{
+		id:         id,
 		definition: definition{sql: m.Query, rewritten: res.SQL, version: snap.Version(), uses: res.Uses},
 		checks:     res.ParamChecks, oids: slices.Clone(m.ParameterOIDs),
 	}, s.rounds)
@@ -86,6 +93,10 @@ func (s *session) handleBind(m *pgproto3.Bind) {
 	if err := s.checkBind(m); err != nil {
 		s.refuse(err, &pgproto3.Parse{Name: sentinelPrefix + randomHex(8)})
 		return
+	}
+	s.results.portals[m.DestinationPortal] = ""
+	if recs := s.book.statement(m.PreparedStatement); len(recs) > 0 {
+		s.results.portals[m.DestinationPortal] = recs[len(recs)-1].id
 	}
 	s.fe.Send(m)
 }
@@ -267,6 +278,7 @@ func (s *session) refuse(err error, parse *pgproto3.Parse) {
 	s.refusalMu.Unlock()
 	s.log.Info("statement refused", "code", resp.Code, "reason", resp.Message)
 	if parse == nil {
+		s.results.expect("", false, s.rounds)
 		s.fe.Send(&pgproto3.Query{String: sentinelPrefix + nonce})
 		s.rounds++
 		return

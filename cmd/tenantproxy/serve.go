@@ -41,6 +41,7 @@ type serveOptions struct {
 	auditOnFailure string
 	auditQueue     int
 	auditRedact    bool
+	auditExecs     bool
 	logLevel       string
 }
 
@@ -76,6 +77,7 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f.StringVar(&o.auditOnFailure, "audit-on-failure", "reject", "while the audit stream cannot be written: reject (refuse statements) or block (hold them); no mode drops events")
 	f.IntVar(&o.auditQueue, "audit-queue-size", 10000, "audit events that may wait to be written")
 	f.BoolVar(&o.auditRedact, "audit-redact", false, "replace constants in audited SQL with placeholders")
+	f.BoolVar(&o.auditExecs, "audit-executions", false, "record every execution of a prepared statement, not only its totals")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }
@@ -177,6 +179,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		Catalog:                cat,
 		Audit:                  queue,
 		AuditRedact:            o.auditRedact,
+		AuditExecutions:        o.auditExecs,
 		Logger:                 log,
 	})
 	if err != nil {
