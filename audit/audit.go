@@ -94,6 +94,10 @@ func hashOf(e Event) (string, error) {
 // concurrent use.
 type JSONLSink struct {
 	file   *os.File // set when the sink owns a file (OpenFile)
+	path   string   // the file's name, for rotation
+	// MaxSize, when positive, rotates the file once it reaches this many
+	// bytes (set before the first write).
+	MaxSize int64
 	mu     sync.Mutex
 	w      io.Writer
 	sync   func() error
@@ -162,6 +166,42 @@ func (s *JSONLSink) WriteBatch(events []Event, sync bool) error {
 		}
 	}
 	s.seq, s.prev = seq, prev
+	if s.MaxSize > 0 && offset >= 0 && offset+int64(len(buf)) >= s.MaxSize {
+		if err := s.rotate(); err != nil {
+			// The events are written; a failed rotation only means the
+			// file grows on.
+			return nil
+		}
+	}
+	return nil
+}
+
+// Rotate renames the file to PATH.TIME and continues the chain in a new
+// file at PATH (files only; others are left as they are).
+func (s *JSONLSink) Rotate() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rotate()
+}
+
+func (s *JSONLSink) rotate() error {
+	if s.file == nil || s.path == "" {
+		return nil
+	}
+	if err := s.file.Sync(); err != nil {
+		return err
+	}
+	old := s.path + "." + time.Now().UTC().Format("20060102T150405.000000000Z")
+	if err := os.Rename(s.path, old); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		// Keep writing to the renamed file rather than stop.
+		return err
+	}
+	_ = s.file.Close()
+	s.file, s.w, s.close = f, f, f.Close
 	return nil
 }
 

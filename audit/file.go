@@ -48,7 +48,7 @@ func OpenFile(path string) (*JSONLSink, error) {
 		return nil, fmt.Errorf("audit file %s: %w; move it aside to start a new chain", path, err)
 	}
 	s := NewJSONLSink(f, nil)
-	s.file, s.close = f, f.Close
+	s.file, s.close, s.path = f, f.Close, path
 	if prev != nil {
 		s.seq, s.prev = prev.Seq, prev.Hash
 	}

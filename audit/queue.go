@@ -212,3 +212,6 @@ func (q *Queue) Close(grace time.Duration) error {
 		return errors.New("audit stream: events were still unwritten at shutdown (the sink kept failing)")
 	}
 }
+
+// Rotate starts a new file, continuing the chain (SIGHUP).
+func (q *Queue) Rotate() error { return q.sink.Rotate() }

@@ -3,6 +3,8 @@ package audit_test
 import (
 	"bytes"
 	"errors"
+	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -137,5 +139,44 @@ func BenchmarkQueue(b *testing.B) {
 	}
 	if err := q.Close(time.Minute); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// Rotation by size (and on request) continues one chain across files.
+func TestRotationKeepsOneChain(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/audit.jsonl"
+	sink, err := audit.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink.MaxSize = 2000
+	q := audit.NewQueue(sink, audit.QueueConfig{FsyncInterval: -1, OnFailure: audit.Block})
+	for i := 0; i < 40; i++ {
+		if err := q.Write(audit.Event{Kind: "statement", SQL: strings.Repeat("x", 100)}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 20 {
+			waitFor(t, func() bool { return q.Depth() == 0 })
+			if err := q.Rotate(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := q.Close(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	rotated, _ := filepath.Glob(path + ".*")
+	sort.Strings(rotated)
+	if len(rotated) < 2 {
+		t.Fatalf("rotated files: %v", rotated)
+	}
+	r, err := audit.VerifyFiles(append(rotated, path))
+	if err != nil || r.Events != 40 || r.LastSeq != 40 {
+		t.Fatalf("series: %+v %v", r, err)
+	}
+	// Leaving a file out of the series is found.
+	if _, err := audit.VerifyFiles([]string{rotated[0], path}); err == nil {
+		t.Fatal("a missing middle file went unnoticed")
 	}
 }

@@ -42,6 +42,7 @@ type serveOptions struct {
 	auditQueue     int
 	auditRedact    bool
 	auditExecs     bool
+	auditMaxSize   int64
 	logLevel       string
 }
 
@@ -78,6 +79,7 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f.IntVar(&o.auditQueue, "audit-queue-size", 10000, "audit events that may wait to be written")
 	f.BoolVar(&o.auditRedact, "audit-redact", false, "replace constants in audited SQL with placeholders")
 	f.BoolVar(&o.auditExecs, "audit-executions", false, "record every execution of a prepared statement, not only its totals")
+	f.Int64Var(&o.auditMaxSize, "audit-rotate-size", 1<<30, "rotate the audit file when it reaches this many bytes (0: never; SIGHUP always rotates)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }
@@ -114,20 +116,6 @@ func serve(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	snap := cat.Snapshot()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-hup:
-				log.Info("SIGHUP: reloading the catalog")
-				cat.Reload()
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
 
 	onFailure := audit.OnFailure(o.auditOnFailure)
 	if onFailure != audit.Reject && onFailure != audit.Block {
@@ -137,6 +125,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("--audit-file: %w", err)
 	}
+	sink.MaxSize = o.auditMaxSize
 	fsync := o.auditFsync
 	if fsync == 0 {
 		fsync = -1 // every batch
@@ -158,6 +147,23 @@ func serve(ctx context.Context, o serveOptions) error {
 		}
 	}
 	go cat.Run(ctx)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				log.Info("SIGHUP: reloading the catalog and rotating the audit file")
+				cat.Reload()
+				if err := queue.Rotate(); err != nil {
+					log.Error("rotating the audit file", "err", err)
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	defer func() {
 		// Everything acknowledged is written and synced before exit.
 		if err := queue.Close(30 * time.Second); err != nil {
