@@ -93,18 +93,18 @@ func hashOf(e Event) (string, error) {
 // JSONLSink writes one JSON event per line and chains them. It is safe for
 // concurrent use.
 type JSONLSink struct {
-	file   *os.File // set when the sink owns a file (OpenFile)
-	path   string   // the file's name, for rotation
+	file *os.File // set when the sink owns a file (OpenFile)
+	path string   // the file's name, for rotation
 	// MaxSize, when positive, rotates the file once it reaches this many
 	// bytes (set before the first write).
 	MaxSize int64
-	mu     sync.Mutex
-	w      io.Writer
-	sync   func() error
-	close  func() error
-	seq    int64
-	prev   string
-	broken error
+	mu      sync.Mutex
+	w       io.Writer
+	sync    func() error
+	close   func() error
+	seq     int64
+	prev    string
+	broken  error
 }
 
 // NewJSONLSink starts a new chain on w. syncer, when not nil, runs after
