@@ -157,8 +157,8 @@ func TestRotationKeepsOneChain(t *testing.T) {
 		if err := q.Write(audit.Event{Kind: "statement", SQL: strings.Repeat("x", 100)}); err != nil {
 			t.Fatal(err)
 		}
+		waitFor(t, func() bool { return q.Depth() == 0 }) // one event per batch
 		if i == 20 {
-			waitFor(t, func() bool { return q.Depth() == 0 })
 			if err := q.Rotate(); err != nil {
 				t.Fatal(err)
 			}
