@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/tenantproxy/tenantproxy/audit"
+	"github.com/tenantproxy/tenantproxy/internal/pgtest"
 )
 
 // auditEvents reads the events of an audit file.
@@ -182,5 +183,78 @@ func TestAuditStream(t *testing.T) {
 	series, _ := filepath.Glob(killed + ".torn-*")
 	if out, err := verifyCLI(t, append(series, killed)...); err != nil {
 		t.Fatalf("verify of the series after a restart: %v\n%s", err, out)
+	}
+}
+
+// TestAuditToPostgres: the audit stream can go to a table; while the audit
+// database refuses connections, statements are refused (reject mode) and
+// nothing is lost; afterwards the table verifies as one chain.
+func TestAuditToPostgres(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	auditDSN := pgtest.NewDatabase(t)
+	auditDB, err := pgx.Connect(ctx, auditDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer auditDB.Close(ctx)
+	admin := e.direct(t)
+	e.start(t, "", "--audit-file", "-", "--audit-dsn", auditDSN)
+	one := e.connect(t, "1")
+	if _, err := one.Exec(ctx, "SELECT * FROM orders", pgxSimple); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		var n int
+		if err := auditDB.QueryRow(ctx, "SELECT count(*) FROM tenantproxy.audit_events").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	eventually(t, 5*time.Second, "events in the table", func() error {
+		if count() < 3 {
+			return os.ErrNotExist
+		}
+		return nil
+	})
+
+	// Take the audit database away: its sessions are ended and new ones refused.
+	name := auditDB.Config().Database
+	if _, err := admin.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %q ALLOW_CONNECTIONS false`, name)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND application_name <> 'keep'", name); err != nil {
+		t.Fatal(err)
+	}
+	var refused error
+	eventually(t, 10*time.Second, "statements refused while the audit database is down", func() error {
+		_, refused = one.Exec(ctx, "SELECT 1", pgxSimple)
+		if sqlState(refused) != "58030" {
+			return fmt.Errorf("got %v", refused)
+		}
+		return nil
+	})
+	if _, err := admin.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %q ALLOW_CONNECTIONS true`, name)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "statements accepted after recovery", func() error {
+		_, err := one.Exec(ctx, "SELECT 2", pgxSimple)
+		return err
+	})
+	auditDB2, err := pgx.Connect(ctx, auditDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer auditDB2.Close(ctx)
+	var has2 bool
+	eventually(t, 5*time.Second, "the accepted statement's event", func() error {
+		if err := auditDB2.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM tenantproxy.audit_events WHERE event->>'sql' = 'SELECT 2')").Scan(&has2); err != nil || !has2 {
+			return fmt.Errorf("not yet (%v)", err)
+		}
+		return nil
+	})
+	out, err := exec.Command(binary(t), "audit", "verify", "--dsn", auditDSN).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "chain intact") {
+		t.Fatalf("verify --dsn: %v\n%s", err, out)
 	}
 }

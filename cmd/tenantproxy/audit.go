@@ -26,15 +26,26 @@ func newAuditCmd() *cobra.Command {
 }
 
 func newAuditVerifyCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "verify FILE...",
+	var dsn string
+	cmd := &cobra.Command{
+		Use:   "verify FILE... | --dsn DSN",
 		Short: "Check the hash chain of an audit file or a rotated series (oldest first)",
 		Long: `Check that every event follows from the one before: the first modified,
 inserted, reordered or deleted event is reported by file, line and sequence
 number, and the exit status is 1. A last line torn by a crash is reported as
 such, not as tampering.`,
-		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if (dsn == "") == (len(args) == 0) {
+				return errors.New("give audit files, or --dsn for the audit table")
+			}
+			if dsn != "" {
+				exported, err := exportTable(cmd.Context(), dsn)
+				if err != nil {
+					return err
+				}
+				defer os.Remove(exported)
+				args = []string{exported}
+			}
 			r, err := audit.VerifyFiles(args)
 			out := cmd.OutOrStdout()
 			for _, t := range r.Torn {
@@ -48,6 +59,22 @@ such, not as tampering.`,
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&dsn, "dsn", "", "verify table "+audit.PGTable+" of this database instead of files")
+	return cmd
+}
+
+// exportTable copies the audit table to a temporary file for verification.
+func exportTable(ctx context.Context, dsn string) (string, error) {
+	f, err := os.CreateTemp("", "tenantproxy-audit-*.jsonl")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if err := audit.ExportPostgres(ctx, dsn, f); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("read %s: %w", audit.PGTable, err)
+	}
+	return f.Name(), nil
 }
 
 // tailFilter selects events for audit tail.

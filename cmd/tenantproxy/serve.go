@@ -43,6 +43,7 @@ type serveOptions struct {
 	auditRedact    bool
 	auditExecs     bool
 	auditMaxSize   int64
+	auditDSN       string
 	logLevel       string
 }
 
@@ -79,6 +80,7 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f.IntVar(&o.auditQueue, "audit-queue-size", 10000, "audit events that may wait to be written")
 	f.BoolVar(&o.auditRedact, "audit-redact", false, "replace constants in audited SQL with placeholders")
 	f.BoolVar(&o.auditExecs, "audit-executions", false, "record every execution of a prepared statement, not only its totals")
+	f.StringVar(&o.auditDSN, "audit-dsn", "", "write the audit stream to table tenantproxy.audit_events of this database instead of a file")
 	f.Int64Var(&o.auditMaxSize, "audit-rotate-size", 1<<30, "rotate the audit file when it reaches this many bytes (0: never; SIGHUP always rotates)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
@@ -121,11 +123,10 @@ func serve(ctx context.Context, o serveOptions) error {
 	if onFailure != audit.Reject && onFailure != audit.Block {
 		return fmt.Errorf("--audit-on-failure %q: use reject or block", o.auditOnFailure)
 	}
-	sink, err := audit.OpenFile(o.auditFile)
+	sink, err := openAuditSink(ctx, o)
 	if err != nil {
-		return fmt.Errorf("--audit-file: %w", err)
+		return err
 	}
-	sink.MaxSize = o.auditMaxSize
 	fsync := o.auditFsync
 	if fsync == 0 {
 		fsync = -1 // every batch
@@ -170,7 +171,7 @@ func serve(ctx context.Context, o serveOptions) error {
 			log.Error("closing the audit stream", "err", err)
 		}
 	}()
-	if o.auditFile == "-" {
+	if o.auditFile == "-" && o.auditDSN == "" {
 		log.Info("auditing to stdout; set --audit-file to write the audit stream to a file")
 	}
 
@@ -218,4 +219,24 @@ func serverTLS(o serveOptions) (*tls.Config, error) {
 		return proxy.SelfSignedTLS(host)
 	}
 	return nil, nil
+}
+
+// openAuditSink opens the audit table (--audit-dsn) or file (--audit-file).
+func openAuditSink(ctx context.Context, o serveOptions) (*audit.JSONLSink, error) {
+	if o.auditDSN != "" {
+		if o.auditFile != "-" {
+			return nil, errors.New("give --audit-file or --audit-dsn, not both")
+		}
+		sink, err := audit.OpenPostgres(ctx, o.auditDSN)
+		if err != nil {
+			return nil, fmt.Errorf("--audit-dsn: %w", err)
+		}
+		return sink, nil
+	}
+	sink, err := audit.OpenFile(o.auditFile)
+	if err != nil {
+		return nil, fmt.Errorf("--audit-file: %w", err)
+	}
+	sink.MaxSize = o.auditMaxSize
+	return sink, nil
 }
