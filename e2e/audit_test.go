@@ -258,3 +258,39 @@ func TestAuditToPostgres(t *testing.T) {
 		t.Fatalf("verify --dsn: %v\n%s", err, out)
 	}
 }
+
+// TestAuditFileThatCannotBeWritten: with the audit file on a full disk
+// (/dev/full), reject mode refuses statements with 58030 and the session
+// carries on; block mode holds them.
+func TestAuditFileThatCannotBeWritten(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full on this system")
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	e.start(t, "", "--audit-file", "/dev/full", "--audit-shutdown-timeout", "1s")
+	one := e.connect(t, "1")
+	eventually(t, 5*time.Second, "refusal while the disk is full", func() error {
+		_, err := one.Exec(ctx, "SELECT count(*) FROM orders", pgxSimple)
+		if sqlState(err) != "58030" {
+			return fmt.Errorf("got %v", err)
+		}
+		return nil
+	})
+	if !strings.Contains(e.logs.String(), "audit write failed") {
+		t.Error("the failure is not logged")
+	}
+
+	// Block mode holds everything, new sessions included, rather than run
+	// anything unaudited.
+	e.start(t, "", "--audit-file", "/dev/full", "--audit-on-failure", "block", "--audit-shutdown-timeout", "1s")
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if conn, err := pgx.Connect(cctx, e.connString(e.token(t, "1"))); err == nil {
+		_, err = conn.Exec(cctx, "SELECT 1", pgxSimple)
+		conn.Close(ctx)
+		if err == nil {
+			t.Fatal("a statement ran while the audit stream was blocked")
+		}
+	}
+}

@@ -44,6 +44,7 @@ type serveOptions struct {
 	auditExecs     bool
 	auditMaxSize   int64
 	auditDSN       string
+	auditGrace     time.Duration
 	logLevel       string
 }
 
@@ -80,6 +81,7 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f.IntVar(&o.auditQueue, "audit-queue-size", 10000, "audit events that may wait to be written")
 	f.BoolVar(&o.auditRedact, "audit-redact", false, "replace constants in audited SQL with placeholders")
 	f.BoolVar(&o.auditExecs, "audit-executions", false, "record every execution of a prepared statement, not only its totals")
+	f.DurationVar(&o.auditGrace, "audit-shutdown-timeout", 30*time.Second, "at shutdown, how long to keep retrying audit events that are not yet written")
 	f.StringVar(&o.auditDSN, "audit-dsn", "", "write the audit stream to table tenantproxy.audit_events of this database instead of a file")
 	f.Int64Var(&o.auditMaxSize, "audit-rotate-size", 1<<30, "rotate the audit file when it reaches this many bytes (0: never; SIGHUP always rotates)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -167,7 +169,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	}()
 	defer func() {
 		// Everything acknowledged is written and synced before exit.
-		if err := queue.Close(30 * time.Second); err != nil {
+		if err := queue.Close(o.auditGrace); err != nil {
 			log.Error("closing the audit stream", "err", err)
 		}
 	}()
