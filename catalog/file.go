@@ -245,27 +245,12 @@ func Diff(from, to *File) []string {
 
 // Export reads the stored catalog as a File.
 func Export(ctx context.Context, conn *pgx.Conn) (*File, error) {
-	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback(ctx)
-	if err := checkReady(ctx, tx); err != nil {
-		return nil, err
-	}
-	var version int64
-	if err := tx.QueryRow(ctx, "SELECT version FROM tenantproxy.version").Scan(&version); err != nil {
-		return nil, err
-	}
-	tables, err := listTables(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	extras, err := listAllowed(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	return FileOf(version, tables, extras), nil
+	var f *File
+	err := readStored(ctx, conn, func(st stored) error {
+		f = FileOf(st.version, st.tables, st.extras)
+		return nil
+	})
+	return f, err
 }
 
 // ErrVersionConflict means the catalog changed after the change was

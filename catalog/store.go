@@ -141,53 +141,69 @@ func checkReady(ctx context.Context, q querier) error {
 	return nil
 }
 
-// Load reads the catalog into a validated snapshot, with each table's live
-// columns.
-func Load(ctx context.Context, conn *pgx.Conn) (*Snapshot, error) {
+// stored is the catalog as one read-only transaction sees it.
+type stored struct {
+	tx      pgx.Tx
+	version int64
+	tables  []Table
+	extras  Extras
+}
+
+// readStored reads the catalog in a repeatable-read, read-only transaction
+// and hands it to f while the transaction is open.
+func readStored(ctx context.Context, conn *pgx.Conn, f func(stored) error) error {
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer tx.Rollback(ctx)
 	if err := checkReady(ctx, tx); err != nil {
-		return nil, err
+		return err
 	}
-	var version int64
-	if err := tx.QueryRow(ctx, "SELECT version FROM tenantproxy.version").Scan(&version); err != nil {
-		return nil, err
+	st := stored{tx: tx}
+	if err := tx.QueryRow(ctx, "SELECT version FROM tenantproxy.version").Scan(&st.version); err != nil {
+		return err
 	}
-	tables, err := listTables(ctx, tx)
-	if err != nil {
-		return nil, err
+	if st.tables, err = listTables(ctx, tx); err != nil {
+		return err
 	}
-	extras, err := listAllowed(ctx, tx)
-	if err != nil {
-		return nil, err
+	if st.extras, err = listAllowed(ctx, tx); err != nil {
+		return err
 	}
-	for i := range tables {
-		t := &tables[i]
-		rows, err := tx.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod)
-			FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-			ORDER BY a.attnum`, quoteQualified(t.Schema, t.Name))
-		if err != nil {
-			return nil, err
+	return f(st)
+}
+
+// Load reads the catalog into a validated snapshot, with each table's live
+// columns.
+func Load(ctx context.Context, conn *pgx.Conn) (*Snapshot, error) {
+	var snap *Snapshot
+	err := readStored(ctx, conn, func(st stored) error {
+		for i := range st.tables {
+			t := &st.tables[i]
+			rows, err := st.tx.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+				FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+				ORDER BY a.attnum`, quoteQualified(t.Schema, t.Name))
+			if err != nil {
+				return err
+			}
+			t.Columns, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Column, error) {
+				var c Column
+				return c, r.Scan(&c.Name, &c.Type)
+			})
+			if err != nil {
+				return err
+			}
+			if len(t.Columns) == 0 {
+				return fmt.Errorf("catalogued table %s no longer exists; remove it with: tenantproxy catalog remove %s", t.QualifiedName(), t.QualifiedName())
+			}
 		}
-		t.Columns, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Column, error) {
-			var c Column
-			return c, r.Scan(&c.Name, &c.Type)
-		})
-		if err != nil {
-			return nil, err
+		s, err := NewSnapshot(st.version, st.tables)
+		if err == nil {
+			snap = s.WithExtras(st.extras)
 		}
-		if len(t.Columns) == 0 {
-			return nil, fmt.Errorf("catalogued table %s no longer exists; remove it with: tenantproxy catalog remove %s", t.QualifiedName(), t.QualifiedName())
-		}
-	}
-	snap, err := NewSnapshot(version, tables)
-	if err != nil {
-		return nil, err
-	}
-	return snap.WithExtras(extras), nil
+		return err
+	})
+	return snap, err
 }
 
 // listAllowed reads the functions and system relations the catalog allows.
@@ -238,20 +254,9 @@ func listTables(ctx context.Context, tx pgx.Tx) ([]Table, error) {
 
 // List returns the catalogued tables (without columns) and the version.
 func List(ctx context.Context, conn *pgx.Conn) ([]Table, int64, error) {
-	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return nil, 0, err
-	}
-	defer tx.Rollback(ctx)
-	if err := checkReady(ctx, tx); err != nil {
-		return nil, 0, err
-	}
-	var version int64
-	if err := tx.QueryRow(ctx, "SELECT version FROM tenantproxy.version").Scan(&version); err != nil {
-		return nil, 0, err
-	}
-	tables, err := listTables(ctx, tx)
-	return tables, version, err
+	var st stored
+	err := readStored(ctx, conn, func(s stored) error { st = s; return nil })
+	return st.tables, st.version, err
 }
 
 // TableRef is a table name as a user typed it ("orders", "app.orders",
