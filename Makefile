@@ -38,6 +38,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzRewrite -fuzztime $(FUZZTIME) ./rewrite
 	$(GO) test -run '^$$' -fuzz FuzzCheck -fuzztime $(FUZZTIME) ./rewrite/verify
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./auth
+	$(GO) test -run '^$$' -fuzz FuzzCopyFilter -fuzztime $(FUZZTIME) ./proxy
 
 clean:
 	rm -rf bin

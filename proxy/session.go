@@ -56,6 +56,9 @@ type session struct {
 	statements, rejected int64 // totals for session.ended (session goroutine only)
 	statementSeq         int64
 	results              *results
+
+	copyIn     *copyFilter // the rows of a COPY FROM STDIN being checked
+	copyFailed bool        // a refused COPY: drop the client's remaining copy data
 }
 
 // refusal is an error waiting for its sentinel to come back from upstream.
@@ -284,7 +287,16 @@ func (s *session) serveClient() error {
 			}
 			return err
 		}
+		switch msg.(type) {
+		case *pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail:
+		default:
+			s.copyIn, s.copyFailed = nil, false // the COPY is over
+		}
 		switch m := msg.(type) {
+		case *pgproto3.CopyData:
+			s.copyData(m)
+		case *pgproto3.CopyDone:
+			s.copyDone(m)
 		case *pgproto3.Query:
 			s.handleQuery(m)
 		case *pgproto3.Parse:
@@ -305,8 +317,7 @@ func (s *session) serveClient() error {
 		case *pgproto3.Execute:
 			s.results.expect(s.results.portals[m.Portal], true, s.rounds)
 			s.fe.Send(m)
-		case *pgproto3.Describe, *pgproto3.Flush,
-			*pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail:
+		case *pgproto3.Describe, *pgproto3.Flush, *pgproto3.CopyFail:
 			s.fe.Send(m)
 		case *pgproto3.FunctionCall:
 			s.refuse(newClientError(codeInsufficientPriv, "call functions from SQL instead", "the fast-path function call protocol is not allowed"), nil)

@@ -47,6 +47,9 @@ func (s *session) handleQuery(m *pgproto3.Query) {
 	}
 	s.book.sqlChanges(res, m.String, snap.Version())
 	s.results.expect(id, false, s.rounds)
+	if res.CopyIn != nil {
+		s.copyIn = newCopyFilter(res.CopyIn)
+	}
 	s.fe.Send(&pgproto3.Query{String: res.SQL})
 	s.rounds++
 }
@@ -61,6 +64,9 @@ func (s *session) handleParse(m *pgproto3.Parse) {
 	}
 	snap := s.srv.cfg.Catalog.Snapshot()
 	res, err := s.srv.cfg.Rewriter.Rewrite(m.Query, s.scope, snap)
+	if err == nil && res.CopyIn != nil {
+		err = newClientError(codeFeatureUnsupported, "send the COPY as a simple query", "COPY FROM STDIN into a tenant-bound table must use the simple query protocol")
+	}
 	if err != nil {
 		_ = s.auditStatement(id, m.Query, nil, err, snap.Version(), start)
 		if m.Name == "" {
@@ -288,7 +294,7 @@ func (s *session) refuse(err error, parse *pgproto3.Parse) {
 
 // takeRefusal returns the refusal whose sentinel caused upstream error e.
 func (s *session) takeRefusal(e *pgproto3.ErrorResponse) (*pgproto3.ErrorResponse, bool) {
-	if e.Code != "42601" {
+	if e.Code != "42601" && e.Code != "57014" { // 57014: a CopyFail we sent
 		return nil, false
 	}
 	i := strings.Index(e.Message, sentinelPrefix)

@@ -64,6 +64,32 @@ type Result struct {
 	// Drops name what DEALLOCATE and CLOSE remove ("stmt:*" and
 	// "cursor:*" for ALL).
 	Drops []string
+	// CopyIn, for COPY ... FROM STDIN into a tenant-bound table, says how
+	// the session must check and fill the rows the client sends.
+	CopyIn *CopyIn
+}
+
+// CopyIn describes the rows of a COPY ... FROM STDIN into a tenant-bound
+// table: their format, which fields must hold one of the session's values,
+// and which values the proxy appends to every row (the tenant columns the
+// client's column list left out, added to the statement's column list).
+type CopyIn struct {
+	CSV       bool   // else text format
+	Delimiter byte   // field separator
+	Quote     byte   // CSV quote
+	Escape    byte   // CSV escape inside quotes
+	Null      string // how a NULL is written
+	Header    bool   // the first line is a header, passed on as it is
+	Fields    int    // fields per row the client sends
+	Checks    []CopyCheck
+	Fill      []string
+}
+
+// CopyCheck is one field (0-based) that must hold one of Values.
+type CopyCheck struct {
+	Field  int
+	Column string
+	Values []string
 }
 
 // Rejection is a refused statement: never sent upstream.
@@ -126,13 +152,17 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 			return nil, w.err
 		}
 	}
-	res = &Result{SQL: sql, Decision: Passed, ParamChecks: w.params, Rules: w.rules, Defines: w.defines, Uses: w.uses, Drops: w.drops}
+	if w.copyIn != nil && len(tree.GetStmts()) > 1 {
+		// The session checks the rows of exactly one COPY.
+		return nil, refuseHint("send the COPY on its own", "COPY FROM STDIN into a tenant-bound table must be the only statement of its string")
+	}
+	res = &Result{SQL: sql, Decision: Passed, ParamChecks: w.params, Rules: w.rules, Defines: w.defines, Uses: w.uses, Drops: w.drops, CopyIn: w.copyIn}
 	if w.changed {
 		out, rej := deparse(tree)
 		if rej != nil {
 			return nil, rej
 		}
-		res = &Result{SQL: out, Decision: Rewritten, ParamChecks: w.params, Tables: w.tables, Rules: w.rules, Defines: w.defines, Uses: w.uses, Drops: w.drops}
+		res = &Result{SQL: out, Decision: Rewritten, ParamChecks: w.params, Tables: w.tables, Rules: w.rules, Defines: w.defines, Uses: w.uses, Drops: w.drops, CopyIn: w.copyIn}
 	}
 	// The second line: an independent checker must agree with what is sent,
 	// passed statements included.

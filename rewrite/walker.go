@@ -28,6 +28,7 @@ type walker struct {
 	defines   []string
 	uses      []string
 	drops     []string
+	copyIn    *CopyIn
 }
 
 func (w *walker) fail(r *Rejection) {

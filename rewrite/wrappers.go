@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"slices"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
@@ -160,12 +161,116 @@ func (w *walker) copyFrom(c *pg.CopyStmt) {
 	if w.err != nil {
 		return
 	}
+	w.expr(c.GetWhereClause())
 	if bound {
-		w.fail(refuseHint("use INSERT (multi-row VALUES or INSERT ... SELECT) for tenant-bound tables",
-			"COPY FROM into tenant-bound table %s is not supported yet", t.QualifiedName()))
+		w.copyInto(c, t)
+	}
+}
+
+// copyInto plans the row checks of COPY ... FROM STDIN into a tenant-bound
+// table: every binding column the client sends must hold a session value;
+// one it leaves out is added to the column list and filled by the proxy.
+func (w *walker) copyInto(c *pg.CopyStmt, t catalog.Table) {
+	if t.Kind == catalog.PathBound {
+		w.fail(refuseHint("use INSERT ... VALUES", "COPY FROM into path-bound table %s is not supported", t.QualifiedName()))
 		return
 	}
-	w.expr(c.GetWhereClause())
+	ci := &CopyIn{Delimiter: '\t', Null: `\N`, Quote: '"', Escape: 0}
+	if w.copyFormat(c.GetOptions(), ci); w.err != nil {
+		return
+	}
+	var cols []string
+	for _, a := range c.GetAttlist() {
+		cols = append(cols, a.GetString_().GetSval())
+	}
+	if len(cols) == 0 {
+		// Name the columns, so the statement says what each field is.
+		for _, col := range t.Columns {
+			cols = append(cols, col.Name)
+			c.Attlist = append(c.Attlist, pg.MakeStrNode(col.Name))
+		}
+		if len(cols) == 0 {
+			w.fail(refuseHint("list the columns: COPY t (a, b) FROM STDIN", "COPY FROM into %s without a column list: the catalog does not know its columns", t.QualifiedName()))
+			return
+		}
+	}
+	ci.Fields = len(cols)
+	for _, v := range bindingViews(t) {
+		vals := w.tenants(v)
+		if w.err != nil {
+			return
+		}
+		if i := slices.Index(cols, v.TenantColumn); i >= 0 {
+			ci.Checks = append(ci.Checks, CopyCheck{Field: i, Column: v.TenantColumn, Values: vals})
+			continue
+		}
+		if len(vals) != 1 {
+			w.fail(refuseHint("name the tenant column in the COPY column list", "the token covers several tenants, so COPY into %s must send the tenant column %s", t.QualifiedName(), v.TenantColumn))
+			return
+		}
+		c.Attlist = append(c.Attlist, pg.MakeStrNode(v.TenantColumn))
+		ci.Fill = append(ci.Fill, vals[0])
+	}
+	w.copyIn = ci
+	w.changed = true
+}
+
+// copyFormat reads the COPY options that decide how rows are written.
+func (w *walker) copyFormat(opts []*pg.Node, ci *CopyIn) {
+	str := func(d *pg.DefElem) string { return d.GetArg().GetString_().GetSval() }
+	for _, o := range opts {
+		d := o.GetDefElem()
+		switch strings.ToLower(d.GetDefname()) {
+		case "format":
+			switch strings.ToLower(str(d)) {
+			case "csv":
+				ci.CSV, ci.Delimiter, ci.Null = true, ',', ""
+			case "text":
+			default:
+				w.fail(refuseHint("use FORMAT text or csv", "COPY FROM into a tenant-bound table in %s format is not supported: the proxy must read each row's tenant", str(d)))
+				return
+			}
+		}
+	}
+	for _, o := range opts {
+		d := o.GetDefElem()
+		one := func(what string) byte {
+			v := str(d)
+			if len(v) != 1 {
+				w.fail(refusef("COPY %s must be a single one-byte character", what))
+				return 0
+			}
+			return v[0]
+		}
+		switch name := strings.ToLower(d.GetDefname()); name {
+		case "format", "force_not_null", "force_null", "freeze", "default":
+		case "delimiter":
+			ci.Delimiter = one("DELIMITER")
+		case "quote":
+			ci.Quote = one("QUOTE")
+		case "escape":
+			ci.Escape = one("ESCAPE")
+		case "null":
+			ci.Null = str(d)
+		case "header":
+			if d.GetArg() != nil && strings.EqualFold(str(d), "match") {
+				w.fail(refuseHint("use HEADER true", "COPY HEADER MATCH into a tenant-bound table is not supported"))
+				return
+			}
+			ci.Header = defElemTrue(d)
+		case "encoding":
+			if n := strings.NewReplacer("-", "", "_", "").Replace(strings.ToLower(str(d))); n != "utf8" {
+				w.fail(refuseHint("send UTF8", "COPY ENCODING %s into a tenant-bound table is not supported", str(d)))
+				return
+			}
+		default:
+			w.fail(refusef("COPY option %s is not supported for tenant-bound tables", name))
+			return
+		}
+	}
+	if ci.Escape == 0 {
+		ci.Escape = ci.Quote
+	}
 }
 
 // copyOptionArgs says, per COPY option, whether it needs a value. Options

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"slices"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
@@ -91,6 +92,15 @@ func (c *checker) copyStmt(s *pg.CopyStmt) error {
 		return err
 	}
 	switch {
+	case t.Kind == catalog.TenantBound && s.GetIsFrom():
+		// The session checks every row it forwards; the statement must
+		// name every bound column so each row carries them.
+		cols := stringsOf(s.GetAttlist())
+		for _, v := range views(t) {
+			if !slices.Contains(cols, v.TenantColumn) {
+				return refuse("COPY FROM into %s does not list tenant column %s; the rewriter must add it", t.QualifiedName(), v.TenantColumn)
+			}
+		}
 	case t.Kind != catalog.Global:
 		return refuse("COPY of %s table %s; the rewriter must copy a scoped query instead", t.Kind, t.QualifiedName())
 	case s.GetIsFrom() && !t.Writable:
