@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"strings"
 	"testing"
 )
@@ -60,6 +61,31 @@ func TestCopyFromIntoTenantTables(t *testing.T) {
 			t.Fatalf("%s: session unusable after the refusal", name)
 		}
 	}
-	_, err = one.CopyFrom(ctx, strings.NewReader(""), "COPY orders (id) FROM STDIN (FORMAT binary)")
-	wantState(t, err, "42501")
+}
+
+// TestBinaryCopyFromWithPgx: pgx's CopyFrom (binary format) works through
+// the proxy, filling the tenant column, and a row of another tenant is
+// refused with nothing written.
+func TestBinaryCopyFromWithPgx(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	one := e.connect(t, "1")
+	direct := e.direct(t)
+	rows := [][]any{}
+	for i := 0; i < 5000; i++ {
+		rows = append(rows, []any{1 + i%2, float64(i)})
+	}
+	n, err := one.CopyFrom(ctx, pgx.Identifier{"orders"}, []string{"customer_id", "total"}, pgx.CopyFromRows(rows))
+	if err != nil || n != 5000 {
+		t.Fatalf("binary copy: %d, %v", n, err)
+	}
+	wantRows(t, column(t, direct, "SELECT count(*) FROM orders WHERE tenant_id = 1 AND id > 100"), "5000")
+	before := column(t, direct, "SELECT count(*) FROM orders")[0]
+	_, err = one.CopyFrom(ctx, pgx.Identifier{"orders"}, []string{"tenant_id", "customer_id", "total"},
+		pgx.CopyFromRows([][]any{{1, 1, 1.0}, {2, 3, 2.0}}))
+	if pe := wantState(t, err, "42501"); !strings.Contains(pe.Message, `row 2 names tenant "2"`) {
+		t.Fatalf("refusal: %s", pe.Message)
+	}
+	wantRows(t, column(t, direct, "SELECT count(*) FROM orders"), before)
+	wantRows(t, column(t, one, "SELECT count(*) FROM customers"), "2")
 }

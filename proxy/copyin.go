@@ -23,7 +23,9 @@ type copyFilter struct {
 	quoted  bool   // CSV: the scan is inside quotes
 	row     int    // rows seen, for messages
 	header  bool   // the header line is still to come
-	ended   bool   // the text end marker \. was seen
+	ended   bool   // the text end marker \. (binary: the trailer) was seen
+	// headerDone: the binary format's header has gone through.
+	headerDone bool
 }
 
 func newCopyFilter(spec *rewrite.CopyIn) *copyFilter {
@@ -33,6 +35,9 @@ func newCopyFilter(spec *rewrite.CopyIn) *copyFilter {
 // feed takes one CopyData payload and returns the bytes to send upstream,
 // or an error naming the first row that may not be copied.
 func (f *copyFilter) feed(data []byte) ([]byte, error) {
+	if f.spec.Binary {
+		return f.binaryFeed(data)
+	}
 	f.pending = append(f.pending, data...)
 	var out []byte
 	start := 0
@@ -72,6 +77,9 @@ func (f *copyFilter) feed(data []byte) ([]byte, error) {
 func (f *copyFilter) finish() ([]byte, error) {
 	if len(f.pending) == 0 {
 		return nil, nil
+	}
+	if f.spec.Binary {
+		return nil, fmt.Errorf("the binary data ends in the middle of row %d", f.row+1)
 	}
 	if f.quoted {
 		return nil, fmt.Errorf("row %d ends inside a quoted field", f.row+1)

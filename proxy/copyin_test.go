@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/tenantproxy/tenantproxy/rewrite"
@@ -75,4 +76,37 @@ func FuzzCopyFilter(f *testing.F) {
 			t.Fatalf("chunking changed the outcome: %q %v / %q %v", whole, errWhole, split, errSplit)
 		}
 	})
+}
+
+// The binary format: rows split anywhere come out the same, with the
+// tenant appended in its column type's binary form.
+func TestBinaryCopyFilter(t *testing.T) {
+	spec := &rewrite.CopyIn{Binary: true, Fields: 2,
+		Checks:    []rewrite.CopyCheck{{Field: 0, Column: "tenant_id", Type: "integer", Values: []string{"42"}}},
+		Fill:      []string{"7"},
+		FillTypes: []string{"bigint"}}
+	row := func(tenant int32) []byte {
+		b := []byte{0, 2, 0, 0, 0, 4}
+		b = append(b, byte(tenant>>24), byte(tenant>>16), byte(tenant>>8), byte(tenant))
+		return append(b, 0xff, 0xff, 0xff, 0xff) // a NULL second field
+	}
+	header := append(append([]byte{}, copySignature...), 0, 0, 0, 0, 0, 0, 0, 0)
+	data := append(append(append(append([]byte{}, header...), row(42)...), row(42)...), 0xff, 0xff)
+	whole, err := feedAll(spec, data, len(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n < len(data); n++ {
+		got, err := feedAll(spec, data, n)
+		if err != nil || !bytes.Equal(got, whole) {
+			t.Fatalf("chunks of %d: %x %v\nwant %x", n, got, err, whole)
+		}
+	}
+	if !bytes.HasSuffix(whole, []byte{0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 7, 0xff, 0xff}) || bytes.Count(whole, []byte{0, 3, 0, 0, 0, 4}) != 2 {
+		t.Fatalf("filled rows: %x", whole)
+	}
+	bad := append(append(append([]byte{}, header...), row(43)...), 0xff, 0xff)
+	if _, err := feedAll(spec, bad, 5); err == nil || !strings.Contains(err.Error(), `names tenant "43"`) {
+		t.Fatalf("another tenant: %v", err)
+	}
 }

@@ -74,6 +74,7 @@ type Result struct {
 // and which values the proxy appends to every row (the tenant columns the
 // client's column list left out, added to the statement's column list).
 type CopyIn struct {
+	Binary    bool   // Postgres's binary COPY format
 	CSV       bool   // else text format
 	Delimiter byte   // field separator
 	Quote     byte   // CSV quote
@@ -83,12 +84,16 @@ type CopyIn struct {
 	Fields    int    // fields per row the client sends
 	Checks    []CopyCheck
 	Fill      []string
+	// FillTypes are the catalogued types of the filled columns (the binary
+	// format writes each value in its type's binary form).
+	FillTypes []string
 }
 
 // CopyCheck is one field (0-based) that must hold one of Values.
 type CopyCheck struct {
 	Field  int
 	Column string
+	Type   string // the column's catalogued type
 	Values []string
 }
 

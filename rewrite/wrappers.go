@@ -200,8 +200,13 @@ func (w *walker) copyInto(c *pg.CopyStmt, t catalog.Table) {
 		if w.err != nil {
 			return
 		}
+		typ := t.ColumnType(v.TenantColumn)
+		if ci.Binary && !binaryTenantType(typ) {
+			w.fail(refuseHint("use FORMAT text or csv", "COPY FROM in binary format into %s: the proxy cannot read tenant column %s of type %q", t.QualifiedName(), v.TenantColumn, typ))
+			return
+		}
 		if i := slices.Index(cols, v.TenantColumn); i >= 0 {
-			ci.Checks = append(ci.Checks, CopyCheck{Field: i, Column: v.TenantColumn, Values: vals})
+			ci.Checks = append(ci.Checks, CopyCheck{Field: i, Column: v.TenantColumn, Type: typ, Values: vals})
 			continue
 		}
 		if len(vals) != 1 {
@@ -210,6 +215,7 @@ func (w *walker) copyInto(c *pg.CopyStmt, t catalog.Table) {
 		}
 		c.Attlist = append(c.Attlist, pg.MakeStrNode(v.TenantColumn))
 		ci.Fill = append(ci.Fill, vals[0])
+		ci.FillTypes = append(ci.FillTypes, typ)
 	}
 	w.copyIn = ci
 	w.changed = true
@@ -225,6 +231,8 @@ func (w *walker) copyFormat(opts []*pg.Node, ci *CopyIn) {
 			switch strings.ToLower(str(d)) {
 			case "csv":
 				ci.CSV, ci.Delimiter, ci.Null = true, ',', ""
+			case "binary":
+				ci.Binary = true
 			case "text":
 			default:
 				w.fail(refuseHint("use FORMAT text or csv", "COPY FROM into a tenant-bound table in %s format is not supported: the proxy must read each row's tenant", str(d)))
@@ -303,4 +311,15 @@ func (w *walker) copyOptions(opts []*pg.Node) {
 		}
 		w.expr(d.GetArg())
 	}
+}
+
+// binaryTenantType reports whether the proxy reads and writes a tenant
+// column of this type in the binary COPY format.
+func binaryTenantType(typ string) bool {
+	switch {
+	case typ == "smallint", typ == "integer", typ == "bigint", typ == "text", typ == "uuid",
+		strings.HasPrefix(typ, "character varying"):
+		return true
+	}
+	return false
 }
