@@ -63,12 +63,18 @@ func TestCopyFilterIsIndependentOfChunking(t *testing.T) {
 // FuzzCopyFilter: any input, any chunking: no panic, and the verdict does
 // not depend on how the rows were split.
 func FuzzCopyFilter(f *testing.F) {
-	f.Add([]byte("42\ta\n42\tb\n"), uint8(3), false)
-	f.Add([]byte("h,\"4,2\"\n\"q\"\"\",\"4,2\"\n"), uint8(1), true)
-	f.Fuzz(func(t *testing.T, data []byte, n uint8, csv bool) {
+	f.Add([]byte("42\ta\n42\tb\n"), uint8(3), uint8(0))
+	f.Add([]byte("h,\"4,2\"\n\"q\"\"\",\"4,2\"\n"), uint8(1), uint8(1))
+	f.Add(append(append([]byte{}, copySignature...), 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 42, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), uint8(2), uint8(2))
+	f.Fuzz(func(t *testing.T, data []byte, n, mode uint8) {
 		spec := textSpec()
-		if csv {
+		switch mode % 3 {
+		case 1:
 			spec = csvSpec()
+		case 2:
+			spec = &rewrite.CopyIn{Binary: true, Fields: 2,
+				Checks: []rewrite.CopyCheck{{Field: 0, Column: "tenant_id", Type: "integer", Values: []string{"42"}}},
+				Fill:   []string{"7"}, FillTypes: []string{"uuid"}}
 		}
 		whole, errWhole := feedAll(spec, data, len(data)+1)
 		split, errSplit := feedAll(spec, data, int(n%16)+1)
