@@ -293,7 +293,7 @@ var corpus = []corpusStmt{
 	refused("refused", "INSERT INTO orders (tenant_id, total) VALUES (1, 1)").only("2", "3"),
 	refused("refused", "UPDATE orders SET tenant_id = 3").only("1", "2"),
 	refused("refused", "INSERT INTO orders (id, total) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET tenant_id = 9"),
-	refused("refused", "COPY orders FROM STDIN"),
+	refused("refused", "COPY notes FROM STDIN"),
 	refused("refused", "PREPARE TRANSACTION 'x'"),
 	refused("refused", "SELECT * FROM orders TABLESAMPLE SYSTEM (50)"),
 }
