@@ -94,7 +94,9 @@ func (f *copyFilter) line(line []byte) ([]byte, error) {
 	switch {
 	case f.ended:
 		return line, nil
-	case !f.spec.CSV && string(line) == `\.`:
+	case string(line) == `\.`:
+		// The end-of-data marker (CSV too, when unquoted): Postgres
+		// ignores whatever follows it.
 		f.ended = true
 		return line, nil
 	case f.header:
