@@ -19,7 +19,7 @@ e2e:
 
 ## differential: the isolation-equivalence suites, with accepted/refused counts per category.
 differential:
-	TENANTPROXY_CORPUS_REPORT=1 $(GO) test -count=1 -v -run 'TestDifferential' ./e2e/ ./rewrite/ | grep -Ev 'level=|^=== RUN'
+	$(GO) test -count=1 -v -run 'TestDifferential' ./e2e/ ./rewrite/ | grep -Ev 'level=|^=== RUN'
 
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/tenantproxy/tenantproxy/auth"
+	"github.com/tenantproxy/tenantproxy/catalog"
 	"github.com/tenantproxy/tenantproxy/internal/pgtest"
 )
 
@@ -85,6 +87,10 @@ type env struct {
 type envOptions struct {
 	extraArgs []string
 	listen    string // default: a free loopback port
+	// schema replaces demoSchema (DDL and any rows); tables, when set,
+	// replace the demo catalog (imported with tenantproxy catalog import).
+	schema string
+	tables []catalog.Table
 }
 
 func newEnv(t testing.TB, opts ...envOptions) *env {
@@ -99,7 +105,11 @@ func newEnv(t testing.TB, opts ...envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.Exec(ctx, demoSchema); err != nil {
+	schema := demoSchema
+	if o.schema != "" {
+		schema = o.schema
+	}
+	if _, err := conn.Exec(ctx, schema); err != nil {
 		t.Fatal(err)
 	}
 	database := conn.Config().Database
@@ -111,11 +121,30 @@ func newEnv(t testing.TB, opts ...envOptions) *env {
 		t.Fatal(err)
 	}
 	e.cli(t, "catalog", "init")
-	e.cli(t, "catalog", "add-table", "customers", "--tenant-column", "tenant_id")
-	e.cli(t, "catalog", "add-table", "orders", "--tenant-column", "tenant_id")
-	e.cli(t, "catalog", "add-global", "plans")
+	if o.tables != nil {
+		e.importCatalog(t, o.tables)
+	} else {
+		e.cli(t, "catalog", "add-table", "customers", "--tenant-column", "tenant_id")
+		e.cli(t, "catalog", "add-table", "orders", "--tenant-column", "tenant_id")
+		e.cli(t, "catalog", "add-global", "plans")
+	}
 	e.start(t, o.listen, o.extraArgs...)
 	return e
+}
+
+// importCatalog replaces the catalog with tables, as a reviewed catalog
+// file is applied: tenantproxy catalog import.
+func (e *env) importCatalog(t testing.TB, tables []catalog.Table) {
+	t.Helper()
+	data, err := catalog.FileOf(0, tables, catalog.Extras{}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(e.dir, "catalog.yaml")
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.cli(t, "catalog", "import", file)
 }
 
 // cli runs the tenantproxy binary against the env's database.
@@ -193,6 +222,22 @@ func (e *env) token(t testing.TB, tenants ...string) string {
 	return tok
 }
 
+// claimsToken mints a valid token with the given claims (exp and iat
+// added), for claims auth.Mint does not write, such as a second dimension.
+func (e *env) claimsToken(t testing.TB, claims map[string]any) string {
+	t.Helper()
+	now := time.Now()
+	all := jwt.MapClaims{"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	for k, v := range claims {
+		all[k] = v
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, all).SignedString(e.secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 // connString is a libpq URL for the proxy with the token as password.
 func (e *env) connString(token string) string {
 	return fmt.Sprintf("postgres://app:%s@%s/%s?sslmode=disable", token, e.addr, e.database)
@@ -201,9 +246,16 @@ func (e *env) connString(token string) string {
 // connect opens a pgx connection through the proxy as the given tenants.
 func (e *env) connect(t testing.TB, tenants ...string) *pgx.Conn {
 	t.Helper()
+	return e.connectToken(t, e.token(t, tenants...))
+}
+
+// connectToken opens a pgx connection through the proxy with token as the
+// password.
+func (e *env) connectToken(t testing.TB, token string) *pgx.Conn {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, e.connString(e.token(t, tenants...)))
+	conn, err := pgx.Connect(ctx, e.connString(token))
 	if err != nil {
 		t.Fatalf("connect through proxy: %v", err)
 	}

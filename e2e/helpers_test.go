@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -73,28 +72,3 @@ func toText(v any) string {
 
 // pgxSimple makes pgx send a statement with the simple query protocol.
 var pgxSimple = pgx.QueryExecModeSimpleProtocol
-
-// textRows runs sql with the simple protocol and returns each row as its text
-// values joined by "|", sorted.
-func textRows(ctx context.Context, conn *pgconn.PgConn, sql string) ([]string, error) {
-	results, err := conn.Exec(ctx, sql).ReadAll()
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, res := range results {
-		for _, row := range res.Rows {
-			vals := make([]string, len(row))
-			for i, v := range row {
-				if v == nil {
-					vals[i] = "NULL"
-				} else {
-					vals[i] = string(v)
-				}
-			}
-			out = append(out, strings.Join(vals, "|"))
-		}
-	}
-	slices.Sort(out)
-	return out, nil
-}
