@@ -91,6 +91,9 @@ type envOptions struct {
 	// replace the demo catalog (imported with tenantproxy catalog import).
 	schema string
 	tables []catalog.Table
+	// prepare runs after the schema, before the catalog and the proxy,
+	// with the superuser DSN (for example an ORM's migrations).
+	prepare func(t testing.TB, dsn string)
 }
 
 func newEnv(t testing.TB, opts ...envOptions) *env {
@@ -114,6 +117,9 @@ func newEnv(t testing.TB, opts ...envOptions) *env {
 	}
 	database := conn.Config().Database
 	conn.Close(ctx)
+	if o.prepare != nil {
+		o.prepare(t, dsn)
+	}
 
 	e := &env{upstream: dsn, database: database, dir: t.TempDir(), secret: []byte("e2e-secret-0123456789-abcdefghijklmnop")}
 	e.keyFile = filepath.Join(e.dir, "hmac.key")

@@ -1,0 +1,1 @@
+"""A small Django app for tenantproxy's client compatibility matrix."""

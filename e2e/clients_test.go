@@ -1,0 +1,270 @@
+package e2e_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tenantproxy/tenantproxy/catalog"
+)
+
+// The client compatibility matrix: every client runs the same scenario
+// through the proxy, once for each of two tenants.
+//
+// The scenario, in each client's own idiom: connect with a token as the
+// password; introspect (whatever the driver or ORM does on connect and first
+// use, plus a look at the accounts table's columns); create an account and a
+// note (the tenant column left out and filled by the proxy, or set by the ORM
+// to the app's tenant); read them back through a join; update; run a
+// transaction that is rolled back; run a parameterised (prepared) query
+// several times; try to read, update and delete the other tenant's rows by id
+// (nothing is seen or changed); see only its own tenant; delete the note;
+// have an uncatalogued table refused with 42501 and carry on.
+//
+// A script prints "version: ..." first and "ok <step>" per passed step; it
+// fails by exiting non-zero. The Go side then checks the database directly:
+// the kept account belongs to the client's tenant, the rolled-back one does
+// not exist, the note is gone and the other tenant's rows are untouched.
+
+// clientSchema is the scenario's tables: two tenant-bound tables with a
+// foreign key between them, and one that is deliberately not catalogued.
+const clientSchema = `
+CREATE TABLE accounts (id bigserial PRIMARY KEY, tenant_id int NOT NULL, name text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE notes (id bigserial PRIMARY KEY, tenant_id int NOT NULL, account_id bigint NOT NULL REFERENCES accounts(id), body text NOT NULL, stars int NOT NULL DEFAULT 0);
+CREATE TABLE secrets (id int, value text);
+INSERT INTO accounts (tenant_id, name) VALUES (1, 'seed-1'), (2, 'seed-2');
+INSERT INTO notes (tenant_id, account_id, body) VALUES (1, 1, 'seed note 1'), (2, 2, 'seed note 2');
+INSERT INTO secrets VALUES (1, 'do not leak');
+`
+
+// clientTables is the matrix's catalog: the scenario's tables and the
+// Django app's (created by its migrations, run directly against Postgres).
+var clientTables = []catalog.Table{
+	{Schema: "public", Name: "accounts", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
+	{Schema: "public", Name: "notes", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
+	{Schema: "public", Name: "shop_account", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
+	{Schema: "public", Name: "shop_note", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
+}
+
+// clientsDir holds the scripts of the clients that are not Go.
+var clientsDir, _ = filepath.Abs("clients")
+
+// systemPython is Debian's interpreter, which sees Debian's python3-*
+// packages (a python3 earlier on PATH may be another installation).
+const systemPython = "/usr/bin/python3"
+
+// scriptClient is one client of the matrix that runs as a program.
+type scriptClient struct {
+	name string
+	// command builds the scenario's command line; setup, when set, runs
+	// once before (e.g. compiling).
+	command func() []string
+	setup   func(t *testing.T, work string)
+	// needs names files that must exist (the client's runtime and packages),
+	// with the way to install them.
+	needs map[string]string
+}
+
+var scriptClients = []scriptClient{
+	{name: "psql", command: func() []string {
+		return []string{"psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", filepath.Join(clientsDir, "psql", "scenario.sql")}
+	}, needs: map[string]string{}},
+	{name: "node-postgres", command: func() []string {
+		return []string{"node", filepath.Join(clientsDir, "node", "scenario.js")}
+	}, needs: map[string]string{filepath.Join(clientsDir, "node", "node_modules", "pg"): "npm ci --prefix e2e/clients/node"}},
+	{name: "psycopg2", command: func() []string {
+		return []string{systemPython, filepath.Join(clientsDir, "python", "psycopg2_scenario.py")}
+	}, needs: map[string]string{"/usr/lib/python3/dist-packages/psycopg2": "apt-get install python3-psycopg2"}},
+	{name: "psycopg3", command: func() []string {
+		return []string{systemPython, filepath.Join(clientsDir, "python", "psycopg3_scenario.py")}
+	}, needs: map[string]string{"/usr/lib/python3/dist-packages/psycopg": "apt-get install python3-psycopg"}},
+	{name: "sqlalchemy", command: func() []string {
+		return []string{systemPython, filepath.Join(clientsDir, "python", "sqlalchemy_scenario.py")}
+	}, needs: map[string]string{"/usr/lib/python3/dist-packages/sqlalchemy": "apt-get install python3-sqlalchemy"}},
+	{name: "django", command: func() []string {
+		return []string{systemPython, filepath.Join(clientsDir, "python", "django_scenario.py"), "scenario"}
+	}, needs: map[string]string{"/usr/lib/python3/dist-packages/django": "apt-get install python3-django"}},
+	{name: "pgjdbc", command: nil, setup: nil, needs: map[string]string{
+		"/usr/share/java/postgresql.jar": "apt-get install libpostgresql-jdbc-java",
+		"/usr/bin/javac":                 "apt-get install default-jdk-headless",
+	}},
+	{name: "ruby-pg", command: func() []string {
+		return []string{"ruby", filepath.Join(clientsDir, "ruby", "pg_scenario.rb")}
+	}, needs: map[string]string{"/usr/bin/ruby": "apt-get install ruby-pg"}},
+	{name: "activerecord", command: func() []string {
+		return []string{"ruby", filepath.Join(clientsDir, "ruby", "activerecord_scenario.rb")}
+	}, needs: map[string]string{"/usr/lib/ruby/vendor_ruby/active_record.rb": "apt-get install ruby-activerecord"}},
+}
+
+func init() {
+	// pgjdbc's scenario is compiled once into the test's work directory.
+	for i := range scriptClients {
+		if scriptClients[i].name != "pgjdbc" {
+			continue
+		}
+		var classes string
+		scriptClients[i].setup = func(t *testing.T, work string) {
+			classes = filepath.Join(work, "classes")
+			out, err := exec.Command("javac", "-d", classes, "-cp", "/usr/share/java/postgresql.jar",
+				filepath.Join(clientsDir, "java", "Scenario.java")).CombinedOutput()
+			if err != nil {
+				t.Fatalf("javac: %v\n%s", err, out)
+			}
+		}
+		scriptClients[i].command = func() []string {
+			return []string{"java", "-cp", classes + ":/usr/share/java/postgresql.jar", "Scenario"}
+		}
+	}
+}
+
+// TestClientMatrix runs every client's scenario for two tenants.
+func TestClientMatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the client matrix starts real clients; run without -short")
+	}
+	e := newEnv(t, envOptions{schema: clientSchema, tables: clientTables, prepare: djangoMigrate})
+	for _, c := range scriptClients {
+		t.Run(c.name, func(t *testing.T) {
+			for file, install := range c.needs {
+				if _, err := os.Stat(file); err != nil {
+					missingClient(t, c.name, install, err)
+				}
+			}
+			work := t.TempDir()
+			if c.setup != nil {
+				c.setup(t, work)
+			}
+			for _, tenant := range []string{"1", "2"} {
+				e.runScenario(t, c.name, tenant, c.command())
+			}
+		})
+	}
+}
+
+// missingClient fails the test (the matrix must run in make test): a client
+// that is not installed is a setup error, unless TENANTPROXY_SKIP_CLIENTS
+// says the clients are deliberately absent on this machine.
+func missingClient(t *testing.T, name, install string, err error) {
+	t.Helper()
+	if os.Getenv("TENANTPROXY_SKIP_CLIENTS") != "" {
+		t.Skipf("%s is not installed (%v); TENANTPROXY_SKIP_CLIENTS is set", name, err)
+	}
+	t.Fatalf("%s is not installed (%v): run .ci/run, or %s (TENANTPROXY_SKIP_CLIENTS=1 skips the missing clients)", name, err, install)
+}
+
+// scenarioEnv is the environment a client's scenario reads.
+func (e *env) scenarioEnv(t *testing.T, name, tenant string) (tag string, vars []string) {
+	other := map[string]string{"1": "2", "2": "1"}[tenant]
+	direct := e.direct(t)
+	otherID := column(t, direct, "SELECT id::text FROM accounts WHERE name = $1", "seed-"+other)
+	otherShop := column(t, direct, "SELECT coalesce(min(id), 0)::text FROM shop_account WHERE tenant_id = $1", other)
+	host, port, _ := net.SplitHostPort(e.addr)
+	tok := e.token(t, tenant)
+	tag = fmt.Sprintf("%s-t%s", name, tenant)
+	vars = []string{
+		"DATABASE_URL=" + e.connString(tok),
+		"TP_HOST=" + host, "TP_PORT=" + port, "TP_DB=" + e.database, "TP_USER=app", "TP_PASSWORD=" + tok,
+		"TP_TENANT=" + tenant, "TP_TAG=" + tag, "TP_OTHER_ID=" + otherID[0], "TP_OTHER_SHOP_ID=" + otherShop[0],
+		// psql reads its connection and variables from the environment.
+		"PGHOST=" + host, "PGPORT=" + port, "PGDATABASE=" + e.database, "PGUSER=app", "PGPASSWORD=" + tok, "PGSSLMODE=disable",
+		"PGAPPNAME=tenantproxy-client-matrix",
+	}
+	return tag, vars
+}
+
+// runScenario runs one client's scenario as tenant and checks its effects
+// directly in the database.
+func (e *env) runScenario(t *testing.T, name, tenant string, argv []string) {
+	t.Helper()
+	tag, vars := e.scenarioEnv(t, name, tenant)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = clientsDir
+	cmd.Env = append(cleanEnv(), vars...)
+	if name == "psql" {
+		cmd.Args = append(cmd.Args, "-v", "tag="+tag, "-v", "tenant="+tenant, "-v", "other_id="+envValue(vars, "TP_OTHER_ID"))
+	}
+	out, err := cmd.CombinedOutput()
+	text := string(out)
+	if err != nil {
+		t.Fatalf("%s as tenant %s: %v\n%s", name, tenant, err, text)
+	}
+	steps := 0
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "version: ") && tenant == "1":
+			t.Log(line)
+		case strings.HasPrefix(line, "ok "):
+			steps++
+		case strings.HasPrefix(line, "FAIL"):
+			t.Fatalf("%s as tenant %s: %s\n%s", name, tenant, line, text)
+		}
+	}
+	if steps < 8 {
+		t.Fatalf("%s as tenant %s passed only %d steps:\n%s", name, tenant, steps, text)
+	}
+	e.checkScenarioEffects(t, name, tenant, tag)
+}
+
+// checkScenarioEffects looks at what the scenario left, directly.
+func (e *env) checkScenarioEffects(t *testing.T, name, tenant, tag string) {
+	t.Helper()
+	direct := e.direct(t)
+	table, notes := "accounts", "notes"
+	if name == "django" {
+		table, notes = "shop_account", "shop_note"
+	}
+	wantRows(t, column(t, direct, fmt.Sprintf("SELECT tenant_id::text FROM %s WHERE name = $1", table), tag), tenant)
+	wantRows(t, column(t, direct, fmt.Sprintf("SELECT count(*)::text FROM %s WHERE name = $1", table), tag+"-rollback"), "0")
+	wantRows(t, column(t, direct, fmt.Sprintf("SELECT count(*)::text FROM %s n JOIN %s a ON a.id = n.account_id WHERE a.name = $1", notes, table), tag), "0")
+	wantRows(t, column(t, direct, fmt.Sprintf("SELECT count(*)::text FROM %s WHERE name = 'stolen'", table)), "0")
+	wantRows(t, column(t, direct, "SELECT string_agg(name || ':' || tenant_id, ',' ORDER BY id) FROM accounts WHERE name LIKE 'seed-%'"), "seed-1:1,seed-2:2")
+	wantRows(t, column(t, direct, "SELECT count(*)::text FROM notes WHERE body LIKE 'seed note %'"), "2")
+}
+
+// cleanEnv is the test's environment without libpq settings that would
+// point a client elsewhere.
+func cleanEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "PG") || strings.HasPrefix(kv, "DATABASE_URL=") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func envValue(vars []string, name string) string {
+	for _, kv := range vars {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// djangoMigrate runs the Django app's migrations directly against Postgres,
+// as a team would deploy them, and seeds one account per tenant.
+func djangoMigrate(t testing.TB, dsn string) {
+	t.Helper()
+	if _, err := os.Stat("/usr/lib/python3/dist-packages/django"); err != nil {
+		return // the django subtest reports it
+	}
+	cmd := exec.Command(systemPython, filepath.Join(clientsDir, "python", "django_scenario.py"), "migrate")
+	cmd.Dir = clientsDir
+	cmd.Env = append(cleanEnv(), "TP_DIRECT_URL="+dsn)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("django migrate: %v\n%s", err, out)
+	}
+}
