@@ -2,14 +2,25 @@ GO      ?= go
 BIN     := bin/tenantproxy
 PKGS    := ./...
 
-.PHONY: build test unit e2e differential demo bench fuzz vet fmt clean
+.PHONY: build test test-clients clients unit e2e differential demo bench fuzz vet fmt clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/tenantproxy
 
-## test: vet, then every unit and end-to-end test (starts its own PostgreSQL).
-test: vet
+## test: vet, then every unit and end-to-end test (starts its own PostgreSQL),
+## the client compatibility matrix included.
+test: vet clients
 	$(GO) test -count=1 -timeout 14m $(PKGS)
+
+## test-clients: only the client compatibility matrix.
+test-clients: clients
+	$(GO) test -count=1 -timeout 10m -v -run 'TestClientMatrix' ./e2e/ | grep -Ev 'level=|^=== RUN'
+
+## clients: the matrix's npm packages (the other clients come from Debian: see .ci/run).
+clients: e2e/clients/node/node_modules/.package-lock.json
+
+e2e/clients/node/node_modules/.package-lock.json: e2e/clients/node/package-lock.json
+	npm ci --prefix e2e/clients/node --no-audit --no-fund
 
 unit:
 	$(GO) test -count=1 ./auth/... ./audit/... ./catalog/... ./rewrite/... ./proxy/...

@@ -78,9 +78,22 @@ func (s *Snapshot) SystemRelationAllowed(schema, name string) bool {
 	return builtinSystemRelations[q] || s.relations[q]
 }
 
-// FunctionAllowed reports whether the catalog allows calling a function
-// beyond the built-in list (name as written, lower case, without schema).
-func (s *Snapshot) FunctionAllowed(name string) bool { return s.functions[name] }
+// builtinSchemaFunctions are functions outside pg_catalog that are always
+// allowed (schema.name): information_schema's helpers, plain SQL over their
+// arguments and the system catalogs, which drivers call when they read
+// metadata (pgjdbc's getPrimaryKeys uses _pg_expandarray).
+var builtinSchemaFunctions = setOf("information_schema.", `
+_pg_expandarray _pg_index_position _pg_truetypid _pg_truetypmod _pg_char_max_length
+_pg_char_octet_length _pg_numeric_precision _pg_numeric_precision_radix _pg_numeric_scale
+_pg_datetime_precision _pg_interval_type`)
+
+// FunctionAllowed reports whether a function beyond the rewriter's built-in
+// list may be called: allowed by the catalog (name as written, lower case:
+// a bare name for a pg_catalog function, schema.name for others) or one of
+// information_schema's helpers.
+func (s *Snapshot) FunctionAllowed(name string) bool {
+	return s.functions[name] || builtinSchemaFunctions[name]
+}
 
 func setOf(prefixAndWords ...string) map[string]bool {
 	m := map[string]bool{}

@@ -2,16 +2,20 @@ package e2e_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/tenantproxy/tenantproxy/catalog"
 )
 
@@ -67,40 +71,38 @@ type scriptClient struct {
 	// once before (e.g. compiling).
 	command func() []string
 	setup   func(t *testing.T, work string)
-	// needs names files that must exist (the client's runtime and packages),
-	// with the way to install them.
-	needs map[string]string
+	// probe is a command that succeeds when the client's runtime and
+	// packages are installed; install says how to install them.
+	probe   []string
+	install string
 }
 
 var scriptClients = []scriptClient{
 	{name: "psql", command: func() []string {
 		return []string{"psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", filepath.Join(clientsDir, "psql", "scenario.sql")}
-	}, needs: map[string]string{}},
+	}, probe: []string{"psql", "--version"}, install: "apt-get install postgresql-client"},
 	{name: "node-postgres", command: func() []string {
 		return []string{"node", filepath.Join(clientsDir, "node", "scenario.js")}
-	}, needs: map[string]string{filepath.Join(clientsDir, "node", "node_modules", "pg"): "npm ci --prefix e2e/clients/node"}},
+	}, probe: []string{"node", "-e", "require(\"pg\")"}, install: "npm ci --prefix e2e/clients/node"},
 	{name: "psycopg2", command: func() []string {
 		return []string{systemPython, filepath.Join(clientsDir, "python", "psycopg2_scenario.py")}
-	}, needs: map[string]string{"/usr/lib/python3/dist-packages/psycopg2": "apt-get install python3-psycopg2"}},
+	}, probe: []string{systemPython, "-c", "import psycopg2"}, install: "apt-get install python3-psycopg2"},
 	{name: "psycopg3", command: func() []string {
 		return []string{systemPython, filepath.Join(clientsDir, "python", "psycopg3_scenario.py")}
-	}, needs: map[string]string{"/usr/lib/python3/dist-packages/psycopg": "apt-get install python3-psycopg"}},
+	}, probe: []string{systemPython, "-c", "import psycopg"}, install: "apt-get install python3-psycopg"},
 	{name: "sqlalchemy", command: func() []string {
 		return []string{systemPython, filepath.Join(clientsDir, "python", "sqlalchemy_scenario.py")}
-	}, needs: map[string]string{"/usr/lib/python3/dist-packages/sqlalchemy": "apt-get install python3-sqlalchemy"}},
+	}, probe: []string{systemPython, "-c", "import sqlalchemy, psycopg2"}, install: "apt-get install python3-sqlalchemy python3-psycopg2"},
 	{name: "django", command: func() []string {
 		return []string{systemPython, filepath.Join(clientsDir, "python", "django_scenario.py"), "scenario"}
-	}, needs: map[string]string{"/usr/lib/python3/dist-packages/django": "apt-get install python3-django"}},
-	{name: "pgjdbc", command: nil, setup: nil, needs: map[string]string{
-		"/usr/share/java/postgresql.jar": "apt-get install libpostgresql-jdbc-java",
-		"/usr/bin/javac":                 "apt-get install default-jdk-headless",
-	}},
+	}, probe: []string{systemPython, "-c", "import django, psycopg2"}, install: "apt-get install python3-django python3-psycopg2"},
+	{name: "pgjdbc", command: nil, setup: nil, probe: []string{"sh", "-c", "javac -version && test -f /usr/share/java/postgresql.jar"}, install: "apt-get install default-jdk-headless libpostgresql-jdbc-java"},
 	{name: "ruby-pg", command: func() []string {
 		return []string{"ruby", filepath.Join(clientsDir, "ruby", "pg_scenario.rb")}
-	}, needs: map[string]string{"/usr/bin/ruby": "apt-get install ruby-pg"}},
+	}, probe: []string{"ruby", "-e", "require \"pg\""}, install: "apt-get install ruby-pg"},
 	{name: "activerecord", command: func() []string {
 		return []string{"ruby", filepath.Join(clientsDir, "ruby", "activerecord_scenario.rb")}
-	}, needs: map[string]string{"/usr/lib/ruby/vendor_ruby/active_record.rb": "apt-get install ruby-activerecord"}},
+	}, probe: []string{"ruby", "-e", "require \"active_record\"; require \"pg\""}, install: "apt-get install ruby-activerecord ruby-pg"},
 }
 
 func init() {
@@ -130,12 +132,31 @@ func TestClientMatrix(t *testing.T) {
 		t.Skip("the client matrix starts real clients; run without -short")
 	}
 	e := newEnv(t, envOptions{schema: clientSchema, tables: clientTables, prepare: djangoMigrate})
+	t.Logf("version: pgx %s, Go %s", moduleVersion("github.com/jackc/pgx/v5"), runtime.Version())
+	refusals := 0 // SELECT * FROM secrets, once per run; twice for psql and pgjdbc
+	for _, mode := range []struct {
+		name string
+		mode pgx.QueryExecMode
+	}{{"pgx-simple", pgx.QueryExecModeSimpleProtocol}, {"pgx-extended", pgx.QueryExecModeCacheStatement}, {"pgx-describe", pgx.QueryExecModeDescribeExec}} {
+		t.Run(mode.name, func(t *testing.T) {
+			for _, tenant := range []string{"1", "2"} {
+				e.pgxScenario(t, mode.name, tenant, mode.mode)
+			}
+		})
+		refusals += 4
+	}
+	t.Run("database-sql", func(t *testing.T) {
+		for _, tenant := range []string{"1", "2"} {
+			e.stdlibScenario(t, "database-sql", tenant)
+		}
+	})
+	refusals += 2
 	for _, c := range scriptClients {
 		t.Run(c.name, func(t *testing.T) {
-			for file, install := range c.needs {
-				if _, err := os.Stat(file); err != nil {
-					missingClient(t, c.name, install, err)
-				}
+			probe := exec.Command(c.probe[0], c.probe[1:]...)
+			probe.Dir = filepath.Join(clientsDir, "node")
+			if out, err := probe.CombinedOutput(); err != nil {
+				missingClient(t, c.name, c.install, fmt.Errorf("%v: %s", err, bytes.TrimSpace(out)))
 			}
 			work := t.TempDir()
 			if c.setup != nil {
@@ -145,7 +166,56 @@ func TestClientMatrix(t *testing.T) {
 				e.runScenario(t, c.name, tenant, c.command())
 			}
 		})
+		refusals += 2
+		if c.name == "psql" || c.name == "pgjdbc" {
+			refusals += 2
+		}
 	}
+	if !t.Failed() {
+		e.onlyDeliberateRefusals(t, refusals)
+	}
+}
+
+// onlyDeliberateRefusals checks the audit stream: the only statements the
+// proxy refused during the matrix are the scenarios' reads of the
+// uncatalogued table, so no driver or ORM had something refused that it
+// then worked around (or swallowed).
+func (e *env) onlyDeliberateRefusals(t *testing.T, want int) {
+	t.Helper()
+	path := filepath.Join(e.dir, "audit.jsonl")
+	var refused []string
+	eventually(t, 10*time.Second, "every refusal on disk", func() error {
+		refused = refused[:0]
+		for _, ev := range auditEvents(t, path) {
+			if ev.Decision == "rejected" {
+				refused = append(refused, ev.SQL)
+			}
+		}
+		if len(refused) < want {
+			return fmt.Errorf("%d refusals in the audit stream, want %d", len(refused), want)
+		}
+		return nil
+	})
+	for _, sql := range refused {
+		if !strings.Contains(sql, "secrets") {
+			t.Errorf("a client's statement was refused: %s", sql)
+		}
+	}
+	if len(refused) != want {
+		t.Errorf("%d refusals in the audit stream, want %d: %q", len(refused), want, refused)
+	}
+}
+
+// moduleVersion is the version of a module the test binary was built with.
+func moduleVersion(path string) string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range info.Deps {
+			if d.Path == path {
+				return d.Version
+			}
+		}
+	}
+	return "unknown"
 }
 
 // missingClient fails the test (the matrix must run in make test): a client
@@ -258,8 +328,18 @@ func envValue(vars []string, name string) string {
 // as a team would deploy them, and seeds one account per tenant.
 func djangoMigrate(t testing.TB, dsn string) {
 	t.Helper()
-	if _, err := os.Stat("/usr/lib/python3/dist-packages/django"); err != nil {
-		return // the django subtest reports it
+	if exec.Command(systemPython, "-c", "import django, psycopg2").Run() != nil {
+		// The django subtest reports it; the catalog still names the tables.
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), `CREATE TABLE shop_account (id bigserial PRIMARY KEY, tenant_id int NOT NULL, name text NOT NULL);
+			CREATE TABLE shop_note (id bigserial PRIMARY KEY, tenant_id int NOT NULL, account_id bigint NOT NULL, body text NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		return
 	}
 	cmd := exec.Command(systemPython, filepath.Join(clientsDir, "python", "django_scenario.py"), "migrate")
 	cmd.Dir = clientsDir
