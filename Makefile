@@ -2,7 +2,7 @@ GO      ?= go
 BIN     := bin/tenantproxy
 PKGS    := ./...
 
-.PHONY: build test test-clients clients unit e2e differential demo bench fuzz vet fmt clean
+.PHONY: build test test-clients clients memory unit e2e differential demo bench fuzz vet fmt clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/tenantproxy
@@ -39,6 +39,10 @@ vet:
 ## demo: a throwaway Postgres with two tenants behind the proxy; Ctrl-C cleans up.
 demo: build
 	$(GO) run ./internal/demo -bin $(BIN)
+
+## memory: the proxy's peak memory through a 1 GiB COPY FROM and a 10-million-row SELECT.
+memory:
+	TENANTPROXY_MEMORY_COPY_MB=1024 TENANTPROXY_MEMORY_ROWS=10000000 $(GO) test -count=1 -timeout 30m -v -run 'TestStreamingMemoryIsBounded' ./e2e/ | grep -Ev 'level=|^=== RUN'
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./rewrite/... ./e2e/...
