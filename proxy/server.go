@@ -29,6 +29,12 @@ type AuditWriter interface {
 	Write(audit.Event) error
 }
 
+// StatementRewriter scopes a statement string for a session's scope under
+// a catalog snapshot (rewrite.Rewriter and rewrite.Cache).
+type StatementRewriter interface {
+	Rewrite(sql string, scope rewrite.Scope, snap *catalog.Snapshot) (*rewrite.Result, error)
+}
+
 // Config is everything a Server needs. Zero durations and sizes take the
 // documented defaults.
 type Config struct {
@@ -45,9 +51,11 @@ type Config struct {
 	// StartupTimeout bounds the handshake, TLS and authentication (default 10s).
 	StartupTimeout time.Duration
 	Verifier       *auth.Verifier
-	Rewriter       *rewrite.Rewriter
-	Catalog        CatalogSource
-	Audit          AuditWriter
+	// Rewriter scopes statements: a *rewrite.Rewriter, or a *rewrite.Cache
+	// in front of one.
+	Rewriter StatementRewriter
+	Catalog  CatalogSource
+	Audit    AuditWriter
 	// AuditRedact replaces literals in audited SQL with placeholders.
 	AuditRedact bool
 	// AuditExecutions records every execution of a prepared statement,

@@ -50,20 +50,52 @@ func TestParamCheckCarriesType(t *testing.T) {
 	}
 }
 
+// oltpStatements are the typical statements the rewrite benchmarks run.
+var oltpStatements = []struct{ name, sql string }{
+	{"passthrough", "SELECT 1"},
+	{"begin", "BEGIN"},
+	{"point-select", "SELECT * FROM orders WHERE id = $1"},
+	{"join", "SELECT o.id, c.name FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.total > $1 ORDER BY o.id LIMIT 10"},
+	{"insert", "INSERT INTO orders (customer_id, total) VALUES ($1, $2) RETURNING id"},
+	{"update", "UPDATE orders SET total = total + $1 WHERE id = $2"},
+	{"path-select", "SELECT p.title FROM posts p WHERE p.id = $1"},
+}
+
+// BenchmarkRewrite is the full path: parse, rewrite, deparse and verify.
 func BenchmarkRewrite(b *testing.B) {
 	rw := rewrite.New(rewrite.Config{})
 	snap := testCatalog()
 	scope := rewrite.Scope{Values: map[string][]string{"": {"42"}}}
-	for _, bc := range []struct{ name, sql string }{
-		{"passthrough", "SELECT 1"},
-		{"point-select", "SELECT * FROM orders WHERE id = $1"},
-		{"join", "SELECT o.id, c.name FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.total > $1 ORDER BY o.id LIMIT 10"},
-		{"insert", "INSERT INTO orders (customer_id, total) VALUES ($1, $2) RETURNING id"},
-	} {
+	for _, bc := range oltpStatements {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := rw.Rewrite(bc.sql, scope, snap); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRewriteCached is a cache hit: the template of another tenant's
+// rewrite with this session's value spliced in.
+func BenchmarkRewriteCached(b *testing.B) {
+	cache, err := rewrite.NewCache(rewrite.New(rewrite.Config{}), 1000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	snap := testCatalog()
+	other := rewrite.Scope{Values: map[string][]string{"": {"7"}}}
+	scope := rewrite.Scope{Values: map[string][]string{"": {"42"}}}
+	for _, bc := range oltpStatements {
+		if _, err := cache.Rewrite(bc.sql, other, snap); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := cache.Rewrite(bc.sql, scope, snap); err != nil {
 					b.Fatal(err)
 				}
 			}

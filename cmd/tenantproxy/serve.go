@@ -35,6 +35,7 @@ type serveOptions struct {
 	searchPath     []string
 	allowPlaintext bool
 	maxMessageSize int
+	rewriteCache   int
 	startupTimeout time.Duration
 	auditFile      string
 	auditFsync     time.Duration
@@ -74,6 +75,7 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f.StringSliceVar(&o.searchPath, "search-path", []string{"public"}, "schemas that resolve unqualified table names, in order")
 	f.BoolVar(&o.allowPlaintext, "allow-plaintext-password", false, "accept tokens without TLS on a non-loopback listener")
 	f.IntVar(&o.maxMessageSize, "max-message-size", 64<<20, "largest client message in bytes")
+	f.IntVar(&o.rewriteCache, "rewrite-cache-size", 10000, "rewritten statements kept as templates shared by every tenant (0 turns the cache off)")
 	f.DurationVar(&o.startupTimeout, "startup-timeout", 10*time.Second, "time a client has to finish TLS, startup and authentication")
 	f.StringVar(&o.auditFile, "audit-file", "-", "where audit events go as JSON lines; - is stdout")
 	f.DurationVar(&o.auditFsync, "audit-fsync-interval", 100*time.Millisecond, "longest time between fsyncs of the audit file (0: after every batch)")
@@ -177,6 +179,15 @@ func serve(ctx context.Context, o serveOptions) error {
 		log.Info("auditing to stdout; set --audit-file to write the audit stream to a file")
 	}
 
+	var rewriter proxy.StatementRewriter = rewrite.New(rewrite.Config{SearchPath: o.searchPath, Database: upCfg.Database})
+	if o.rewriteCache < 0 {
+		return fmt.Errorf("--rewrite-cache-size must be 0 (off) or more, got %d", o.rewriteCache)
+	}
+	if o.rewriteCache > 0 {
+		if rewriter, err = rewrite.NewCache(rewriter.(*rewrite.Rewriter), o.rewriteCache); err != nil {
+			return err
+		}
+	}
 	srv, err := proxy.NewServer(proxy.Config{
 		Upstream:               upCfg,
 		TLS:                    tlsCfg,
@@ -184,7 +195,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		MaxMessageSize:         o.maxMessageSize,
 		StartupTimeout:         o.startupTimeout,
 		Verifier:               verifier,
-		Rewriter:               rewrite.New(rewrite.Config{SearchPath: o.searchPath, Database: upCfg.Database}),
+		Rewriter:               rewriter,
 		Catalog:                cat,
 		Audit:                  queue,
 		AuditRedact:            o.auditRedact,
