@@ -48,6 +48,7 @@ func (s *session) auditStatement(id, sql string, res *rewrite.Result, err error,
 			ev.Rewritten = res.SQL
 		}
 	}
+	s.srv.cfg.Metrics.statement(ev.Decision, time.Since(start))
 	if s.srv.cfg.AuditRedact {
 		ev.SQL, ev.Rewritten = rewrite.Redact(ev.SQL), rewrite.Redact(ev.Rewritten)
 	}

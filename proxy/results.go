@@ -164,6 +164,7 @@ func (s *session) completed(done []*pending) {
 		if p.id == "" {
 			continue
 		}
+		s.srv.cfg.Metrics.upstreamDone(time.Since(p.start))
 		if p.execute {
 			s.results.add(p)
 			if !s.srv.cfg.AuditExecutions {

@@ -62,6 +62,8 @@ type Config struct {
 	// not only its totals when it ends.
 	AuditExecutions bool
 	Logger          *slog.Logger
+	// Metrics, when set, records connections, decisions and latencies.
+	Metrics *Metrics
 }
 
 // Server accepts client connections and runs a session for each.

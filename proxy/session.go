@@ -131,6 +131,11 @@ func (s *session) run(ctx context.Context) {
 	}
 	_ = s.conn.SetDeadline(time.Time{})
 	defer s.srv.cancels.unregister(s.keyPID)
+	m := s.srv.cfg.Metrics
+	m.clientConnected(1)
+	m.serverConnected(1)
+	defer m.clientConnected(-1)
+	defer m.serverConnected(-1)
 	started := time.Now()
 
 	relayDone := make(chan error, 1)

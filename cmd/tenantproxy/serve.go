@@ -36,6 +36,7 @@ type serveOptions struct {
 	allowPlaintext bool
 	maxMessageSize int
 	rewriteCache   int
+	metricsListen  string
 	startupTimeout time.Duration
 	auditFile      string
 	auditFsync     time.Duration
@@ -75,6 +76,7 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f.StringSliceVar(&o.searchPath, "search-path", []string{"public"}, "schemas that resolve unqualified table names, in order")
 	f.BoolVar(&o.allowPlaintext, "allow-plaintext-password", false, "accept tokens without TLS on a non-loopback listener")
 	f.IntVar(&o.maxMessageSize, "max-message-size", 64<<20, "largest client message in bytes")
+	f.StringVar(&o.metricsListen, "metrics-listen", "", "address for Prometheus /metrics, /healthz and /readyz (e.g. 127.0.0.1:9187; off when empty)")
 	f.IntVar(&o.rewriteCache, "rewrite-cache-size", 10000, "rewritten statements kept as templates shared by every tenant (0 turns the cache off)")
 	f.DurationVar(&o.startupTimeout, "startup-timeout", 10*time.Second, "time a client has to finish TLS, startup and authentication")
 	f.StringVar(&o.auditFile, "audit-file", "-", "where audit events go as JSON lines; - is stdout")
@@ -180,11 +182,20 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 
 	var rewriter proxy.StatementRewriter = rewrite.New(rewrite.Config{SearchPath: o.searchPath, Database: upCfg.Database})
+	var cache *rewrite.Cache
 	if o.rewriteCache < 0 {
 		return fmt.Errorf("--rewrite-cache-size must be 0 (off) or more, got %d", o.rewriteCache)
 	}
 	if o.rewriteCache > 0 {
-		if rewriter, err = rewrite.NewCache(rewriter.(*rewrite.Rewriter), o.rewriteCache); err != nil {
+		if cache, err = rewrite.NewCache(rewriter.(*rewrite.Rewriter), o.rewriteCache); err != nil {
+			return err
+		}
+		rewriter = cache
+	}
+	var metrics *proxy.Metrics
+	if o.metricsListen != "" {
+		metrics = newMetrics(queue, cache, cat)
+		if err := serveMetrics(ctx, o.metricsListen, metrics, queue, cat, log); err != nil {
 			return err
 		}
 	}
@@ -201,6 +212,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		AuditRedact:            o.auditRedact,
 		AuditExecutions:        o.auditExecs,
 		Logger:                 log,
+		Metrics:                metrics,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,124 @@
+package proxy
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the proxy's Prometheus metrics, registered on their own
+// registry (served by Handler).
+type Metrics struct {
+	registry *prometheus.Registry
+
+	clients     prometheus.Gauge
+	servers     prometheus.Gauge
+	statements  *prometheus.CounterVec
+	rewriteTime prometheus.Histogram
+	upstream    prometheus.Histogram
+	poolWaits   prometheus.Counter
+	poolWait    prometheus.Histogram
+	poolTimeout prometheus.Counter
+}
+
+// latencyBuckets run from 25 µs to 10 s.
+var latencyBuckets = prometheus.ExponentialBuckets(25e-6, 2.5, 14)
+
+// NewMetrics creates the proxy's metrics with the Go runtime's and the
+// process's collectors.
+func NewMetrics() *Metrics {
+	m := &Metrics{registry: prometheus.NewRegistry()}
+	f := func(c prometheus.Collector) { m.registry.MustRegister(c) }
+	f(collectors.NewGoCollector())
+	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.clients = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tenantproxy_client_connections",
+		Help: "Client connections that completed authentication and are open."})
+	m.servers = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tenantproxy_server_connections",
+		Help: "Open upstream connections to Postgres."})
+	m.statements = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantproxy_statements_total",
+		Help: "Statement strings by decision: passed, rewritten or rejected."}, []string{"decision"})
+	m.rewriteTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantproxy_rewrite_seconds",
+		Help: "Time to scope one statement string (parse, rewrite, verify, or a cache hit).", Buckets: latencyBuckets})
+	m.upstream = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantproxy_upstream_seconds",
+		Help: "Time from sending a statement upstream to its completion.", Buckets: latencyBuckets})
+	m.poolWaits = prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantproxy_pool_waits_total",
+		Help: "Times a client had to wait for an upstream connection."})
+	m.poolWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantproxy_pool_wait_seconds",
+		Help: "Time clients waited for an upstream connection.", Buckets: latencyBuckets})
+	m.poolTimeout = prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantproxy_pool_wait_timeouts_total",
+		Help: "Clients refused after waiting --query-wait-timeout for an upstream connection."})
+	for _, c := range []prometheus.Collector{m.clients, m.servers, m.statements, m.rewriteTime, m.upstream, m.poolWaits, m.poolWait, m.poolTimeout} {
+		f(c)
+	}
+	for _, d := range []string{"passed", "rewritten", "rejected"} {
+		m.statements.WithLabelValues(d)
+	}
+	return m
+}
+
+// Register adds collectors (the audit queue's, the rewrite cache's) to the
+// registry.
+func (m *Metrics) Register(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		m.registry.MustRegister(c)
+	}
+}
+
+// Handler serves /metrics, /healthz (the process is up) and /readyz (ready
+// reports whether the proxy can serve: catalog loaded, audit stream
+// writable).
+func (m *Metrics) Handler(ready func() error) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return mux
+}
+
+// The recording methods accept a nil *Metrics (metrics off).
+
+func (m *Metrics) clientConnected(delta float64) {
+	if m != nil {
+		m.clients.Add(delta)
+	}
+}
+
+func (m *Metrics) serverConnected(delta float64) {
+	if m != nil {
+		m.servers.Add(delta)
+	}
+}
+
+func (m *Metrics) statement(decision string, rewrite time.Duration) {
+	if m != nil {
+		m.statements.WithLabelValues(decision).Inc()
+		m.rewriteTime.Observe(rewrite.Seconds())
+	}
+}
+
+func (m *Metrics) upstreamDone(d time.Duration) {
+	if m != nil {
+		m.upstream.Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) poolWaited(d time.Duration, timedOut bool) {
+	if m != nil {
+		m.poolWaits.Inc()
+		m.poolWait.Observe(d.Seconds())
+		if timedOut {
+			m.poolTimeout.Inc()
+		}
+	}
+}
