@@ -51,6 +51,7 @@ bench:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzRewrite -fuzztime $(FUZZTIME) ./rewrite
+	$(GO) test -run '^$$' -fuzz FuzzCache -fuzztime $(FUZZTIME) ./rewrite
 	$(GO) test -run '^$$' -fuzz FuzzCheck -fuzztime $(FUZZTIME) ./rewrite/verify
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./auth
 	$(GO) test -run '^$$' -fuzz FuzzCopyFilter -fuzztime $(FUZZTIME) ./proxy

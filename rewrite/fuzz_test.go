@@ -1,6 +1,7 @@
 package rewrite_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -64,6 +65,39 @@ func FuzzRewrite(f *testing.F) {
 		}
 		if _, err := rw.Rewrite(res.SQL, scope(a), snap); err != nil {
 			t.Fatalf("the output is refused when rewritten again: %v\n%s", err, res.SQL)
+		}
+	})
+}
+
+// FuzzCache checks that a rewrite served from the cache, from a template
+// another tenant's statement made, is exactly the uncached rewrite: the
+// same SQL and Result, or the same refusal.
+func FuzzCache(f *testing.F) {
+	for _, cases := range loadGolden(f) {
+		for _, c := range cases {
+			f.Add(c.SQL)
+		}
+	}
+	rw := rewrite.New(rewrite.Config{SearchPath: []string{"public"}})
+	cache, err := rewrite.NewCache(rw, 1000)
+	if err != nil {
+		f.Fatal(err)
+	}
+	snap := testCatalog()
+	scope := func(v ...string) rewrite.Scope {
+		return rewrite.Scope{Values: map[string][]string{"": v, "org": {"o-" + v[0]}}}
+	}
+	f.Fuzz(func(t *testing.T, sql string) {
+		_, _ = cache.Rewrite(sql, scope("41"), snap) // makes the template
+		for _, s := range []rewrite.Scope{scope("42"), scope("tenant-7"), scope("1", "2")} {
+			want, wantErr := rw.Rewrite(sql, s, snap)
+			got, gotErr := cache.Rewrite(sql, s, snap)
+			if (wantErr == nil) != (gotErr == nil) || wantErr != nil && wantErr.Error() != gotErr.Error() {
+				t.Fatalf("%q as %v: uncached %v, cached %v", sql, s.Values, wantErr, gotErr)
+			}
+			if wantErr == nil && !reflect.DeepEqual(want, got) {
+				t.Fatalf("%q as %v:\nuncached %+v\ncached   %+v", sql, s.Values, want, got)
+			}
 		}
 	})
 }
