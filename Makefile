@@ -44,8 +44,12 @@ demo: build
 memory:
 	TENANTPROXY_MEMORY_COPY_MB=1024 TENANTPROXY_MEMORY_ROWS=10000000 $(GO) test -count=1 -timeout 30m -v -run 'TestStreamingMemoryIsBounded' ./e2e/ | grep -Ev 'level=|^=== RUN'
 
-bench:
+## bench: Go benchmarks, then pgbench -S against direct Postgres, PgBouncer (if installed) and tenantproxy side by side.
+BENCHTIME ?= 10s
+BENCHCLIENTS ?= 16,200
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./rewrite/... ./e2e/...
+	$(GO) run ./internal/bench -bin $(BIN) -duration $(BENCHTIME) -clients $(BENCHCLIENTS)
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s

@@ -1,0 +1,292 @@
+// Command bench runs pgbench select-only against direct Postgres, PgBouncer
+// (when installed) and tenantproxy, in alternating rounds on one throwaway
+// cluster, and prints TPS and latency percentiles side by side (make bench).
+//
+// The pgbench tables are catalogued with bid as the tenant column; at scale
+// 1 every row belongs to tenant 1, so the proxy's rewritten statements
+// return what the direct ones do.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tenantproxy/tenantproxy/auth"
+	"github.com/tenantproxy/tenantproxy/internal/pgtest"
+)
+
+func main() {
+	bin := flag.String("bin", "bin/tenantproxy", "the tenantproxy binary")
+	duration := flag.Duration("duration", 10*time.Second, "length of one pgbench run")
+	rounds := flag.Int("rounds", 2, "alternating rounds per target")
+	clients := flag.String("clients", "16,200", "pgbench client counts (comma-separated; Postgres allows 300 connections)")
+	flag.Parse()
+	if err := run(*bin, *duration, *rounds, *clients); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// target is one thing pgbench connects to.
+type target struct {
+	name string
+	env  []string // PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE
+	args []string // extra pgbench arguments (e.g. -M prepared)
+}
+
+// result is one pgbench run.
+type result struct {
+	tps      float64
+	p50, p99 float64 // milliseconds
+}
+
+func run(bin string, duration time.Duration, rounds int, clientList string) error {
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return err
+	}
+	pg, err := pgtest.StartCluster()
+	if err != nil {
+		return err
+	}
+	defer pg.Stop()
+	dir, err := os.MkdirTemp("", "tenantproxy-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	_ = os.Chmod(dir, 0o755)
+
+	u, _ := url.Parse(pg.DSN)
+	host, port := u.Hostname(), u.Port()
+	direct := []string{"PGHOST=" + host, "PGPORT=" + port, "PGUSER=postgres", "PGPASSWORD=" + pgtest.Password, "PGDATABASE=postgres", "PGSSLMODE=disable"}
+	if out, err := pgbench(dir, direct, "-i", "-q", "-s", "1"); err != nil {
+		return fmt.Errorf("pgbench -i: %v\n%s", err, out)
+	}
+
+	cli := func(args ...string) error {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "TENANTPROXY_UPSTREAM="+pg.DSN)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("tenantproxy %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	if err := cli("catalog", "init"); err != nil {
+		return err
+	}
+	for _, t := range []string{"pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history"} {
+		if err := cli("catalog", "add-table", t, "--tenant-column", "bid"); err != nil {
+			return err
+		}
+	}
+	secret := []byte("bench-secret-0123456789-abcdefghijklmnop")
+	keyFile := filepath.Join(dir, "hmac.key")
+	if err := os.WriteFile(keyFile, secret, 0o600); err != nil {
+		return err
+	}
+	token, err := auth.Mint(secret, auth.MintOptions{Tenants: []string{"1"}, Subject: "bench", TTL: 24 * time.Hour})
+	if err != nil {
+		return err
+	}
+	proxyPort, err := pgtest.FreePort()
+	if err != nil {
+		return err
+	}
+	proxy := exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", proxyPort), "--upstream", pg.DSN,
+		"--jwt-key", keyFile, "--audit-file", filepath.Join(dir, "audit.jsonl"), "--log-level", "warn")
+	if err := proxy.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = proxy.Process.Signal(os.Interrupt); _ = proxy.Wait() }()
+	proxied := []string{"PGHOST=127.0.0.1", "PGPORT=" + strconv.Itoa(proxyPort), "PGUSER=app", "PGPASSWORD=" + token, "PGDATABASE=postgres", "PGSSLMODE=disable"}
+	if err := waitReady(dir, proxied); err != nil {
+		return fmt.Errorf("tenantproxy did not come up: %w", err)
+	}
+
+	targets := []target{{name: "direct", env: direct}}
+	bouncer, stop, why := startPgBouncer(dir, host, port)
+	if bouncer != nil {
+		defer stop()
+		targets = append(targets, target{name: "pgbouncer (transaction)", env: bouncer})
+	} else {
+		fmt.Println("pgbouncer: not measured:", why)
+	}
+	targets = append(targets, target{name: "tenantproxy (session)", env: proxied})
+
+	fmt.Printf("pgbench -S -n -T %s, %d alternating rounds, 2 threads; scale 1; tenantproxy rewrites, verifies and audits every statement\n\n", duration, rounds)
+	fmt.Printf("| clients | protocol | target | TPS | p50 ms | p99 ms | TPS vs direct |\n|---|---|---|---|---|---|---|\n")
+	for _, cs := range strings.Split(clientList, ",") {
+		c := strings.TrimSpace(cs)
+		for _, mode := range []string{"simple", "prepared"} {
+			all := map[string][]result{}
+			for r := 0; r < rounds; r++ {
+				for _, t := range targets {
+					if mode == "prepared" && strings.HasPrefix(t.name, "pgbouncer") {
+						continue // PgBouncer before 1.21 cannot keep prepared statements in transaction mode
+					}
+					res, err := bench(dir, t, c, mode, duration)
+					if err != nil {
+						return fmt.Errorf("%s, %s clients, %s: %w", t.name, c, mode, err)
+					}
+					all[t.name] = append(all[t.name], res)
+				}
+			}
+			base := mean(all["direct"]).tps
+			for _, t := range targets {
+				rs, ok := all[t.name]
+				if !ok {
+					fmt.Printf("| %s | %s | %s | – | – | – | not supported by this version |\n", c, mode, t.name)
+					continue
+				}
+				m := mean(rs)
+				fmt.Printf("| %s | %s | %s | %.0f | %.2f | %.2f | %.2f× |\n", c, mode, t.name, m.tps, m.p50, m.p99, m.tps/base)
+			}
+		}
+	}
+	return nil
+}
+
+func mean(rs []result) result {
+	var m result
+	for _, r := range rs {
+		m.tps += r.tps / float64(len(rs))
+		m.p50 += r.p50 / float64(len(rs))
+		m.p99 += r.p99 / float64(len(rs))
+	}
+	return m
+}
+
+// bench runs one pgbench -S and reads TPS and the per-transaction log.
+func bench(dir string, t target, clients, mode string, d time.Duration) (result, error) {
+	logDir, err := os.MkdirTemp(dir, "log-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(logDir)
+	out, err := pgbench(logDir, t.env, "-S", "-n", "-M", mode, "-c", clients, "-j", "2",
+		"-T", strconv.Itoa(int(d.Seconds())), "-l", "--log-prefix", filepath.Join(logDir, "tx"))
+	if err != nil {
+		return result{}, fmt.Errorf("%v\n%s", err, out)
+	}
+	var res result
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "tps = "); ok {
+			res.tps, _ = strconv.ParseFloat(strings.Fields(v)[0], 64)
+		}
+	}
+	var lat []float64
+	files, _ := filepath.Glob(filepath.Join(logDir, "tx*"))
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			return result{}, err
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			if fs := strings.Fields(sc.Text()); len(fs) >= 3 {
+				us, _ := strconv.ParseFloat(fs[2], 64)
+				lat = append(lat, us/1000)
+			}
+		}
+		fh.Close()
+	}
+	if len(lat) == 0 {
+		return result{}, fmt.Errorf("no transactions logged:\n%s", out)
+	}
+	slices.Sort(lat)
+	res.p50, res.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	return res, nil
+}
+
+func pgbench(dir string, env []string, args ...string) (string, error) {
+	cmd := exec.Command("pgbench", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// waitReady waits until pgbench's connection settings reach a server.
+func waitReady(dir string, env []string) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		cmd := exec.Command("psql", "-X", "-q", "-c", "SELECT 1")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// startPgBouncer runs Debian's pgbouncer in transaction mode with a pool
+// of 20 in front of the cluster; as root it runs as the postgres user
+// (pgbouncer refuses to run as root). It returns nil and why when it can't.
+func startPgBouncer(dir, host, port string) ([]string, func(), string) {
+	path, err := exec.LookPath("pgbouncer")
+	if err != nil {
+		return nil, nil, "not installed (apt-get install pgbouncer)"
+	}
+	bport, err := pgtest.FreePort()
+	if err != nil {
+		return nil, nil, err.Error()
+	}
+	ini := fmt.Sprintf(`[databases]
+postgres = host=%s port=%s dbname=postgres user=postgres password=%s
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = %d
+unix_socket_dir =
+auth_type = plain
+auth_file = %s/userlist.txt
+pool_mode = transaction
+default_pool_size = 20
+max_client_conn = 10000
+logfile = %s/pgbouncer.log
+pidfile = %s/pgbouncer.pid
+`, host, port, pgtest.Password, bport, dir, dir, dir)
+	if err := os.WriteFile(filepath.Join(dir, "pgbouncer.ini"), []byte(ini), 0o644); err != nil {
+		return nil, nil, err.Error()
+	}
+	if err := os.WriteFile(filepath.Join(dir, "userlist.txt"), []byte(`"postgres" "`+pgtest.Password+`"`+"\n"), 0o644); err != nil {
+		return nil, nil, err.Error()
+	}
+	cmd := exec.Command(path, filepath.Join(dir, "pgbouncer.ini"))
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, nil, "running as root and no postgres user to run pgbouncer as"
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		_ = os.Chown(dir, uid, gid)
+	}
+	if err := cmd.Start(); err != nil { // it logs to pgbouncer.log
+		return nil, nil, err.Error()
+	}
+	env := []string{"PGHOST=127.0.0.1", "PGPORT=" + strconv.Itoa(bport), "PGUSER=postgres", "PGPASSWORD=" + pgtest.Password, "PGDATABASE=postgres", "PGSSLMODE=disable"}
+	stop := func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() }
+	if err := waitReady(dir, env); err != nil {
+		stop()
+		return nil, nil, "did not start: " + err.Error()
+	}
+	return env, stop, ""
+}
