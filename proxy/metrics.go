@@ -19,9 +19,6 @@ type Metrics struct {
 	statements  *prometheus.CounterVec
 	rewriteTime prometheus.Histogram
 	upstream    prometheus.Histogram
-	poolWaits   prometheus.Counter
-	poolWait    prometheus.Histogram
-	poolTimeout prometheus.Counter
 }
 
 // latencyBuckets run from 25 µs to 10 s.
@@ -44,13 +41,7 @@ func NewMetrics() *Metrics {
 		Help: "Time to scope one statement string (parse, rewrite, verify, or a cache hit).", Buckets: latencyBuckets})
 	m.upstream = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantproxy_upstream_seconds",
 		Help: "Time from sending a statement upstream to its completion.", Buckets: latencyBuckets})
-	m.poolWaits = prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantproxy_pool_waits_total",
-		Help: "Times a client had to wait for an upstream connection."})
-	m.poolWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantproxy_pool_wait_seconds",
-		Help: "Time clients waited for an upstream connection.", Buckets: latencyBuckets})
-	m.poolTimeout = prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantproxy_pool_wait_timeouts_total",
-		Help: "Clients refused after waiting --query-wait-timeout for an upstream connection."})
-	for _, c := range []prometheus.Collector{m.clients, m.servers, m.statements, m.rewriteTime, m.upstream, m.poolWaits, m.poolWait, m.poolTimeout} {
+	for _, c := range []prometheus.Collector{m.clients, m.servers, m.statements, m.rewriteTime, m.upstream} {
 		f(c)
 	}
 	for _, d := range []string{"passed", "rewritten", "rejected"} {
@@ -110,15 +101,5 @@ func (m *Metrics) statement(decision string, rewrite time.Duration) {
 func (m *Metrics) upstreamDone(d time.Duration) {
 	if m != nil {
 		m.upstream.Observe(d.Seconds())
-	}
-}
-
-func (m *Metrics) poolWaited(d time.Duration, timedOut bool) {
-	if m != nil {
-		m.poolWaits.Inc()
-		m.poolWait.Observe(d.Seconds())
-		if timedOut {
-			m.poolTimeout.Inc()
-		}
 	}
 }
