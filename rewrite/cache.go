@@ -91,12 +91,11 @@ func (c *Cache) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (*Resul
 		c.bypasses.Add(1)
 		return c.r.Rewrite(sql, scope, snap)
 	}
-	if v := snap.Version(); c.version.Load() != v {
-		// A catalog reload: templates of the old version can never match
-		// again (the version is in the key); drop them now.
-		if old := c.version.Swap(v); old != v {
-			c.entries.Purge()
-		}
+	// A catalog reload: templates of the old version can never match again
+	// (the version is in the key); drop them now. Load first: the common
+	// case writes nothing shared.
+	if v := snap.Version(); c.version.Load() != v && c.version.Swap(v) != v {
+		c.entries.Purge()
 	}
 	key := cacheKey(sql, snap.Version(), claims, scope)
 	if t, ok := c.entries.Get(key); ok {
@@ -184,33 +183,42 @@ func (c *Cache) build(sql string, claims []string, scope Scope, snap *catalog.Sn
 		return &template{}
 	}
 	t := &template{res: res}
-	t.parts, t.slots = c.split(res.SQL)
+	var ok bool
+	if t.parts, t.slots, ok = c.split(res.SQL, scope, claims); !ok {
+		return &template{}
+	}
 	for _, r := range res.Rules {
-		parts, slots := c.split(r.Rule)
+		parts, slots, ok := c.split(r.Rule, scope, claims)
+		if !ok {
+			return &template{}
+		}
 		t.rules = append(t.rules, parts)
 		t.rslot = append(t.rslot, slots)
 	}
 	return t
 }
 
-// split cuts s at every marker.
-func (c *Cache) split(s string) ([]string, []slot) {
+// split cuts s at every marker. It reports false when the nonce appears in
+// any other form (a marker changed on its way through the rewriter): such
+// output cannot be spliced and the statement never templates.
+func (c *Cache) split(s string, scope Scope, claims []string) ([]string, []slot, bool) {
 	var parts []string
 	var slots []slot
 	const tail = len("c000v000x")
 	for {
 		i := strings.Index(s, c.nonce)
-		if i < 0 || len(s) < i+len(c.nonce)+tail {
-			return append(parts, s), slots
+		if i < 0 {
+			return append(parts, s), slots, true
+		}
+		if len(s) < i+len(c.nonce)+tail {
+			return nil, nil, false
 		}
 		m := s[i+len(c.nonce) : i+len(c.nonce)+tail]
 		ci, err1 := strconv.Atoi(m[1:4])
 		vi, err2 := strconv.Atoi(m[5:8])
-		if m[0] != 'c' || m[4] != 'v' || m[8] != 'x' || err1 != nil || err2 != nil {
-			// Not a marker the cache wrote: leave it (the statement then
-			// fails to match the real rewrite only if it contains the
-			// nonce, which bypasses the cache).
-			return append(parts, s), slots
+		if m[0] != 'c' || m[4] != 'v' || m[8] != 'x' || err1 != nil || err2 != nil ||
+			ci >= len(claims) || vi >= len(scope.Values[claims[ci]]) {
+			return nil, nil, false
 		}
 		parts = append(parts, s[:i])
 		slots = append(slots, slot{ci, vi})
