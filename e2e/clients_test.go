@@ -67,63 +67,52 @@ const systemPython = "/usr/bin/python3"
 // scriptClient is one client of the matrix that runs as a program.
 type scriptClient struct {
 	name string
-	// command builds the scenario's command line; setup, when set, runs
-	// once before (e.g. compiling).
-	command func() []string
-	setup   func(t *testing.T, work string)
+	// argv is the scenario's command line; work is the subtest's directory,
+	// where setup (when set) puts what it builds (e.g. compiled classes).
+	argv  func(work string) []string
+	setup func(t *testing.T, work string)
 	// probe is a command that succeeds when the client's runtime and
 	// packages are installed; install says how to install them.
 	probe   []string
 	install string
 }
 
-var scriptClients = []scriptClient{
-	{name: "psql", command: func() []string {
-		return []string{"psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", filepath.Join(clientsDir, "psql", "scenario.sql")}
-	}, probe: []string{"psql", "--version"}, install: "apt-get install postgresql-client"},
-	{name: "node-postgres", command: func() []string {
-		return []string{"node", filepath.Join(clientsDir, "node", "scenario.js")}
-	}, probe: []string{"node", "-e", "require(\"pg\")"}, install: "npm ci --prefix e2e/clients/node"},
-	{name: "psycopg2", command: func() []string {
-		return []string{systemPython, filepath.Join(clientsDir, "python", "psycopg2_scenario.py")}
-	}, probe: []string{systemPython, "-c", "import psycopg2"}, install: "apt-get install python3-psycopg2"},
-	{name: "psycopg3", command: func() []string {
-		return []string{systemPython, filepath.Join(clientsDir, "python", "psycopg3_scenario.py")}
-	}, probe: []string{systemPython, "-c", "import psycopg"}, install: "apt-get install python3-psycopg"},
-	{name: "sqlalchemy", command: func() []string {
-		return []string{systemPython, filepath.Join(clientsDir, "python", "sqlalchemy_scenario.py")}
-	}, probe: []string{systemPython, "-c", "import sqlalchemy, psycopg2"}, install: "apt-get install python3-sqlalchemy python3-psycopg2"},
-	{name: "django", command: func() []string {
-		return []string{systemPython, filepath.Join(clientsDir, "python", "django_scenario.py"), "scenario"}
-	}, probe: []string{systemPython, "-c", "import django, psycopg2"}, install: "apt-get install python3-django python3-psycopg2"},
-	{name: "pgjdbc", command: nil, setup: nil, probe: []string{"sh", "-c", "javac -version && test -f /usr/share/java/postgresql.jar"}, install: "apt-get install default-jdk-headless libpostgresql-jdbc-java"},
-	{name: "ruby-pg", command: func() []string {
-		return []string{"ruby", filepath.Join(clientsDir, "ruby", "pg_scenario.rb")}
-	}, probe: []string{"ruby", "-e", "require \"pg\""}, install: "apt-get install ruby-pg"},
-	{name: "activerecord", command: func() []string {
-		return []string{"ruby", filepath.Join(clientsDir, "ruby", "activerecord_scenario.rb")}
-	}, probe: []string{"ruby", "-e", "require \"active_record\"; require \"pg\""}, install: "apt-get install ruby-activerecord ruby-pg"},
+// script is a scenario command line that needs no setup: a runtime, the
+// scenario file below clientsDir, and arguments.
+func script(runtime, file string, args ...string) func(string) []string {
+	argv := append([]string{runtime, filepath.Join(clientsDir, file)}, args...)
+	return func(string) []string { return argv }
 }
 
-func init() {
-	// pgjdbc's scenario is compiled once into the test's work directory.
-	for i := range scriptClients {
-		if scriptClients[i].name != "pgjdbc" {
-			continue
+const jdbcJar = "/usr/share/java/postgresql.jar"
+
+var scriptClients = []scriptClient{
+	{name: "psql", argv: func(string) []string {
+		return []string{"psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", filepath.Join(clientsDir, "psql", "scenario.sql")}
+	}, probe: []string{"psql", "--version"}, install: "apt-get install postgresql-client"},
+	{name: "node-postgres", argv: script("node", "node/scenario.js"),
+		probe: []string{"node", "-e", "require(\"pg\")"}, install: "npm ci --prefix e2e/clients/node"},
+	{name: "psycopg2", argv: script(systemPython, "python/psycopg2_scenario.py"),
+		probe: []string{systemPython, "-c", "import psycopg2"}, install: "apt-get install python3-psycopg2"},
+	{name: "psycopg3", argv: script(systemPython, "python/psycopg3_scenario.py"),
+		probe: []string{systemPython, "-c", "import psycopg"}, install: "apt-get install python3-psycopg"},
+	{name: "sqlalchemy", argv: script(systemPython, "python/sqlalchemy_scenario.py"),
+		probe: []string{systemPython, "-c", "import sqlalchemy, psycopg2"}, install: "apt-get install python3-sqlalchemy python3-psycopg2"},
+	{name: "django", argv: script(systemPython, "python/django_scenario.py", "scenario"),
+		probe: []string{systemPython, "-c", "import django, psycopg2"}, install: "apt-get install python3-django python3-psycopg2"},
+	{name: "pgjdbc", setup: func(t *testing.T, work string) {
+		out, err := exec.Command("javac", "-d", filepath.Join(work, "classes"), "-cp", jdbcJar,
+			filepath.Join(clientsDir, "java", "Scenario.java")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("javac: %v\n%s", err, out)
 		}
-		var classes string
-		scriptClients[i].setup = func(t *testing.T, work string) {
-			classes = filepath.Join(work, "classes")
-			out, err := exec.Command("javac", "-d", classes, "-cp", "/usr/share/java/postgresql.jar",
-				filepath.Join(clientsDir, "java", "Scenario.java")).CombinedOutput()
-			if err != nil {
-				t.Fatalf("javac: %v\n%s", err, out)
-			}
-		}
-		scriptClients[i].command = func() []string {
-			return []string{"java", "-cp", classes + ":/usr/share/java/postgresql.jar", "Scenario"}
-		}
-	}
+	}, argv: func(work string) []string {
+		return []string{"java", "-cp", filepath.Join(work, "classes") + ":" + jdbcJar, "Scenario"}
+	}, probe: []string{"sh", "-c", "javac -version && test -f " + jdbcJar}, install: "apt-get install default-jdk-headless libpostgresql-jdbc-java"},
+	{name: "ruby-pg", argv: script("ruby", "ruby/pg_scenario.rb"),
+		probe: []string{"ruby", "-e", "require \"pg\""}, install: "apt-get install ruby-pg"},
+	{name: "activerecord", argv: script("ruby", "ruby/activerecord_scenario.rb"),
+		probe: []string{"ruby", "-e", "require \"active_record\"; require \"pg\""}, install: "apt-get install ruby-activerecord ruby-pg"},
 }
 
 // TestClientMatrix runs every client's scenario for two tenants.
@@ -154,7 +143,7 @@ func TestClientMatrix(t *testing.T) {
 	for _, c := range scriptClients {
 		t.Run(c.name, func(t *testing.T) {
 			probe := exec.Command(c.probe[0], c.probe[1:]...)
-			probe.Dir = filepath.Join(clientsDir, "node")
+			probe.Dir = filepath.Join(clientsDir, "node") // where require("pg") finds node_modules
 			if out, err := probe.CombinedOutput(); err != nil {
 				missingClient(t, c.name, c.install, fmt.Errorf("%v: %s", err, bytes.TrimSpace(out)))
 			}
@@ -163,7 +152,7 @@ func TestClientMatrix(t *testing.T) {
 				c.setup(t, work)
 			}
 			for _, tenant := range []string{"1", "2"} {
-				e.runScenario(t, c.name, tenant, c.command())
+				e.runScenario(t, c.name, tenant, c.argv(work))
 			}
 		})
 		refusals += 2
