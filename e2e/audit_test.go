@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -268,7 +270,12 @@ func TestAuditFileThatCannotBeWritten(t *testing.T) {
 	}
 	e := newEnv(t)
 	ctx := context.Background()
-	e.start(t, "", "--audit-file", "/dev/full", "--audit-shutdown-timeout", "1s")
+	port, err := pgtest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := fmt.Sprintf("127.0.0.1:%d", port)
+	e.start(t, "", "--audit-file", "/dev/full", "--audit-shutdown-timeout", "1s", "--metrics-listen", metrics)
 	one := e.connect(t, "1")
 	eventually(t, 5*time.Second, "refusal while the disk is full", func() error {
 		_, err := one.Exec(ctx, "SELECT count(*) FROM orders", pgxSimple)
@@ -277,6 +284,16 @@ func TestAuditFileThatCannotBeWritten(t *testing.T) {
 		}
 		return nil
 	})
+	// Not ready while the audit stream cannot be written.
+	resp, err := http.Get("http://" + metrics + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "audit stream") {
+		t.Errorf("/readyz while the audit stream fails: %d %s", resp.StatusCode, body)
+	}
 	if !strings.Contains(e.logs.String(), "audit write failed") {
 		t.Error("the failure is not logged")
 	}

@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,5 +79,37 @@ func TestMetrics(t *testing.T) {
 	}
 	if code, b := get("/readyz"); code != 200 {
 		t.Errorf("/readyz: %d %s", code, b)
+	}
+}
+
+// Bad serve flags stop the proxy at start with a message naming the flag.
+func TestServeRefusesBadFlags(t *testing.T) {
+	e := newEnv(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--rewrite-cache-size", "-1"}, "--rewrite-cache-size"},
+		{[]string{"--metrics-listen", busy.Addr().String()}, "--metrics-listen"},
+		{[]string{"--audit-on-failure", "drop"}, "--audit-on-failure"},
+	} {
+		port, err := pgtest.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := append([]string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--upstream", e.upstream,
+			"--jwt-key", e.keyFile, "--audit-file", filepath.Join(e.dir, "bad-flags.jsonl")}, c.args...)
+		// A flag wrongly accepted would leave the proxy serving: bound the wait.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		out, err := exec.CommandContext(ctx, binary(t), args...).CombinedOutput()
+		cancel()
+		if err == nil || !strings.Contains(string(out), c.want) {
+			t.Errorf("%v: %v\n%s", c.args, err, out)
+		}
 	}
 }
