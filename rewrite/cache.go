@@ -26,6 +26,10 @@ import (
 // steps aside and the statement is rewritten for the real scope: every
 // refusal, and every decision that depends on a tenant's value (an INSERT
 // naming its own tenant), comes from the uncached path.
+//
+// Statements that differ only in their constants share a template too
+// (literals.go): a client using the simple protocol writes its values into
+// the SQL text, and keying on the text alone would miss every time.
 type Cache struct {
 	r       *Rewriter
 	entries *lru.Cache[string, *template]
@@ -34,6 +38,13 @@ type Cache struct {
 
 	hits, misses, bypasses atomic.Int64
 }
+
+// Key prefixes keep the two kinds of key apart: one holds the SQL text, the
+// other the text with its constants cut out.
+const (
+	exactKey   = "e"
+	literalKey = "l"
+)
 
 // CacheStats counts the cache's lookups.
 type CacheStats struct {
@@ -57,6 +68,8 @@ type template struct {
 	rslot [][]slot
 }
 
+// slot names what goes into a gap: value index of claim number claim, or
+// (claim -1) the client's literal number index.
 type slot struct{ claim, index int }
 
 // NewCache returns a cache of at most size templates in front of r.
@@ -97,22 +110,25 @@ func (c *Cache) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (*Resul
 	if v := snap.Version(); c.version.Load() != v && c.version.Swap(v) != v {
 		c.entries.Purge()
 	}
-	key := cacheKey(sql, snap.Version(), claims, scope)
+	key := cacheKey(exactKey, sql, snap.Version(), claims, scope)
 	if t, ok := c.entries.Get(key); ok {
 		if t.res == nil {
 			c.bypasses.Add(1)
 			return c.r.Rewrite(sql, scope, snap)
 		}
 		c.hits.Add(1)
-		return t.fill(claims, scope), nil
+		return t.fill(claims, scope, nil), nil
+	}
+	if res, err := c.rewriteLiterals(sql, claims, scope, snap); res != nil || err != nil {
+		return res, err
 	}
 	c.misses.Add(1)
-	t := c.build(sql, claims, scope, snap)
+	t := c.build(sql, claims, scope, snap, nil)
 	c.entries.Add(key, t)
 	if t.res == nil {
 		return c.r.Rewrite(sql, scope, snap)
 	}
-	return t.fill(claims, scope), nil
+	return t.fill(claims, scope, nil), nil
 }
 
 // shape returns the scope's claim names in a fixed order, and whether every
@@ -137,10 +153,12 @@ func (c *Cache) shape(scope Scope) ([]string, bool) {
 	return claims, true
 }
 
-// cacheKey is the SQL text, the catalog version and the scope's shape.
-func cacheKey(sql string, version int64, claims []string, scope Scope) string {
+// cacheKey is the kind of key, the catalog version, the scope's shape and
+// the SQL text.
+func cacheKey(kind, sql string, version int64, claims []string, scope Scope) string {
 	var b strings.Builder
 	b.Grow(len(sql) + 32)
+	b.WriteString(kind)
 	b.WriteString(strconv.FormatInt(version, 10))
 	for _, name := range claims {
 		b.WriteByte(0)
@@ -159,8 +177,9 @@ func (c *Cache) marker(claim, index int) string {
 }
 
 // build rewrites sql for the placeholder scope and splits the output at the
-// markers.
-func (c *Cache) build(sql string, claims []string, scope Scope, snap *catalog.Snapshot) *template {
+// markers: the tenant markers, and the literal markers lits put in the SQL
+// (nil when the SQL is a client's own text).
+func (c *Cache) build(sql string, claims []string, scope Scope, snap *catalog.Snapshot, lits *literalMarkers) *template {
 	if len(claims) > 999 {
 		return &template{}
 	}
@@ -177,18 +196,19 @@ func (c *Cache) build(sql string, claims []string, scope Scope, snap *catalog.Sn
 		placeholder.Values[name] = vals
 	}
 	res, err := c.r.Rewrite(sql, placeholder, snap)
-	if err != nil || res.CopyIn != nil {
+	if err != nil || res.CopyIn != nil || lits != nil && res.literalSensitive {
 		// Refusals may depend on the real values; a COPY's row checks
-		// carry them. Both always take the uncached path.
+		// carry them. Both always take the uncached path. A decision
+		// that read a constant cannot be made for a literal marker.
 		return &template{}
 	}
 	t := &template{res: res}
 	var ok bool
-	if t.parts, t.slots, ok = c.split(res.SQL, scope, claims); !ok {
+	if t.parts, t.slots, ok = c.split(res.SQL, scope, claims, lits, true); !ok {
 		return &template{}
 	}
 	for _, r := range res.Rules {
-		parts, slots, ok := c.split(r.Rule, scope, claims)
+		parts, slots, ok := c.split(r.Rule, scope, claims, lits, false)
 		if !ok {
 			return &template{}
 		}
@@ -200,61 +220,116 @@ func (c *Cache) build(sql string, claims []string, scope Scope, snap *catalog.Sn
 
 // split cuts s at every marker. It reports false when the nonce appears in
 // any other form (a marker changed on its way through the rewriter): such
-// output cannot be spliced and the statement never templates.
-func (c *Cache) split(s string, scope Scope, claims []string) ([]string, []slot, bool) {
-	var parts []string
-	var slots []slot
+// output cannot be spliced and the statement never templates. With
+// literal markers, each must appear as the whole constant token it was
+// (exactly once in the SQL when once is set).
+func (c *Cache) split(s string, scope Scope, claims []string, lits *literalMarkers, once bool) ([]string, []slot, bool) {
+	type cut struct {
+		start, end int
+		slot       slot
+	}
+	var cuts []cut
 	const tail = len("c000v000x")
-	for {
-		i := strings.Index(s, c.nonce)
+	for off := 0; ; {
+		i := strings.Index(s[off:], c.nonce)
 		if i < 0 {
-			return append(parts, s), slots, true
+			break
 		}
-		if len(s) < i+len(c.nonce)+tail {
+		i += off
+		rest := s[i+len(c.nonce):]
+		if lits != nil && strings.HasPrefix(rest, "l") {
+			n, end, ok := lits.stringAt(s, i)
+			if !ok {
+				return nil, nil, false
+			}
+			cuts = append(cuts, cut{i - 1, end, slot{claim: -1, index: n}})
+			off = end
+			continue
+		}
+		if len(rest) < tail {
 			return nil, nil, false
 		}
-		m := s[i+len(c.nonce) : i+len(c.nonce)+tail]
+		m := rest[:tail]
 		ci, err1 := strconv.Atoi(m[1:4])
 		vi, err2 := strconv.Atoi(m[5:8])
 		if m[0] != 'c' || m[4] != 'v' || m[8] != 'x' || err1 != nil || err2 != nil ||
 			ci >= len(claims) || vi >= len(scope.Values[claims[ci]]) {
 			return nil, nil, false
 		}
-		parts = append(parts, s[:i])
-		slots = append(slots, slot{ci, vi})
-		s = s[i+len(c.nonce)+tail:]
+		cuts = append(cuts, cut{i, i + len(c.nonce) + tail, slot{ci, vi}})
+		off = i + len(c.nonce) + tail
 	}
+	if lits != nil {
+		numbers, ok := lits.numbers(s)
+		if !ok {
+			return nil, nil, false
+		}
+		for _, n := range numbers {
+			cuts = append(cuts, cut{n.start, n.end, slot{claim: -1, index: n.index}})
+		}
+		slices.SortFunc(cuts, func(a, b cut) int { return a.start - b.start })
+		seen := make([]int, len(lits.kinds))
+		for _, ct := range cuts {
+			if ct.slot.claim < 0 {
+				seen[ct.slot.index]++
+			}
+		}
+		for _, k := range seen {
+			if once && k != 1 {
+				return nil, nil, false
+			}
+		}
+	}
+	parts := make([]string, 0, len(cuts)+1)
+	slots := make([]slot, 0, len(cuts))
+	prev := 0
+	for _, ct := range cuts {
+		if ct.start < prev {
+			return nil, nil, false
+		}
+		parts = append(parts, s[prev:ct.start])
+		slots = append(slots, ct.slot)
+		prev = ct.end
+	}
+	return append(parts, s[prev:]), slots, true
 }
 
-// fill splices the scope's values into the template.
-func (t *template) fill(claims []string, scope Scope) *Result {
+// fill splices the scope's values, and the client's constants (the text of
+// each literal the template was cut at), into the template.
+func (t *template) fill(claims []string, scope Scope, lits []string) *Result {
 	res := *t.res
-	res.SQL = splice(t.parts, t.slots, claims, scope)
+	res.SQL = splice(t.parts, t.slots, claims, scope, lits)
 	if len(t.rules) > 0 {
 		res.Rules = make([]Rule, len(t.res.Rules))
 		for i, r := range t.res.Rules {
-			res.Rules[i] = Rule{Relation: r.Relation, Rule: splice(t.rules[i], t.rslot[i], claims, scope)}
+			res.Rules[i] = Rule{Relation: r.Relation, Rule: splice(t.rules[i], t.rslot[i], claims, scope, lits)}
 		}
 	}
 	return &res
 }
 
-func splice(parts []string, slots []slot, claims []string, scope Scope) string {
+func splice(parts []string, slots []slot, claims []string, scope Scope, lits []string) string {
 	if len(slots) == 0 {
 		return parts[0]
+	}
+	value := func(s slot) string {
+		if s.claim < 0 {
+			return lits[s.index]
+		}
+		return scope.Values[claims[s.claim]][s.index]
 	}
 	n := 0
 	for _, p := range parts {
 		n += len(p)
 	}
 	for _, s := range slots {
-		n += len(scope.Values[claims[s.claim]][s.index])
+		n += len(value(s))
 	}
 	var b strings.Builder
 	b.Grow(n)
 	for i, s := range slots {
 		b.WriteString(parts[i])
-		b.WriteString(scope.Values[claims[s.claim]][s.index])
+		b.WriteString(value(s))
 	}
 	b.WriteString(parts[len(parts)-1])
 	return b.String()

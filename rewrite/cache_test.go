@@ -1,6 +1,9 @@
 package rewrite_test
 
 import (
+	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"reflect"
 	"testing"
 
@@ -93,7 +96,9 @@ func TestCacheIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	scope := rewrite.Scope{Values: map[string][]string{"": {"1"}}}
-	for _, sql := range []string{"SELECT 1", "SELECT 2", "SELECT 3", "SELECT 4", "SELECT * FROM orders"} {
+	// Statements that differ only in constants share a template: these
+	// five have five shapes.
+	for _, sql := range []string{"SELECT 1", "SELECT 1, 2", "SELECT 'a'", "SELECT true", "SELECT * FROM orders"} {
 		if _, err := cache.Rewrite(sql, scope, testCatalog()); err != nil {
 			t.Fatal(err)
 		}
@@ -104,4 +109,123 @@ func TestCacheIsBounded(t *testing.T) {
 	if _, err := rewrite.NewCache(rewrite.New(rewrite.Config{}), 0); err == nil {
 		t.Fatal("a cache of size 0 was made")
 	}
+}
+
+// literalVariants are ways to change every constant of a statement while
+// keeping its token kinds: a template made from the original must serve
+// each of them exactly as the uncached rewriter does, including when the
+// new constant is a tenant value (a decision that read a constant must
+// not be reused).
+var literalVariants = []struct {
+	name   string
+	str    func(old string) string
+	number func(old string, float bool) string
+}{
+	{"changed", func(old string) string {
+		if old[0] == '$' {
+			return "$$x$$"
+		}
+		return old[:len(old)-1] + "x'"
+	}, func(old string, float bool) string {
+		if float {
+			return "2.5"
+		}
+		return "1" + old
+	}},
+	{"other spellings", func(string) string { return `$q$o'b\r$q$` }, func(old string, float bool) string {
+		if float {
+			return "1e3"
+		}
+		return "00" + old
+	}},
+	{"escapes", func(string) string { return `E'\t''x\\'` }, func(_ string, float bool) string {
+		if float {
+			return "99999999999"
+		}
+		return "2147483647"
+	}},
+	{"tenant values", func(string) string { return "'42'" }, func(_ string, float bool) string {
+		if float {
+			return "42.0"
+		}
+		return "42"
+	}},
+	{"undecodable", func(string) string { return `E'\x41\101'` }, func(old string, _ bool) string { return old }},
+}
+
+// variant rewrites every string and number constant of sql.
+func variant(t *testing.T, sql string, v func(string) string, n func(string, bool) string) string {
+	scan, err := pg_query.Scan(sql)
+	if err != nil {
+		return sql
+	}
+	var b strings.Builder
+	prev := 0
+	for _, tk := range scan.GetTokens() {
+		var repl string
+		old := sql[tk.GetStart():tk.GetEnd()]
+		switch tk.GetToken() {
+		case pg_query.Token_SCONST:
+			repl = v(old)
+		case pg_query.Token_ICONST:
+			repl = n(old, false)
+		case pg_query.Token_FCONST:
+			repl = n(old, true)
+		default:
+			continue
+		}
+		b.WriteString(sql[prev:tk.GetStart()])
+		b.WriteString(repl)
+		prev = int(tk.GetEnd())
+	}
+	b.WriteString(sql[prev:])
+	return b.String()
+}
+
+// TestCacheServesOtherConstants: statements that differ only in their
+// constants share a template, and what it gives is byte for byte what the
+// uncached rewriter gives for each of them, for every golden case, every
+// tenant and every variant, refusals included.
+func TestCacheServesOtherConstants(t *testing.T) {
+	snap := testCatalog()
+	r := rewrite.New(rewrite.Config{})
+	cache, err := rewrite.NewCache(r, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compared := 0
+	for file, cases := range loadGolden(t) {
+		for _, c := range cases {
+			for _, scope := range cacheScopes(c) {
+				if _, err := cache.Rewrite(c.SQL, scope, snap); err != nil && !isRejection(err) {
+					t.Fatal(err)
+				}
+				for _, lv := range literalVariants {
+					sql := variant(t, c.SQL, lv.str, lv.number)
+					if sql == c.SQL {
+						continue
+					}
+					want, wantErr := r.Rewrite(sql, scope, snap)
+					got, gotErr := cache.Rewrite(sql, scope, snap)
+					if (wantErr == nil) != (gotErr == nil) || wantErr != nil && wantErr.Error() != gotErr.Error() {
+						t.Fatalf("%s: %s (%s) as %v: uncached error %v, cached error %v", file, sql, lv.name, scope.Values, wantErr, gotErr)
+					}
+					if wantErr == nil && !reflect.DeepEqual(want, got) {
+						t.Fatalf("%s: %s (%s) as %v:\nuncached %+v\ncached   %+v", file, sql, lv.name, scope.Values, want, got)
+					}
+					compared++
+				}
+			}
+		}
+	}
+	st := cache.Stats()
+	t.Logf("%d comparisons; cache: %d hits, %d misses, %d bypasses, %d templates", compared, st.Hits, st.Misses, st.Bypasses, st.Entries)
+	if st.Hits < int64(compared)/4 {
+		t.Fatalf("only %d hits in %d comparisons: constants are not sharing templates", st.Hits, compared)
+	}
+}
+
+func isRejection(err error) bool {
+	_, ok := err.(*rewrite.Rejection)
+	return ok
 }

@@ -121,7 +121,7 @@ func (w *walker) tenantValue(v *pg.Node, t catalog.Table, verb string) {
 		return
 	}
 	if c := v.GetAConst(); c != nil && !c.GetIsnull() {
-		s, ok := constantText(c)
+		s, ok := w.constantText(c)
 		if !ok {
 			w.fail(refusef("%s sets the tenant column %s to an unsupported constant", verb, t.TenantColumn))
 			return
@@ -144,8 +144,10 @@ func (w *walker) tenantValue(v *pg.Node, t catalog.Table, verb string) {
 
 // constantText renders a string or integer constant as the text Postgres
 // compares with the tenant column; other constants (NULL, floats, booleans,
-// bit strings) are not tenants.
-func constantText(c *pg.A_Const) (string, bool) {
+// bit strings) are not tenants. The decision that follows depends on the
+// value, which the walker records.
+func (w *walker) constantText(c *pg.A_Const) (string, bool) {
+	w.literalSensitive = true
 	switch {
 	case c == nil || c.GetIsnull():
 		return "", false

@@ -178,7 +178,7 @@ func (w *walker) settingRead(f *pg.FuncCall) {
 	args := f.GetArgs()
 	name, ok := "", len(args) > 0
 	if ok {
-		name, ok = constantText(args[0].GetAConst())
+		name, ok = w.constantText(args[0].GetAConst())
 	}
 	switch {
 	case !ok:

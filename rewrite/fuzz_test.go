@@ -70,8 +70,8 @@ func FuzzRewrite(f *testing.F) {
 }
 
 // FuzzCache checks that a rewrite served from the cache, from a template
-// another tenant's statement made, is exactly the uncached rewrite: the
-// same SQL and Result, or the same refusal.
+// another tenant's statement made (with other constants, too), is exactly
+// the uncached rewrite: the same SQL and Result, or the same refusal.
 func FuzzCache(f *testing.F) {
 	for _, cases := range loadGolden(f) {
 		for _, c := range cases {
@@ -89,14 +89,20 @@ func FuzzCache(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, sql string) {
 		_, _ = cache.Rewrite(sql, scope("41"), snap) // makes the template
+		sqls := []string{sql}
+		for _, lv := range literalVariants {
+			sqls = append(sqls, variant(t, sql, lv.str, lv.number))
+		}
 		for _, s := range []rewrite.Scope{scope("42"), scope("tenant-7"), scope("1", "2")} {
-			want, wantErr := rw.Rewrite(sql, s, snap)
-			got, gotErr := cache.Rewrite(sql, s, snap)
-			if (wantErr == nil) != (gotErr == nil) || wantErr != nil && wantErr.Error() != gotErr.Error() {
-				t.Fatalf("%q as %v: uncached %v, cached %v", sql, s.Values, wantErr, gotErr)
-			}
-			if wantErr == nil && !reflect.DeepEqual(want, got) {
-				t.Fatalf("%q as %v:\nuncached %+v\ncached   %+v", sql, s.Values, want, got)
+			for _, sql := range sqls {
+				want, wantErr := rw.Rewrite(sql, s, snap)
+				got, gotErr := cache.Rewrite(sql, s, snap)
+				if (wantErr == nil) != (gotErr == nil) || wantErr != nil && wantErr.Error() != gotErr.Error() {
+					t.Fatalf("%q as %v: uncached %v, cached %v", sql, s.Values, wantErr, gotErr)
+				}
+				if wantErr == nil && !reflect.DeepEqual(want, got) {
+					t.Fatalf("%q as %v:\nuncached %+v\ncached   %+v", sql, s.Values, want, got)
+				}
 			}
 		}
 	})

@@ -65,7 +65,7 @@ func (w *walker) conflictBinding(oc *pg.OnConflictClause, t catalog.Table) {
 			w.fail(refuseHint("leave the tenant column out of DO UPDATE SET", "ON CONFLICT DO UPDATE may not change the tenant column %s", t.TenantColumn))
 			return
 		}
-		if len(vals) != 1 || !(isExcludedColumn(rt.GetVal(), t.TenantColumn) || constantIn(rt.GetVal(), vals)) {
+		if len(vals) != 1 || !(isExcludedColumn(rt.GetVal(), t.TenantColumn) || w.constantIn(rt.GetVal(), vals)) {
 			w.fail(refuseHint("leave the tenant column out of DO UPDATE SET: a row never changes tenant",
 				"ON CONFLICT DO UPDATE may not change the tenant column %s", t.TenantColumn))
 			return
@@ -87,8 +87,8 @@ func isExcludedColumn(n *pg.Node, col string) bool {
 
 // constantIn reports whether n is a string or integer constant whose text is
 // one of vals.
-func constantIn(n *pg.Node, vals []string) bool {
-	s, ok := constantText(n.GetAConst())
+func (w *walker) constantIn(n *pg.Node, vals []string) bool {
+	s, ok := w.constantText(n.GetAConst())
 	return ok && slices.Contains(vals, s)
 }
 

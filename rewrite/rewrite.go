@@ -67,6 +67,9 @@ type Result struct {
 	// CopyIn, for COPY ... FROM STDIN into a tenant-bound table, says how
 	// the session must check and fill the rows the client sends.
 	CopyIn *CopyIn
+
+	// literalSensitive: the rewrite read a constant's value (literals.go).
+	literalSensitive bool
 }
 
 // CopyIn describes the rows of a COPY ... FROM STDIN into a tenant-bound
@@ -161,13 +164,15 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 		// The session checks the rows of exactly one COPY.
 		return nil, refuseHint("send the COPY on its own", "COPY FROM STDIN into a tenant-bound table must be the only statement of its string")
 	}
-	res = &Result{SQL: sql, Decision: Passed, ParamChecks: w.params, Rules: w.rules, Defines: w.defines, Uses: w.uses, Drops: w.drops, CopyIn: w.copyIn}
+	res = &Result{SQL: sql, Decision: Passed, ParamChecks: w.params, Rules: w.rules, Defines: w.defines, Uses: w.uses, Drops: w.drops, CopyIn: w.copyIn,
+		literalSensitive: w.literalSensitive}
 	if w.changed {
 		out, rej := deparse(tree)
 		if rej != nil {
 			return nil, rej
 		}
-		res = &Result{SQL: out, Decision: Rewritten, ParamChecks: w.params, Tables: w.tables, Rules: w.rules, Defines: w.defines, Uses: w.uses, Drops: w.drops, CopyIn: w.copyIn}
+		res = &Result{SQL: out, Decision: Rewritten, ParamChecks: w.params, Tables: w.tables, Rules: w.rules, Defines: w.defines, Uses: w.uses, Drops: w.drops, CopyIn: w.copyIn,
+			literalSensitive: w.literalSensitive}
 	}
 	// The second line: an independent checker must agree with what is sent,
 	// passed statements included.

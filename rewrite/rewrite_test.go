@@ -1,6 +1,7 @@
 package rewrite_test
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -96,6 +97,35 @@ func BenchmarkRewriteCached(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := cache.Rewrite(bc.sql, scope, snap); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRewriteCachedConstants is a client on the simple protocol: the
+// same statements with a new constant each time, served from the template
+// their shape shares.
+func BenchmarkRewriteCachedConstants(b *testing.B) {
+	cache, err := rewrite.NewCache(rewrite.New(rewrite.Config{}), 1000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	snap := testCatalog()
+	scope := rewrite.Scope{Values: map[string][]string{"": {"42"}}}
+	for _, bc := range []struct{ name, format string }{
+		{"point-select", "SELECT * FROM orders WHERE id = %d"},
+		{"join", "SELECT o.id, c.name FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.total > %d ORDER BY o.id LIMIT 10"},
+		{"insert", "INSERT INTO orders (customer_id, total) VALUES (%d, 'note') RETURNING id"},
+		{"update", "UPDATE orders SET total = total + 1 WHERE id = %d"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				if _, err := cache.Rewrite(fmt.Sprintf(bc.format, i), scope, snap); err != nil {
 					b.Fatal(err)
 				}
 			}

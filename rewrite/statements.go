@@ -8,6 +8,12 @@ import (
 
 // topStatement handles one statement of the string.
 func (w *walker) topStatement(n *pg.Node) {
+	switch n.GetNode().(type) {
+	case *pg.Node_SelectStmt, *pg.Node_InsertStmt, *pg.Node_UpdateStmt, *pg.Node_DeleteStmt, *pg.Node_MergeStmt,
+		*pg.Node_TransactionStmt, *pg.Node_VariableShowStmt:
+	default:
+		w.literalSensitive = true
+	}
 	switch x := n.GetNode().(type) {
 	case *pg.Node_SelectStmt, *pg.Node_InsertStmt, *pg.Node_UpdateStmt, *pg.Node_DeleteStmt:
 		w.statement(n, "")

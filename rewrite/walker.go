@@ -29,6 +29,10 @@ type walker struct {
 	uses      []string
 	drops     []string
 	copyIn    *CopyIn
+	// literalSensitive records that a decision read a constant's value
+	// or the string holds a statement whose options the walker reads:
+	// its rewrite is not valid for other constants (literals.go).
+	literalSensitive bool
 }
 
 func (w *walker) fail(r *Rejection) {
