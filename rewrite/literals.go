@@ -9,8 +9,8 @@ import (
 
 	pg "github.com/pganalyze/pg_query_go/v5"
 	"github.com/pganalyze/pg_query_go/v5/parser"
-	"google.golang.org/protobuf/encoding/protowire"
 	"github.com/tenantproxy/tenantproxy/catalog"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // This file lets statements that differ only in their constants share one
