@@ -17,9 +17,18 @@ import (
 // rows untouched; refused statements come back as 42501 with nothing
 // changed, and the session carries on. Both databases are reloaded after
 // every write.
+//
+// It runs in both pool modes: in transaction mode the statements that
+// would outlive a transaction (SQL PREPARE, WITH HOLD) must be refused.
 func TestDifferentialCorpus(t *testing.T) {
+	for _, mode := range []string{"session", "transaction"} {
+		t.Run(mode, func(t *testing.T) { differentialCorpus(t, mode) })
+	}
+}
+
+func differentialCorpus(t *testing.T, mode string) {
 	start := time.Now()
-	e := newEnv(t, envOptions{schema: diffcorpus.Schema, tables: diffcorpus.Tables()})
+	e := newEnv(t, envOptions{schema: diffcorpus.Schema, tables: diffcorpus.Tables(), extraArgs: []string{"--pool-mode", mode}})
 	shared := diffcorpus.DB{DSN: e.upstream, Conn: diffcorpus.Connect(t, e.upstream)}
 	if err := shared.Load(context.Background()); err != nil {
 		t.Fatal(err)
@@ -31,12 +40,14 @@ func TestDifferentialCorpus(t *testing.T) {
 			Session: diffcorpus.Session{Conn: e.connectToken(t, e.claimsToken(t, corpusClaims(tenant))).PgConn()},
 			Shared:  shared,
 			Own:     diffcorpus.NewDB(t, tenant),
+
+			TransactionPooling: mode == "transaction",
 		}
 		d.RunAll(t, &tally)
 	}
 	// Printed, not logged: go test -v -run Differential shows it on success.
-	fmt.Printf("differential corpus through the proxy, runs (statement x tenant) per category, %s:\n%s",
-		time.Since(start).Round(time.Millisecond), tally.String())
+	fmt.Printf("differential corpus through the proxy in %s mode, runs (statement x tenant) per category, %s:\n%s",
+		mode, time.Since(start).Round(time.Millisecond), tally.String())
 }
 
 // corpusClaims are the token claims of a tenant's session: the tenant claim

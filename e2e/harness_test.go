@@ -82,6 +82,7 @@ type env struct {
 	dir      string
 	proxy    *exec.Cmd
 	logs     *syncBuffer
+	poolMode string // transaction unless extraArgs say --pool-mode session
 }
 
 type envOptions struct {
@@ -133,6 +134,12 @@ func newEnv(t testing.TB, opts ...envOptions) *env {
 		e.cli(t, "catalog", "add-table", "customers", "--tenant-column", "tenant_id")
 		e.cli(t, "catalog", "add-table", "orders", "--tenant-column", "tenant_id")
 		e.cli(t, "catalog", "add-global", "plans")
+	}
+	e.poolMode = "transaction"
+	for i, a := range o.extraArgs {
+		if a == "--pool-mode" && i+1 < len(o.extraArgs) {
+			e.poolMode = o.extraArgs[i+1]
+		}
 	}
 	e.start(t, o.listen, o.extraArgs...)
 	return e

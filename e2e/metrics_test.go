@@ -62,7 +62,9 @@ func TestMetrics(t *testing.T) {
 	})
 	for metric, min := range map[string]float64{
 		`tenantproxy_client_connections`:                     2,
-		`tenantproxy_server_connections`:                     2,
+		`tenantproxy_server_connections`:                     1,
+		`tenantproxy_pool_connections`:                       1,
+		`tenantproxy_pool_wait_seconds_count`:                2,
 		`tenantproxy_statements_total{decision="rewritten"}`: 6,
 		`tenantproxy_rewrite_cache_hits_total`:               5,
 		`tenantproxy_rewrite_seconds_count`:                  7,

@@ -48,9 +48,9 @@ func TestCatalogChangesReachRunningProxies(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.cli(t, "catalog", "add-global", "notes")
-	e.start(t, "")
+	e.start(t, "", "--pool-mode", "session") // SQL PREPARE below needs session mode
 	first := e.connect(t, "1")
-	e.start(t, "") // a second proxy on the same catalog
+	e.start(t, "") // a second proxy on the same catalog, in transaction mode
 	second := e.connect(t, "1")
 
 	for _, c := range []*pgx.Conn{first, second} {

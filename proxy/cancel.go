@@ -51,6 +51,17 @@ func (r *cancelRegistry) register(t cancelTarget) (pid uint32, secret []byte) {
 	return pid, secret
 }
 
+// retarget points a client's key at another upstream backend (transaction
+// mode lends a new one per transaction; an empty target ignores cancels).
+func (r *cancelRegistry) retarget(pid uint32, t cancelTarget) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.targets[pid]; ok {
+		t.secret = old.secret
+		r.targets[pid] = t
+	}
+}
+
 func (r *cancelRegistry) unregister(pid uint32) {
 	r.mu.Lock()
 	delete(r.targets, pid)
@@ -65,6 +76,9 @@ func (r *cancelRegistry) forward(ctx context.Context, req *pgproto3.CancelReques
 	r.mu.Unlock()
 	if !ok || subtle.ConstantTimeCompare(t.secret, req.SecretKey) != 1 {
 		return false, nil
+	}
+	if t.address == "" {
+		return true, nil // the client holds no upstream connection: nothing runs
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

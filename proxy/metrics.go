@@ -19,6 +19,8 @@ type Metrics struct {
 	statements  *prometheus.CounterVec
 	rewriteTime prometheus.Histogram
 	upstream    prometheus.Histogram
+	poolWaits   prometheus.Histogram
+	poolTimeout prometheus.Counter
 }
 
 // latencyBuckets run from 25 µs to 10 s.
@@ -41,7 +43,11 @@ func NewMetrics() *Metrics {
 		Help: "Time to scope one statement string (parse, rewrite, verify, or a cache hit).", Buckets: latencyBuckets})
 	m.upstream = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantproxy_upstream_seconds",
 		Help: "Time from sending a statement upstream to its completion.", Buckets: latencyBuckets})
-	for _, c := range []prometheus.Collector{m.clients, m.servers, m.statements, m.rewriteTime, m.upstream} {
+	m.poolWaits = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantproxy_pool_wait_seconds",
+		Help: "Time a client waited for an upstream connection (transaction mode).", Buckets: latencyBuckets})
+	m.poolTimeout = prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantproxy_pool_timeouts_total",
+		Help: "Waits for an upstream connection that ended with --query-wait-timeout."})
+	for _, c := range []prometheus.Collector{m.clients, m.servers, m.statements, m.rewriteTime, m.upstream, m.poolWaits, m.poolTimeout} {
 		f(c)
 	}
 	for _, d := range []string{"passed", "rewritten", "rejected"} {
@@ -101,5 +107,33 @@ func (m *Metrics) statement(decision string, rewrite time.Duration) {
 func (m *Metrics) upstreamDone(d time.Duration) {
 	if m != nil {
 		m.upstream.Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) poolWait(d time.Duration, timedOut bool) {
+	if m != nil {
+		m.poolWaits.Observe(d.Seconds())
+		if timedOut {
+			m.poolTimeout.Inc()
+		}
+	}
+}
+
+// poolGauges exports the pool's connection counts.
+func (m *Metrics) poolGauges(p *pool) {
+	if m == nil {
+		return
+	}
+	for _, g := range []struct {
+		name, help string
+		pick       func(open, idle, waiting int) int
+	}{
+		{"tenantproxy_pool_connections", "Upstream connections in the pool (lent, idle or being opened).", func(o, _, _ int) int { return o }},
+		{"tenantproxy_pool_idle_connections", "Upstream connections waiting in the pool.", func(_, i, _ int) int { return i }},
+		{"tenantproxy_pool_waiting_clients", "Clients waiting for an upstream connection.", func(_, _, w int) int { return w }},
+	} {
+		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: g.name, Help: g.help}, func() float64 {
+			return float64(g.pick(p.stats()))
+		}))
 	}
 }

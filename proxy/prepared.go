@@ -30,7 +30,8 @@ type definition struct {
 
 // preparedStmt is what the session must remember of an accepted Parse.
 type preparedStmt struct {
-	id string // the statement id its audit events carry
+	id         string // the statement id its audit events carry
+	serverName string // its name upstream (lease.go)
 	definition
 	checks []rewrite.ParamCheck
 	oids   []uint32
@@ -38,9 +39,10 @@ type preparedStmt struct {
 
 // pendingParse is an accepted Parse sent upstream and not yet answered.
 type pendingParse struct {
-	name  string
-	stmt  preparedStmt
-	round int // the session's round when it was sent
+	name     string
+	stmt     preparedStmt
+	round    int  // the session's round when it was sent
+	injected bool // sent by the proxy (lease.go): its answer is not relayed
 }
 
 // book holds a session's named statements and cursors. The session
@@ -78,34 +80,48 @@ func (b *book) refusedUnnamed() {
 	b.unnamed = nil
 }
 
+// injected records a Parse the proxy sent to prepare a known statement on
+// a connection that lacked it.
+func (b *book) injected(serverName string, round int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.pending = append(b.pending, pendingParse{stmt: preparedStmt{serverName: serverName}, round: round, injected: true})
+}
+
 // parseComplete commits the oldest pending Parse (relay goroutine):
 // responses come in order, and after an error Postgres skips everything
-// up to Sync, so a ParseComplete always answers the oldest one.
-func (b *book) parseComplete() {
+// up to Sync, so a ParseComplete always answers the oldest one. It
+// reports whether the client sent that Parse.
+func (b *book) parseComplete() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.pending) == 0 {
-		return
+		return true
 	}
 	p := b.pending[0]
 	b.pending = b.pending[1:]
-	if p.name != "" {
+	if p.name != "" && !p.injected {
 		b.committed[p.name] = p.stmt
 	}
+	return !p.injected
 }
 
-// ready drops the Parses of rounds that have ended without an answer
-// (relay goroutine; ready counts ReadyForQuery messages so far).
-func (b *book) ready(ready int) {
+// ready drops and returns the Parses of rounds that have ended without
+// an answer (relay goroutine; ready counts ReadyForQuery messages so far).
+func (b *book) ready(ready int) []pendingParse {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	var failed []pendingParse
 	kept := b.pending[:0]
 	for _, p := range b.pending {
 		if p.round >= ready {
 			kept = append(kept, p)
+		} else {
+			failed = append(failed, p)
 		}
 	}
 	b.pending = kept
+	return failed
 }
 
 // closed forgets a protocol statement (Close 'S').
@@ -136,7 +152,7 @@ func (b *book) statement(name string) []preparedStmt {
 	}
 	var out []preparedStmt
 	for _, p := range b.pending {
-		if p.name == name {
+		if p.name == name && !p.injected {
 			out = append(out, p.stmt)
 		}
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -64,6 +66,13 @@ type Config struct {
 	Logger          *slog.Logger
 	// Metrics, when set, records connections, decisions and latencies.
 	Metrics *Metrics
+	// PoolMode is PoolTransaction (the default) or PoolSession.
+	PoolMode string
+	// Pool sizes transaction mode's upstream connections.
+	Pool PoolConfig
+	// MaxClientConn caps the authenticated client connections (default
+	// 10000).
+	MaxClientConn int
 }
 
 // Server accepts client connections and runs a session for each.
@@ -71,6 +80,8 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	cancels cancelRegistry
+	pool    *pool // transaction mode's connections; nil in session mode
+	clients atomic.Int64
 
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
@@ -93,7 +104,49 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, conns: map[net.Conn]struct{}{}, cancels: newCancelRegistry()}, nil
+	if cfg.MaxClientConn <= 0 {
+		cfg.MaxClientConn = 10000
+	}
+	srv := &Server{cfg: cfg, log: cfg.Logger, conns: map[net.Conn]struct{}{}, cancels: newCancelRegistry()}
+	switch cfg.PoolMode {
+	case "", PoolTransaction:
+		srv.pool = newPool(cfg.Pool, cfg.Metrics, srv.dialPooled)
+		cfg.Metrics.poolGauges(srv.pool)
+	case PoolSession:
+	default:
+		return nil, fmt.Errorf("proxy: pool mode %q: use %s or %s", cfg.PoolMode, PoolTransaction, PoolSession)
+	}
+	return srv, nil
+}
+
+// dialPooled opens a pool connection with the proxy's own settings and
+// reads the tracked settings' starting values.
+func (s *Server) dialPooled(ctx context.Context) (*serverConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StartupTimeout)
+	defer cancel()
+	pc, err := pgconn.ConnectConfig(ctx, s.cfg.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	if err := pc.SyncConn(ctx); err != nil {
+		pc.Close(ctx)
+		return nil, err
+	}
+	hc, err := pc.Hijack()
+	if err != nil {
+		pc.Close(ctx)
+		return nil, err
+	}
+	if hc.Frontend.ReadBufferLen() > 0 {
+		hc.Conn.Close()
+		return nil, errors.New("upstream sent unexpected data after startup")
+	}
+	sc := newServerConn(hc, s.pool)
+	if sc.settings, err = sc.readSettings(s.cfg.StartupTimeout); err != nil {
+		sc.conn.Close()
+		return nil, err
+	}
+	return sc, nil
 }
 
 // Serve accepts connections on ln until ctx ends or Close is called.
@@ -150,6 +203,9 @@ func (s *Server) Close() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	if s.pool != nil {
+		s.pool.close()
+	}
 }
 
 func (s *Server) track(c net.Conn) bool {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -38,9 +39,29 @@ type session struct {
 	database    string
 	application string
 
-	up     net.Conn
-	fe     *pgproto3.Frontend
-	keyPID uint32 // the BackendKeyData process id this client was given
+	keyPID    uint32 // the BackendKeyData process id this client was given
+	keySecret []byte
+
+	// The upstream connection the session holds. In session mode it is
+	// its own from start to end; in transaction mode it is lent by the
+	// pool for a transaction and given back when upstream is idle and
+	// has answered everything (lease.go). leaseMu guards these fields
+	// and the counters the release decision reads.
+	leaseMu   sync.Mutex
+	up        *serverConn
+	fe        *pgproto3.Frontend // up's, for sending (session goroutine)
+	relayDone chan error         // the relay of up ends
+	pooled    bool               // transaction mode
+	unsynced  bool               // extended-protocol messages sent since the last Sync
+	// settings are the client's values of the tracked settings
+	// (transaction mode), applied to every connection that serves it;
+	// settingsDirty says a SET ran and they must be read back.
+	settings      map[string]string
+	settingsDirty bool
+	stmtGen       int  // numbers server-side statement names
+	skipToSync    bool // an extended message failed here: drop the rest until Sync
+	ready         int  // ReadyForQuery messages relayed (relay goroutine)
+	counted       bool // counts against MaxClientConn
 
 	writeMu sync.Mutex  // guards be.Send and be.Flush once the relay runs
 	closing atomic.Bool // set once the session is ending on purpose
@@ -49,7 +70,7 @@ type session struct {
 	// place (see refuse). Entries are keyed by the round they were sent in.
 	refusalMu sync.Mutex
 	refusals  map[string]refusal
-	rounds    int // Sync/Query/FunctionCall messages sent upstream (session goroutine only)
+	rounds    int // Sync/Query/FunctionCall messages sent upstream (session goroutine, under leaseMu)
 
 	book *book // prepared statements and cursors, and what defined them
 
@@ -75,6 +96,7 @@ func newSession(srv *Server, conn net.Conn) *session {
 		refusals: map[string]refusal{},
 		book:     newBook(),
 		results:  newResults(),
+		pooled:   srv.pool != nil,
 	}
 	s.log = srv.log.With("session", s.id, "client", conn.RemoteAddr().String())
 	s.be = s.newBackend(conn)
@@ -90,6 +112,8 @@ func (s *session) newBackend(conn net.Conn) *pgproto3.Backend {
 }
 
 func (s *session) flushUpstream() error {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
 	if s.fe == nil {
 		return nil
 	}
@@ -127,41 +151,47 @@ func (s *session) run(ctx context.Context) {
 		if !errors.Is(err, errClientGone) {
 			s.fatal(err)
 		}
+		if s.counted {
+			s.srv.clients.Add(-1)
+		}
 		return
 	}
 	_ = s.conn.SetDeadline(time.Time{})
 	defer s.srv.cancels.unregister(s.keyPID)
 	m := s.srv.cfg.Metrics
 	m.clientConnected(1)
-	m.serverConnected(1)
 	defer m.clientConnected(-1)
-	defer m.serverConnected(-1)
 	started := time.Now()
-
-	relayDone := make(chan error, 1)
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				s.log.Error("relay panicked", "panic", r)
-				relayDone <- fmt.Errorf("relay panicked: %v", r)
-			}
-		}()
-		relayDone <- s.relayUpstream()
-	}()
 	go func() {
 		<-ctx.Done()
 		s.conn.Close()
-		s.up.Close()
+		s.leaseMu.Lock()
+		if s.up != nil {
+			s.up.conn.Close()
+		}
+		s.leaseMu.Unlock()
 	}()
 
 	clientErr := s.serveClient()
 	s.closing.Store(true)
-	// Ask upstream to end cleanly: an open transaction is rolled back.
-	s.fe.Send(&pgproto3.Terminate{})
-	_ = s.fe.Flush()
-	_ = s.up.SetReadDeadline(time.Now().Add(5 * time.Second))
-	upErr := <-relayDone
-	s.up.Close()
+	s.srv.clients.Add(-1)
+	s.counted = false
+	// A connection still held (mid-transaction, or awaiting answers) is
+	// ended: an open transaction is rolled back, and it is never lent
+	// again.
+	s.leaseMu.Lock()
+	sc, done := s.up, s.relayDone
+	s.up, s.fe = nil, nil
+	if sc != nil {
+		sc.fe.Send(&pgproto3.Terminate{})
+		_ = sc.fe.Flush()
+		_ = sc.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	}
+	s.leaseMu.Unlock()
+	var upErr error
+	if sc != nil {
+		upErr = <-done
+	}
 	s.log.Debug("session ended", "client_err", clientErr, "upstream_err", upErr)
 	for id, t := range s.results.takeAll() {
 		s.statementEnded(id, t)
@@ -183,6 +213,12 @@ func (s *session) startup() error {
 	if err != nil {
 		return err
 	}
+	if n := s.srv.clients.Add(1); n > int64(s.srv.cfg.MaxClientConn) {
+		s.srv.clients.Add(-1)
+		return newClientError(codeTooManyConnections, "retry later, or raise --max-client-conn",
+			"too many client connections (the proxy's limit is %d)", s.srv.cfg.MaxClientConn)
+	}
+	s.counted = true
 	s.database = start.Parameters["database"]
 	s.application = params["application_name"]
 	upDB := s.srv.cfg.Upstream.Database
@@ -217,33 +253,57 @@ func (s *session) startup() error {
 	s.log = s.log.With("sub", id.Subject, "tenants", id.Tenants)
 	_ = s.audit(event{Kind: "auth.succeeded"})
 
-	hc, err := s.connectUpstream(params)
+	var status map[string]string
+	if s.pooled {
+		status, err = s.startPooled(params)
+	} else {
+		status, err = s.startDedicated(params)
+	}
 	if err != nil {
-		s.log.Warn("upstream connection failed", "err", err)
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) {
-			return err
-		}
-		return newClientError(codeConnectionFailure, "check that the database is up; the proxy's log has details", "cannot connect to the database")
+		return err
 	}
-	s.up = hc.Conn
-	s.fe = pgproto3.NewFrontend(flushReader{r: hc.Conn, flush: s.flushClient}, hc.Conn)
-	s.fe.SetMaxBodyLen(0)
-	network, address := hc.Conn.RemoteAddr().Network(), hc.Conn.RemoteAddr().String()
-	var secret []byte
-	s.keyPID, secret = s.srv.cancels.register(cancelTarget{network: network, address: address, upPID: hc.PID, upSecret: hc.SecretKey})
-
 	s.be.Send(&pgproto3.AuthenticationOk{})
-	for _, k := range slices.Sorted(maps.Keys(hc.ParameterStatuses)) {
-		s.be.Send(&pgproto3.ParameterStatus{Name: k, Value: hc.ParameterStatuses[k]})
+	for _, k := range slices.Sorted(maps.Keys(status)) {
+		s.be.Send(&pgproto3.ParameterStatus{Name: k, Value: status[k]})
 	}
-	s.be.Send(&pgproto3.BackendKeyData{ProcessID: s.keyPID, SecretKey: secret})
-	s.be.Send(&pgproto3.ReadyForQuery{TxStatus: hc.TxStatus})
+	s.be.Send(&pgproto3.BackendKeyData{ProcessID: s.keyPID, SecretKey: s.keySecret})
+	s.be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
 	if err := s.be.Flush(); err != nil {
-		hc.Conn.Close()
+		if s.up != nil {
+			s.dropConn(s.up)
+			s.up, s.fe = nil, nil
+		}
 		return errClientGone
 	}
+	if s.up != nil {
+		s.startRelay()
+	}
 	return nil
+}
+
+// startDedicated opens the session's own upstream connection (session
+// mode), with the client's startup parameters.
+func (s *session) startDedicated(params map[string]string) (map[string]string, error) {
+	hc, err := s.connectUpstream(params)
+	if err != nil {
+		return nil, upstreamConnectError(s.log, err)
+	}
+	sc := newServerConn(hc, nil)
+	s.srv.cfg.Metrics.serverConnected(1)
+	s.keyPID, s.keySecret = s.srv.cancels.register(sc.cancelTarget())
+	s.up, s.fe = sc, sc.fe // relayed once the client has its startup messages
+	return sc.params, nil
+}
+
+// upstreamConnectError is what the client sees when no upstream connection
+// could be opened: Postgres's own error, or a connection failure.
+func upstreamConnectError(log *slog.Logger, err error) error {
+	log.Warn("upstream connection failed", "err", err)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return err
+	}
+	return newClientError(codeConnectionFailure, "check that the database is up; the proxy's log has details", "cannot connect to the database")
 }
 
 // connectUpstream opens and authenticates the session's upstream connection
@@ -297,57 +357,133 @@ func (s *session) serveClient() error {
 		default:
 			s.copyIn, s.copyFailed = nil, false // the COPY is over
 		}
-		switch m := msg.(type) {
-		case *pgproto3.CopyData:
-			s.copyData(m)
-		case *pgproto3.CopyDone:
-			s.copyDone(m)
-		case *pgproto3.Query:
-			s.handleQuery(m)
-		case *pgproto3.Parse:
-			s.handleParse(m)
-		case *pgproto3.Bind:
-			s.handleBind(m)
-		case *pgproto3.Close:
-			if m.ObjectType == 'S' {
-				if recs := s.book.statement(m.Name); len(recs) > 0 {
-					s.statementEnded(recs[0].id, s.results.take(recs[0].id))
-				}
-				s.book.closed(m.Name)
-			}
-			s.fe.Send(m)
-		case *pgproto3.Sync:
-			s.fe.Send(m)
-			s.rounds++
-		case *pgproto3.Execute:
-			s.results.expect(s.results.portals[m.Portal], true, s.rounds)
-			s.fe.Send(m)
-		case *pgproto3.Describe, *pgproto3.Flush, *pgproto3.CopyFail:
-			s.fe.Send(m)
-		case *pgproto3.FunctionCall:
-			s.refuse(newClientError(codeInsufficientPriv, "call functions from SQL instead", "the fast-path function call protocol is not allowed"), nil)
+		switch msg.(type) {
 		case *pgproto3.Terminate:
 			return nil
+		case *pgproto3.Query, *pgproto3.Parse, *pgproto3.Bind, *pgproto3.Close, *pgproto3.Sync, *pgproto3.Execute,
+			*pgproto3.Describe, *pgproto3.Flush, *pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail, *pgproto3.FunctionCall:
 		default:
 			err := newClientError(codeProtocolViolation, "", "unexpected message %T", msg)
 			s.fatal(err)
 			return err
 		}
+		if s.skipToSync {
+			// An extended-protocol message failed before it reached
+			// upstream: like Postgres, drop the rest until Sync.
+			if _, ok := msg.(*pgproto3.Sync); ok {
+				s.skipToSync = false
+				s.answerLocally(nil, true)
+			}
+			continue
+		}
+		s.leaseMu.Lock()
+		s.handleMessage(msg)
+		s.leaseMu.Unlock()
 	}
 }
 
-// relayUpstream copies upstream messages to the client, putting each refusal
-// in place of its sentinel error.
-func (s *session) relayUpstream() error {
-	ready := 0
+// handleMessage serves one client message (leaseMu held), first taking an
+// upstream connection from the pool when the session holds none.
+func (s *session) handleMessage(msg pgproto3.FrontendMessage) {
+	if s.up == nil {
+		switch msg.(type) {
+		case *pgproto3.Sync:
+			// Nothing is pending: Postgres would only say it is ready.
+			s.answerLocally(nil, true)
+			return
+		case *pgproto3.Flush, *pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail:
+			return // nothing to flush; copy messages outside a COPY are ignored
+		}
+		if err := s.lease(); err != nil {
+			_, simple := msg.(*pgproto3.Query)
+			s.answerLocally(err, simple)
+			s.skipToSync = !simple
+			return
+		}
+	}
+	switch msg.(type) {
+	case *pgproto3.Sync:
+		s.unsynced = false
+	case *pgproto3.Query, *pgproto3.FunctionCall, *pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail:
+	default:
+		s.unsynced = true
+	}
+	switch m := msg.(type) {
+	case *pgproto3.CopyData:
+		s.copyData(m)
+	case *pgproto3.CopyDone:
+		s.copyDone(m)
+	case *pgproto3.Query:
+		s.handleQuery(m)
+	case *pgproto3.Parse:
+		s.handleParse(m)
+	case *pgproto3.Bind:
+		s.handleBind(m)
+	case *pgproto3.Close:
+		s.handleClose(m)
+	case *pgproto3.Describe:
+		s.handleDescribe(m)
+	case *pgproto3.Sync:
+		s.fe.Send(m)
+		s.rounds++
+	case *pgproto3.Execute:
+		s.results.expect(s.results.portals[m.Portal], true, s.rounds)
+		s.fe.Send(m)
+	case *pgproto3.Flush, *pgproto3.CopyFail:
+		s.fe.Send(m)
+	case *pgproto3.FunctionCall:
+		s.refuse(newClientError(codeInsufficientPriv, "call functions from SQL instead", "the fast-path function call protocol is not allowed"), nil)
+	}
+}
+
+// answerLocally answers the client without upstream, which is idle: err
+// (if any), then ReadyForQuery when ready is set.
+func (s *session) answerLocally(err error, ready bool) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if err != nil {
+		resp := errorResponse(err, "ERROR")
+		s.log.Info("statement failed in the proxy", "code", resp.Code, "reason", resp.Message)
+		s.be.Send(resp)
+	}
+	if ready {
+		s.be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+	}
+	_ = s.be.Flush()
+}
+
+// relay copies sc's messages to the client, putting each refusal in place
+// of its sentinel error, until the connection is given back to the pool
+// or fails. It reports the error that ended it on done.
+func (s *session) relay(sc *serverConn, done chan<- error) {
+	err := s.relayUntilReleased(sc)
+	if err != nil {
+		s.leaseMu.Lock()
+		if s.up == sc {
+			s.up, s.fe = nil, nil
+		}
+		s.leaseMu.Unlock()
+		if !s.closing.Load() && s.ctx.Err() == nil {
+			s.log.Warn("upstream connection lost", "err", err)
+			s.fatal(newClientError(codeConnectionFailure, "reconnect", "lost the connection to the database"))
+			s.conn.Close()
+		}
+		s.dropConn(sc)
+	}
+	done <- err
+}
+
+// relayUntilReleased is relay's loop: nil means sc went back to the pool.
+func (s *session) relayUntilReleased(sc *serverConn) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("relay panicked", "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("relay panicked: %v", r)
+		}
+	}()
 	for {
-		msg, err := s.fe.Receive()
+		msg, err := sc.fe.Receive()
 		if err != nil {
-			if !s.closing.Load() && s.ctx.Err() == nil {
-				s.log.Warn("upstream connection lost", "err", err)
-				s.fatal(newClientError(codeConnectionFailure, "reconnect", "lost the connection to the database"))
-				s.conn.Close()
-			}
 			return err
 		}
 		switch m := msg.(type) {
@@ -358,16 +494,27 @@ func (s *session) relayUpstream() error {
 				guardRefusal(m)
 			}
 		case *pgproto3.ParseComplete:
-			s.book.parseComplete()
+			if !s.book.parseComplete() {
+				continue // a Parse the proxy added: the client did not send it
+			}
+		case *pgproto3.ParameterStatus:
+			s.leaseMu.Lock()
+			sc.params[m.Name] = m.Value
+			s.leaseMu.Unlock()
 		case *pgproto3.ReadyForQuery:
-			ready++
-			s.expireRefusals(ready)
-			s.book.ready(ready)
+			s.ready++
+			s.expireRefusals(s.ready)
+			s.leaseMu.Lock()
+			s.forgetFailedParses(sc, s.book.ready(s.ready))
+			s.leaseMu.Unlock()
 		}
-		s.completed(s.results.observe(msg, ready))
+		s.completed(s.results.observe(msg, s.ready))
 		s.writeMu.Lock()
 		s.be.Send(msg)
 		s.writeMu.Unlock()
+		if m, ok := msg.(*pgproto3.ReadyForQuery); ok && s.pooled && s.release(sc, m.TxStatus) {
+			return nil
+		}
 	}
 }
 

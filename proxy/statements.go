@@ -50,7 +50,17 @@ func (s *session) handleQuery(m *pgproto3.Query) {
 	if res.CopyIn != nil {
 		s.copyIn = newCopyFilter(res.CopyIn)
 	}
-	s.fe.Send(&pgproto3.Query{String: res.SQL})
+	s.sendQuery(res.SQL, res.Settings)
+}
+
+// sendQuery sends a simple Query upstream. changesSettings marks the
+// session's settings for reading back (transaction mode).
+func (s *session) sendQuery(sql string, changesSettings bool) {
+	if s.pooled {
+		s.up.unnamed = "" // a simple Query drops the unnamed statement
+		s.settingsDirty = s.settingsDirty || changesSettings
+	}
+	s.fe.Send(&pgproto3.Query{String: sql})
 	s.rounds++
 }
 
@@ -64,6 +74,11 @@ func (s *session) handleParse(m *pgproto3.Parse) {
 	}
 	snap := s.srv.cfg.Catalog.Snapshot()
 	res, err := s.srv.cfg.Rewriter.Rewrite(m.Query, s.scope, snap)
+	if err == nil && s.pooled && m.Name != "" && len(s.book.statement(m.Name)) > 0 {
+		// Upstream, every Parse has a name of its own: say what
+		// Postgres would.
+		err = newClientError(codeDuplicatePrepared, "Close it first, or use another name", "prepared statement %q already exists", m.Name)
+	}
 	if err == nil && res.CopyIn != nil {
 		err = newClientError(codeFeatureUnsupported, "send the COPY as a simple query", "COPY FROM STDIN into a tenant-bound table must use the simple query protocol")
 	}
@@ -85,24 +100,41 @@ func (s *session) handleParse(m *pgproto3.Parse) {
 	// Drops take effect only when executed; definitions are recorded now
 	// (keeping more than exists only adds checks).
 	s.book.sqlChanges(&rewrite.Result{SQL: res.SQL, Defines: res.Defines, Uses: res.Uses}, m.Query, snap.Version())
+	serverName := s.serverName(m.Name)
 	s.book.parsed(m.Name, preparedStmt{
-		id:         id,
+		id: id, serverName: serverName,
 		definition: definition{sql: m.Query, rewritten: res.SQL, version: snap.Version(), uses: res.Uses},
 		checks:     res.ParamChecks, oids: slices.Clone(m.ParameterOIDs),
 	}, s.rounds)
-	s.fe.Send(&pgproto3.Parse{Name: m.Name, Query: res.SQL, ParameterOIDs: m.ParameterOIDs})
+	s.sentParse(serverName, id)
+	s.settingsDirty = s.settingsDirty || s.pooled && res.Settings
+	s.fe.Send(&pgproto3.Parse{Name: serverName, Query: res.SQL, ParameterOIDs: m.ParameterOIDs})
 }
 
 // handleBind checks the parameters that must name the session's tenant and
 // forwards the Bind, or refuses it.
 func (s *session) handleBind(m *pgproto3.Bind) {
-	if err := s.checkBind(m); err != nil {
+	recs := s.book.statement(m.PreparedStatement)
+	err := s.checkBind(m)
+	if err == nil && s.pooled && len(recs) == 0 {
+		// Never pass on a name this session did not prepare: upstream
+		// it could be another session's statement.
+		err = unknownStatement(m.PreparedStatement)
+	}
+	if err != nil {
 		s.refuse(err, &pgproto3.Parse{Name: sentinelPrefix + randomHex(8)})
 		return
 	}
 	s.results.portals[m.DestinationPortal] = ""
-	if recs := s.book.statement(m.PreparedStatement); len(recs) > 0 {
-		s.results.portals[m.DestinationPortal] = recs[len(recs)-1].id
+	if len(recs) > 0 {
+		st := recs[len(recs)-1]
+		s.results.portals[m.DestinationPortal] = st.id
+		s.onServer(st)
+		if st.serverName != m.PreparedStatement {
+			bind := *m
+			bind.PreparedStatement = st.serverName
+			m = &bind
+		}
 	}
 	s.fe.Send(m)
 }
@@ -285,11 +317,17 @@ func (s *session) refuse(err error, parse *pgproto3.Parse) {
 	s.log.Info("statement refused", "code", resp.Code, "reason", resp.Message)
 	if parse == nil {
 		s.results.expect("", false, s.rounds)
-		s.fe.Send(&pgproto3.Query{String: sentinelPrefix + nonce})
-		s.rounds++
+		s.sendQuery(sentinelPrefix+nonce, false)
 		return
 	}
-	s.fe.Send(&pgproto3.Parse{Name: parse.Name, Query: sentinelPrefix + nonce})
+	name := parse.Name
+	if s.pooled && name != "" && !strings.HasPrefix(name, sentinelPrefix) {
+		name = sentinelPrefix + randomHex(8) // the client's names are not used upstream
+	}
+	if s.pooled && name == "" {
+		s.up.unnamed = ""
+	}
+	s.fe.Send(&pgproto3.Parse{Name: name, Query: sentinelPrefix + nonce})
 }
 
 // takeRefusal returns the refusal whose sentinel caused upstream error e.

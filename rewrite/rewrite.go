@@ -67,6 +67,9 @@ type Result struct {
 	// CopyIn, for COPY ... FROM STDIN into a tenant-bound table, says how
 	// the session must check and fill the rows the client sends.
 	CopyIn *CopyIn
+	// Settings reports that the string changes session settings (SET or
+	// RESET without LOCAL, SET SESSION CHARACTERISTICS).
+	Settings bool
 
 	// literalSensitive: the rewrite read a constant's value (literals.go).
 	literalSensitive bool
@@ -117,6 +120,10 @@ type Config struct {
 	// Database is the upstream database's name: a relation qualified with
 	// it (db.schema.table) is accepted, as Postgres does.
 	Database string
+	// TransactionPooling refuses what cannot outlive a transaction on a
+	// pooled connection: SQL-level PREPARE, EXECUTE and DEALLOCATE, and
+	// cursors WITH HOLD.
+	TransactionPooling bool
 }
 
 // Rewriter scopes statements. It does no I/O and holds no mutable state.
@@ -165,14 +172,14 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 		return nil, refuseHint("send the COPY on its own", "COPY FROM STDIN into a tenant-bound table must be the only statement of its string")
 	}
 	res = &Result{SQL: sql, Decision: Passed, ParamChecks: w.params, Rules: w.rules, Defines: w.defines, Uses: w.uses, Drops: w.drops, CopyIn: w.copyIn,
-		literalSensitive: w.literalSensitive}
+		Settings: w.settings, literalSensitive: w.literalSensitive}
 	if w.changed {
 		out, rej := deparse(tree)
 		if rej != nil {
 			return nil, rej
 		}
 		res = &Result{SQL: out, Decision: Rewritten, ParamChecks: w.params, Tables: w.tables, Rules: w.rules, Defines: w.defines, Uses: w.uses, Drops: w.drops, CopyIn: w.copyIn,
-			literalSensitive: w.literalSensitive}
+			Settings: w.settings, literalSensitive: w.literalSensitive}
 	}
 	// The second line: an independent checker must agree with what is sent,
 	// passed statements included.

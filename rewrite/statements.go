@@ -29,14 +29,22 @@ func (w *walker) topStatement(n *pg.Node) {
 		w.statement(n, "")
 	case *pg.Node_ExplainStmt:
 		w.explainStmt(x.ExplainStmt)
-	case *pg.Node_PrepareStmt:
-		w.prepareStmt(x.PrepareStmt)
-	case *pg.Node_ExecuteStmt:
-		w.executeStmt(x.ExecuteStmt)
+	case *pg.Node_PrepareStmt, *pg.Node_ExecuteStmt, *pg.Node_DeallocateStmt:
+		if w.cfg.TransactionPooling {
+			w.fail(refuseHint("use the protocol's prepared statements (most drivers do), or a proxy in --pool-mode session",
+				"%s is not available in transaction pooling mode: a prepared statement would outlive the transaction on a shared connection", statementName(n)))
+			return
+		}
+		switch x := n.GetNode().(type) {
+		case *pg.Node_PrepareStmt:
+			w.prepareStmt(x.PrepareStmt)
+		case *pg.Node_ExecuteStmt:
+			w.executeStmt(x.ExecuteStmt)
+		case *pg.Node_DeallocateStmt:
+			w.drops = append(w.drops, "stmt:"+orAll(x.DeallocateStmt.GetName()))
+		}
 	case *pg.Node_FetchStmt:
 		w.uses = append(w.uses, "cursor:"+x.FetchStmt.GetPortalname())
-	case *pg.Node_DeallocateStmt:
-		w.drops = append(w.drops, "stmt:"+orAll(x.DeallocateStmt.GetName()))
 	case *pg.Node_ClosePortalStmt:
 		w.drops = append(w.drops, "cursor:"+orAll(x.ClosePortalStmt.GetPortalname()))
 		// They name a prepared statement or cursor, which went through the
@@ -130,6 +138,7 @@ transaction_read_only transaction_deferrable`)
 
 func (w *walker) setting(s *pg.VariableSetStmt) {
 	name := strings.ToLower(s.GetName())
+	w.settings = w.settings || !s.GetIsLocal()
 	switch s.GetKind() {
 	case pg.VariableSetKind_VAR_SET_MULTI:
 		if name == "transaction" || name == "session characteristics" {

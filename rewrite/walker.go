@@ -33,6 +33,7 @@ type walker struct {
 	// or the string holds a statement whose options the walker reads:
 	// its rewrite is not valid for other constants (literals.go).
 	literalSensitive bool
+	settings         bool // a SET or RESET of a session setting
 }
 
 func (w *walker) fail(r *Rejection) {

@@ -100,6 +100,12 @@ func (w *walker) executeStmt(e *pg.ExecuteStmt) {
 
 // declareCursor rewrites the query of DECLARE ... CURSOR FOR.
 func (w *walker) declareCursor(d *pg.DeclareCursorStmt) {
+	const cursorOptHold = 0x20 // CURSOR_OPT_HOLD
+	if w.cfg.TransactionPooling && d.GetOptions()&cursorOptHold != 0 {
+		w.fail(refuseHint("declare the cursor without WITH HOLD, inside the transaction that reads it, or use a proxy in --pool-mode session",
+			"DECLARE ... WITH HOLD is not available in transaction pooling mode: the cursor would outlive the transaction on a shared connection"))
+		return
+	}
 	w.defines = append(w.defines, "cursor:"+d.GetPortalname())
 	w.statement(d.GetQuery(), "DECLARE CURSOR")
 }

@@ -48,6 +48,12 @@ type serveOptions struct {
 	auditDSN       string
 	auditGrace     time.Duration
 	logLevel       string
+	poolMode       string
+	poolSize       int
+	maxClientConn  int
+	queryWait      time.Duration
+	serverIdle     time.Duration
+	serverLifetime time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -89,6 +95,12 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f.StringVar(&o.auditDSN, "audit-dsn", "", "write the audit stream to table tenantproxy.audit_events of this database instead of a file")
 	f.Int64Var(&o.auditMaxSize, "audit-rotate-size", 1<<30, "rotate the audit file when it reaches this many bytes (0: never; SIGHUP always rotates)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&o.poolMode, "pool-mode", proxy.PoolTransaction, "transaction: clients share --pool-size upstream connections, one per transaction; session: one upstream connection per client")
+	f.IntVar(&o.poolSize, "pool-size", 20, "upstream connections in transaction mode")
+	f.IntVar(&o.maxClientConn, "max-client-conn", 10000, "client connections the proxy accepts at once")
+	f.DurationVar(&o.queryWait, "query-wait-timeout", 10*time.Second, "how long a client waits for a free upstream connection before its statement fails (transaction mode)")
+	f.DurationVar(&o.serverIdle, "server-idle-timeout", 10*time.Minute, "close upstream connections idle this long (transaction mode; 0: never)")
+	f.DurationVar(&o.serverLifetime, "server-lifetime", time.Hour, "close upstream connections this old once they are idle (transaction mode; 0: never)")
 	return cmd
 }
 
@@ -181,7 +193,11 @@ func serve(ctx context.Context, o serveOptions) error {
 		log.Info("auditing to stdout; set --audit-file to write the audit stream to a file")
 	}
 
-	var rewriter proxy.StatementRewriter = rewrite.New(rewrite.Config{SearchPath: o.searchPath, Database: upCfg.Database})
+	if err := checkPoolFlags(o); err != nil {
+		return err
+	}
+	var rewriter proxy.StatementRewriter = rewrite.New(rewrite.Config{SearchPath: o.searchPath, Database: upCfg.Database,
+		TransactionPooling: o.poolMode == proxy.PoolTransaction})
 	var cache *rewrite.Cache
 	if o.rewriteCache < 0 {
 		return fmt.Errorf("--rewrite-cache-size must be 0 (off) or more, got %d", o.rewriteCache)
@@ -213,6 +229,10 @@ func serve(ctx context.Context, o serveOptions) error {
 		AuditExecutions:        o.auditExecs,
 		Logger:                 log,
 		Metrics:                metrics,
+		PoolMode:               o.poolMode,
+		Pool: proxy.PoolConfig{Size: o.poolSize, WaitTimeout: o.queryWait,
+			IdleTimeout: o.serverIdle, Lifetime: o.serverLifetime},
+		MaxClientConn: o.maxClientConn,
 	})
 	if err != nil {
 		return err
@@ -223,13 +243,30 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	log.Info("tenantproxy listening", "addr", ln.Addr().String(), "database", upCfg.Database,
 		"catalog_version", snap.Version(), "tables", len(snap.Tables()), "tls", tlsCfg != nil,
-		"search_path", strings.Join(o.searchPath, ","))
+		"search_path", strings.Join(o.searchPath, ","), "pool_mode", o.poolMode, "pool_size", o.poolSize)
 	err = srv.Serve(ctx, ln)
 	if ctx.Err() != nil {
 		log.Info("tenantproxy stopped")
 		return nil
 	}
 	return err
+}
+
+// checkPoolFlags refuses pooling flags that make no sense.
+func checkPoolFlags(o serveOptions) error {
+	switch {
+	case o.poolMode != proxy.PoolTransaction && o.poolMode != proxy.PoolSession:
+		return fmt.Errorf("--pool-mode must be %s or %s, got %q", proxy.PoolTransaction, proxy.PoolSession, o.poolMode)
+	case o.poolSize < 1:
+		return fmt.Errorf("--pool-size must be at least 1, got %d", o.poolSize)
+	case o.maxClientConn < 1:
+		return fmt.Errorf("--max-client-conn must be at least 1, got %d", o.maxClientConn)
+	case o.queryWait <= 0:
+		return fmt.Errorf("--query-wait-timeout must be positive, got %s", o.queryWait)
+	case o.serverIdle < 0 || o.serverLifetime < 0:
+		return errors.New("--server-idle-timeout and --server-lifetime must be 0 (never) or positive")
+	}
+	return nil
 }
 
 func serverTLS(o serveOptions) (*tls.Config, error) {

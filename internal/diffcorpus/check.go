@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -105,7 +106,17 @@ type Differential struct {
 	// Shared is a direct connection to the shared database; Own to the
 	// database holding only Tenant's rows.
 	Shared, Own DB
+	// TransactionPooling: the proxy pools by transaction, and refuses the
+	// statements that would outlive one (SessionLevel).
+	TransactionPooling bool
 }
+
+// sessionLevel matches the statements transaction pooling refuses:
+// SQL-level prepared statements and cursors WITH HOLD.
+var sessionLevel = regexp.MustCompile(`(?i)\b(PREPARE|EXECUTE|DEALLOCATE)\b|\bWITH\s+HOLD\b`)
+
+// SessionLevel reports whether sql uses what transaction pooling refuses.
+func SessionLevel(sql string) bool { return sessionLevel.MatchString(sql) }
 
 // sides are the rows of the shared database before or after a statement:
 // the tenant's and everyone else's.
@@ -239,6 +250,9 @@ func (d Differential) RunAll(t testing.TB, tally *Tally) {
 	for _, s := range Statements {
 		if !s.RunsFor(d.Tenant) {
 			continue
+		}
+		if d.TransactionPooling && SessionLevel(s.SQL) {
+			s.Refused = true
 		}
 		tally.Add(d.Tenant, s)
 		if err := d.Check(ctx, s); err != nil {

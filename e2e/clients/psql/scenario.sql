@@ -71,6 +71,10 @@ SELECT count(*) = 0 AS ok FROM accounts WHERE name = :'tag' || '-rollback' \gset
   \quit
 \endif
 
+-- SQL-level PREPARE outlives a transaction: a proxy in transaction
+-- pooling mode refuses it, so it runs in session mode only.
+SELECT :'pool_mode' = 'session' AS session_pool \gset
+\if :session_pool
 PREPARE account_by_id(bigint) AS SELECT name FROM accounts WHERE id = $1;
 EXECUTE account_by_id(:aid) \gset prepared_
 EXECUTE account_by_id(:aid) \gset again_
@@ -82,6 +86,9 @@ SELECT :'prepared_name' = :'tag' AND :'again_name' = :'tag' AS ok \gset
   \quit
 \endif
 DEALLOCATE account_by_id;
+\else
+  \echo skip prepared query: SQL PREPARE needs --pool-mode session
+\endif
 
 COPY (SELECT name FROM accounts WHERE id = :aid) TO STDOUT;
 
