@@ -26,6 +26,10 @@ type Watcher struct {
 	OnSwap func(old, new *Snapshot, changes []Change)
 }
 
+// WatcherApplicationName is the application_name of the watcher's
+// connection, as pg_stat_activity shows it.
+const WatcherApplicationName = "tenantproxy catalog"
+
 // NewWatcher loads the catalog once; an error here means the proxy cannot
 // start.
 func NewWatcher(ctx context.Context, dsn string, log *slog.Logger) (*Watcher, error) {
@@ -57,7 +61,14 @@ func (w *Watcher) Reload() {
 func (w *Watcher) connect(ctx context.Context) (*pgx.Conn, error) {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(cctx, w.dsn)
+	cfg, err := pgx.ParseConfig(w.dsn)
+	if err != nil {
+		return nil, fmt.Errorf("the upstream database's address: %w", err)
+	}
+	if cfg.RuntimeParams["application_name"] == "" {
+		cfg.RuntimeParams["application_name"] = WatcherApplicationName
+	}
+	conn, err := pgx.ConnectConfig(cctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the upstream database to read the catalog: %w", err)
 	}
