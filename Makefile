@@ -46,10 +46,11 @@ memory:
 
 ## bench: Go benchmarks, then pgbench -S against direct Postgres, PgBouncer (if installed) and tenantproxy side by side.
 BENCHTIME ?= 10s
-BENCHCLIENTS ?= 16,200
+BENCHCLIENTS ?= 16,200,2000
+BENCHIDLE ?= 10000
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./rewrite/... ./e2e/...
-	$(GO) run ./internal/bench -bin $(BIN) -duration $(BENCHTIME) -clients $(BENCHCLIENTS)
+	$(GO) run ./internal/bench -bin $(BIN) -duration $(BENCHTIME) -clients $(BENCHCLIENTS) -idle-clients $(BENCHIDLE)
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s

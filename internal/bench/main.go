@@ -1,6 +1,8 @@
 // Command bench runs pgbench select-only against direct Postgres, PgBouncer
-// (when installed) and tenantproxy, in alternating rounds on one throwaway
-// cluster, and prints TPS and latency percentiles side by side (make bench).
+// (when installed) and tenantproxy in session and transaction mode, in
+// alternating rounds on one throwaway cluster, and prints TPS and latency
+// percentiles side by side (make bench). It then measures the proxy's
+// memory holding many idle clients.
 //
 // The pgbench tables are catalogued with bid as the tenant column; at scale
 // 1 every row belongs to tenant 1, so the proxy's rewritten statements
@@ -9,6 +11,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"flag"
 	"fmt"
 	"net/url"
@@ -19,9 +22,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/tenantproxy/tenantproxy/auth"
 	"github.com/tenantproxy/tenantproxy/internal/pgtest"
 )
@@ -30,9 +35,11 @@ func main() {
 	bin := flag.String("bin", "bin/tenantproxy", "the tenantproxy binary")
 	duration := flag.Duration("duration", 10*time.Second, "length of one pgbench run")
 	rounds := flag.Int("rounds", 2, "alternating rounds per target")
-	clients := flag.String("clients", "16,200", "pgbench client counts (comma-separated; Postgres allows 300 connections)")
+	clients := flag.String("clients", "16,200,2000", "pgbench client counts (comma-separated; direct Postgres and session mode stop at max_connections, 300)")
+	idle := flag.Int("idle-clients", 10000, "idle client connections whose proxy memory is measured (0: skip)")
 	flag.Parse()
-	if err := run(*bin, *duration, *rounds, *clients); err != nil {
+	raiseFileLimit()
+	if err := run(*bin, *duration, *rounds, *clients, *idle); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -51,7 +58,20 @@ type result struct {
 	p50, p99 float64 // milliseconds
 }
 
-func run(bin string, duration time.Duration, rounds int, clientList string) error {
+// maxConnections is the cluster's max_connections (internal/pgtest).
+const maxConnections = 300
+
+// raiseFileLimit lifts the open-file limit to its hard maximum: pgbench,
+// the proxy and the idle-client test hold thousands of sockets.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+func run(bin string, duration time.Duration, rounds int, clientList string, idle int) error {
 	bin, err := filepath.Abs(bin)
 	if err != nil {
 		return err
@@ -100,20 +120,34 @@ func run(bin string, duration time.Duration, rounds int, clientList string) erro
 	if err != nil {
 		return err
 	}
-	proxyPort, err := pgtest.FreePort()
+	startProxy := func(mode string) ([]string, *exec.Cmd, error) {
+		port, err := pgtest.FreePort()
+		if err != nil {
+			return nil, nil, err
+		}
+		cmd := exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--upstream", pg.DSN,
+			"--jwt-key", keyFile, "--audit-file", filepath.Join(dir, "audit-"+mode+".jsonl"), "--log-level", "warn",
+			"--pool-mode", mode, "--pool-size", "20")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return nil, nil, err
+		}
+		env := []string{"PGHOST=127.0.0.1", "PGPORT=" + strconv.Itoa(port), "PGUSER=app", "PGPASSWORD=" + token, "PGDATABASE=postgres", "PGSSLMODE=disable"}
+		if err := waitReady(dir, env); err != nil {
+			return nil, nil, fmt.Errorf("tenantproxy (%s) did not come up: %w", mode, err)
+		}
+		return env, cmd, nil
+	}
+	sessionEnv, sessionProxy, err := startProxy("session")
 	if err != nil {
 		return err
 	}
-	proxy := exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", proxyPort), "--upstream", pg.DSN,
-		"--jwt-key", keyFile, "--audit-file", filepath.Join(dir, "audit.jsonl"), "--log-level", "warn")
-	if err := proxy.Start(); err != nil {
+	defer func() { _ = sessionProxy.Process.Signal(os.Interrupt); _ = sessionProxy.Wait() }()
+	txEnv, txProxy, err := startProxy("transaction")
+	if err != nil {
 		return err
 	}
-	defer func() { _ = proxy.Process.Signal(os.Interrupt); _ = proxy.Wait() }()
-	proxied := []string{"PGHOST=127.0.0.1", "PGPORT=" + strconv.Itoa(proxyPort), "PGUSER=app", "PGPASSWORD=" + token, "PGDATABASE=postgres", "PGSSLMODE=disable"}
-	if err := waitReady(dir, proxied); err != nil {
-		return fmt.Errorf("tenantproxy did not come up: %w", err)
-	}
+	defer func() { _ = txProxy.Process.Signal(os.Interrupt); _ = txProxy.Wait() }()
 
 	targets := []target{{name: "direct", env: direct}}
 	bouncer, stop, why := startPgBouncer(dir, host, port)
@@ -123,7 +157,7 @@ func run(bin string, duration time.Duration, rounds int, clientList string) erro
 	} else {
 		fmt.Println("pgbouncer: not measured:", why)
 	}
-	targets = append(targets, target{name: "tenantproxy (session)", env: proxied})
+	targets = append(targets, target{name: "tenantproxy (session)", env: sessionEnv}, target{name: "tenantproxy (transaction)", env: txEnv})
 
 	fmt.Printf("pgbench -S -n -T %s, %d alternating rounds, 2 threads; scale 1; tenantproxy rewrites, verifies and audits every statement\n\n", duration, rounds)
 	fmt.Printf("| clients | protocol | target | TPS | p50 ms | p99 ms | TPS vs direct |\n|---|---|---|---|---|---|---|\n")
@@ -136,6 +170,9 @@ func run(bin string, duration time.Duration, rounds int, clientList string) erro
 					if mode == "prepared" && strings.HasPrefix(t.name, "pgbouncer") {
 						continue // PgBouncer before 1.21 cannot keep prepared statements in transaction mode
 					}
+					if n, _ := strconv.Atoi(c); n > maxConnections-20 && !pooled(t.name) {
+						continue // one Postgres backend per client: more than max_connections
+					}
 					res, err := bench(dir, t, c, mode, duration)
 					if err != nil {
 						return fmt.Errorf("%s, %s clients, %s: %w", t.name, c, mode, err)
@@ -146,16 +183,32 @@ func run(bin string, duration time.Duration, rounds int, clientList string) erro
 			base := mean(all["direct"]).tps
 			for _, t := range targets {
 				rs, ok := all[t.name]
-				if !ok {
+				switch {
+				case !ok && pooled(t.name):
 					fmt.Printf("| %s | %s | %s | – | – | – | not supported by this version |\n", c, mode, t.name)
+					continue
+				case !ok:
+					fmt.Printf("| %s | %s | %s | – | – | – | needs a backend per client (max_connections %d) |\n", c, mode, t.name, maxConnections)
 					continue
 				}
 				m := mean(rs)
-				fmt.Printf("| %s | %s | %s | %.0f | %.2f | %.2f | %.2f× |\n", c, mode, t.name, m.tps, m.p50, m.p99, m.tps/base)
+				ratio := "–"
+				if base > 0 {
+					ratio = fmt.Sprintf("%.2f×", m.tps/base)
+				}
+				fmt.Printf("| %s | %s | %s | %.0f | %.2f | %.2f | %s |\n", c, mode, t.name, m.tps, m.p50, m.p99, ratio)
 			}
 		}
 	}
+	if idle > 0 {
+		return idleClients(txProxy.Process.Pid, txEnv, idle)
+	}
 	return nil
+}
+
+// pooled reports whether a target shares upstream connections.
+func pooled(name string) bool {
+	return strings.HasPrefix(name, "pgbouncer") || strings.Contains(name, "transaction")
 }
 
 func mean(rs []result) result {
@@ -289,4 +342,76 @@ pidfile = %s/pgbouncer.pid
 		return nil, nil, "did not start: " + err.Error()
 	}
 	return env, stop, ""
+}
+
+// idleClients opens n authenticated client connections to the proxy with
+// process id pid, leaves them idle, and prints the proxy's memory before
+// and after.
+func idleClients(pid int, env []string, n int) error {
+	before, _ := procStatus(pid, "VmRSS")
+	vars := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	cfg, err := pgconn.ParseConfig(fmt.Sprintf("host=%s port=%s user=%s password=%s dbname=%s sslmode=disable",
+		vars["PGHOST"], vars["PGPORT"], vars["PGUSER"], vars["PGPASSWORD"], vars["PGDATABASE"]))
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	conns := make([]*pgconn.PgConn, n)
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 64)
+	for i := range conns {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := pgconn.ConnectConfig(ctx, cfg)
+			if err != nil {
+				errs <- err
+				return
+			}
+			conns[i] = c
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close(ctx)
+			}
+		}
+	}()
+	if err := <-errs; err != nil {
+		return fmt.Errorf("opening %d idle clients: %w", n, err)
+	}
+	opened := time.Since(start)
+	time.Sleep(2 * time.Second)
+	after, _ := procStatus(pid, "VmRSS")
+	if _, err := conns[n/2].Exec(ctx, "SELECT 1").ReadAll(); err != nil {
+		return fmt.Errorf("an idle client cannot run a statement: %w", err)
+	}
+	fmt.Printf("\ntenantproxy (transaction) holding %d idle authenticated clients (opened in %s): RSS %d MiB (%d MiB before; %.1f KiB per client)\n",
+		n, opened.Round(time.Millisecond), after>>10, before>>10, float64(after-before)/float64(n))
+	return nil
+}
+
+// procStatus reads a kB field of /proc/pid/status.
+func procStatus(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
