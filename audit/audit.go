@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -90,6 +91,33 @@ func hashOf(e Event) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// hashedLine returns an event's hash and its JSON line with the hash in
+// it: the line is what json.Marshal gives for the event with Hash set,
+// made from the one marshalling the hash covers.
+func hashedLine(e Event) (string, []byte, error) {
+	e.Hash = ""
+	b, err := json.Marshal(e)
+	if err != nil {
+		return "", nil, err
+	}
+	h := sha256.New()
+	h.Write([]byte(e.PrevHash))
+	h.Write(b)
+	hash := hex.EncodeToString(h.Sum(nil))
+	// prev_hash is hex (or empty) and is followed by kind, always present.
+	field := []byte(`"prev_hash":"` + e.PrevHash + `",`)
+	i := bytes.Index(b, field)
+	if i < 0 {
+		e.Hash = hash
+		line, err := json.Marshal(e)
+		return hash, line, err
+	}
+	i += len(field)
+	line := make([]byte, 0, len(b)+len(hash)+10)
+	line = append(append(append(append(line, b[:i]...), `"hash":"`...), hash...), `",`...)
+	return hash, append(line, b[i:]...), nil
+}
+
 // JSONLSink writes one JSON event per line and chains them. It is safe for
 // concurrent use.
 type JSONLSink struct {
@@ -136,12 +164,7 @@ func (s *JSONLSink) WriteBatch(events []Event, sync bool) error {
 		}
 		e.PrevHash = prev
 		e.normalise()
-		hash, err := hashOf(e)
-		if err != nil {
-			return fmt.Errorf("audit event: %w", err)
-		}
-		e.Hash = hash
-		line, err := json.Marshal(e)
+		hash, line, err := hashedLine(e)
 		if err != nil {
 			return fmt.Errorf("audit event: %w", err)
 		}

@@ -29,8 +29,13 @@ func (s *session) audit(ev event) error {
 
 // auditStatement records the decision on one statement string.
 func (s *session) auditStatement(id, sql string, res *rewrite.Result, err error, version int64, start time.Time) error {
-	ev := event{Kind: "statement", StatementID: id, SQL: sql, Fingerprint: rewrite.Fingerprint(sql), CatalogVersion: version,
+	ev := event{Kind: "statement", StatementID: id, SQL: sql, CatalogVersion: version,
 		DurationMS: float64(time.Since(start).Microseconds()) / 1000}
+	if res != nil {
+		ev.Fingerprint = res.Fingerprint // made once per cached statement
+	} else {
+		ev.Fingerprint = rewrite.Fingerprint(sql)
+	}
 	s.statements++
 	if err != nil {
 		s.rejected++

@@ -162,15 +162,16 @@ func (s *session) run(ctx context.Context) {
 	m.clientConnected(1)
 	defer m.clientConnected(-1)
 	started := time.Now()
-	go func() {
-		<-ctx.Done()
+	// No goroutine waits for ctx: an idle client costs as little as can be.
+	stop := context.AfterFunc(ctx, func() {
 		s.conn.Close()
 		s.leaseMu.Lock()
 		if s.up != nil {
 			s.up.conn.Close()
 		}
 		s.leaseMu.Unlock()
-	}()
+	})
+	defer stop()
 
 	clientErr := s.serveClient()
 	s.closing.Store(true)

@@ -66,6 +66,9 @@ type template struct {
 	slots []slot     // which value goes between parts[i] and parts[i+1]
 	rules [][]string // Rule texts split the same way, with ruleSlots
 	rslot [][]slot
+	// fingerprintOfSQL: the fingerprint depends on a constant's value
+	// (localtimestamp(3)), so it is taken from each statement itself.
+	fingerprintOfSQL bool
 }
 
 // slot names what goes into a gap: value index of claim number claim, or

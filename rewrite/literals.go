@@ -368,6 +368,9 @@ func (c *Cache) rewriteLiterals(sql string, claims []string, scope Scope, snap *
 		}
 		c.misses.Add(1)
 		t = c.build(marked, claims, scope, snap, m)
+		if t.res != nil {
+			t.fingerprintOfSQL = t.res.Fingerprint != Fingerprint(sql)
+		}
 		c.entries.Add(key, t)
 		if t.res == nil {
 			return nil, nil
@@ -390,15 +393,24 @@ func (c *Cache) rewriteLiterals(sql string, claims []string, scope Scope, snap *
 		// The statement that made the template is also kept under its
 		// own text, so repeating it exactly (a constant LIMIT in a
 		// prepared statement) skips the scanner.
-		c.entries.Add(cacheKey(exactKey, sql, snap.Version(), claims, scope), t.bind(texts))
+		c.entries.Add(cacheKey(exactKey, sql, snap.Version(), claims, scope), t.bind(texts, sql))
 	}
-	return t.fill(claims, scope, texts), nil
+	res := t.fill(claims, scope, texts)
+	if t.fingerprintOfSQL {
+		res.Fingerprint = Fingerprint(sql)
+	}
+	return res, nil
 }
 
 // bind returns the template with the literal slots filled with lits,
 // leaving the tenant slots.
-func (t *template) bind(lits []string) *template {
+func (t *template) bind(lits []string, sql string) *template {
 	out := &template{res: t.res}
+	if t.fingerprintOfSQL {
+		res := *t.res
+		res.Fingerprint = Fingerprint(sql)
+		out.res = &res
+	}
 	out.parts, out.slots = bindSlots(t.parts, t.slots, lits)
 	for i := range t.rules {
 		parts, slots := bindSlots(t.rules[i], t.rslot[i], lits)

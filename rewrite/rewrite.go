@@ -70,6 +70,9 @@ type Result struct {
 	// Settings reports that the string changes session settings (SET or
 	// RESET without LOCAL, SET SESSION CHARACTERISTICS).
 	Settings bool
+	// Fingerprint is pg_query's fingerprint of the statement as the client
+	// sent it (the same for every constant), for the audit stream.
+	Fingerprint string
 
 	// literalSensitive: the rewrite read a constant's value (literals.go).
 	literalSensitive bool
@@ -181,6 +184,7 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 		res = &Result{SQL: out, Decision: Rewritten, ParamChecks: w.params, Tables: w.tables, Rules: w.rules, Defines: w.defines, Uses: w.uses, Drops: w.drops, CopyIn: w.copyIn,
 			Settings: w.settings, literalSensitive: w.literalSensitive}
 	}
+	res.Fingerprint = Fingerprint(sql)
 	// The second line: an independent checker must agree with what is sent,
 	// passed statements included.
 	policy := verify.Policy{Tenants: scope.Values, SearchPath: r.cfg.SearchPath, Snapshot: snap}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,7 +53,7 @@ func newMetrics(queue *audit.Queue, cache *rewrite.Cache, cat *catalog.Watcher) 
 }
 
 // serveMetrics serves /metrics, /healthz and /readyz on addr until ctx ends.
-func serveMetrics(ctx context.Context, addr string, m *proxy.Metrics, queue *audit.Queue, cat *catalog.Watcher, log *slog.Logger) error {
+func serveMetrics(ctx context.Context, addr string, m *proxy.Metrics, queue *audit.Queue, cat *catalog.Watcher, profile bool, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--metrics-listen: %w", err)
@@ -66,7 +67,18 @@ func serveMetrics(ctx context.Context, addr string, m *proxy.Metrics, queue *aud
 		}
 		return nil
 	}
-	hs := &http.Server{Handler: m.Handler(ready), ReadHeaderTimeout: 5 * time.Second}
+	handler := m.Handler(ready)
+	paths := "/metrics /healthz /readyz"
+	if profile {
+		mux := http.NewServeMux()
+		mux.Handle("/", handler)
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		handler, paths = mux, paths+" /debug/pprof/"
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -78,6 +90,6 @@ func serveMetrics(ctx context.Context, addr string, m *proxy.Metrics, queue *aud
 			log.Error("metrics listener stopped", "err", err)
 		}
 	}()
-	log.Info("serving metrics", "addr", ln.Addr().String(), "paths", "/metrics /healthz /readyz")
+	log.Info("serving metrics", "addr", ln.Addr().String(), "paths", paths)
 	return nil
 }

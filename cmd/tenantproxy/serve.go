@@ -54,6 +54,7 @@ type serveOptions struct {
 	queryWait      time.Duration
 	serverIdle     time.Duration
 	serverLifetime time.Duration
+	pprof          bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -83,6 +84,7 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f.BoolVar(&o.allowPlaintext, "allow-plaintext-password", false, "accept tokens without TLS on a non-loopback listener")
 	f.IntVar(&o.maxMessageSize, "max-message-size", 64<<20, "largest client message in bytes")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "address for Prometheus /metrics, /healthz and /readyz (e.g. 127.0.0.1:9187; off when empty)")
+	f.BoolVar(&o.pprof, "pprof", false, "also serve Go's profiler at /debug/pprof/ on --metrics-listen (keep that address private)")
 	f.IntVar(&o.rewriteCache, "rewrite-cache-size", 10000, "rewritten statements kept as templates shared by every tenant (0 turns the cache off)")
 	f.DurationVar(&o.startupTimeout, "startup-timeout", 10*time.Second, "time a client has to finish TLS, startup and authentication")
 	f.StringVar(&o.auditFile, "audit-file", "-", "where audit events go as JSON lines; - is stdout")
@@ -196,6 +198,9 @@ func serve(ctx context.Context, o serveOptions) error {
 	if err := checkPoolFlags(o); err != nil {
 		return err
 	}
+	if o.pprof && o.metricsListen == "" {
+		return errors.New("--pprof needs --metrics-listen")
+	}
 	var rewriter proxy.StatementRewriter = rewrite.New(rewrite.Config{SearchPath: o.searchPath, Database: upCfg.Database,
 		TransactionPooling: o.poolMode == proxy.PoolTransaction})
 	var cache *rewrite.Cache
@@ -211,7 +216,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	var metrics *proxy.Metrics
 	if o.metricsListen != "" {
 		metrics = newMetrics(queue, cache, cat)
-		if err := serveMetrics(ctx, o.metricsListen, metrics, queue, cat, log); err != nil {
+		if err := serveMetrics(ctx, o.metricsListen, metrics, queue, cat, o.pprof, log); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -37,6 +39,7 @@ func main() {
 	rounds := flag.Int("rounds", 2, "alternating rounds per target")
 	clients := flag.String("clients", "16,200,2000", "pgbench client counts (comma-separated; direct Postgres and session mode stop at max_connections, 300)")
 	idle := flag.Int("idle-clients", 10000, "idle client connections whose proxy memory is measured (0: skip)")
+	flag.StringVar(&profileDir, "profile", "", "write CPU profiles of tenantproxy (transaction) during the first client count's runs to this directory")
 	flag.Parse()
 	raiseFileLimit()
 	if err := run(*bin, *duration, *rounds, *clients, *idle); err != nil {
@@ -57,6 +60,9 @@ type result struct {
 	tps      float64
 	p50, p99 float64 // milliseconds
 }
+
+// profileDir, when set, receives CPU profiles of the proxy.
+var profileDir string
 
 // maxConnections is the cluster's max_connections (internal/pgtest).
 const maxConnections = 300
@@ -120,14 +126,24 @@ func run(bin string, duration time.Duration, rounds int, clientList string, idle
 	if err != nil {
 		return err
 	}
+	metricsAddr := ""
 	startProxy := func(mode string) ([]string, *exec.Cmd, error) {
 		port, err := pgtest.FreePort()
 		if err != nil {
 			return nil, nil, err
 		}
-		cmd := exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--upstream", pg.DSN,
+		args := []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--upstream", pg.DSN,
 			"--jwt-key", keyFile, "--audit-file", filepath.Join(dir, "audit-"+mode+".jsonl"), "--log-level", "warn",
-			"--pool-mode", mode, "--pool-size", "20")
+			"--pool-mode", mode, "--pool-size", "20"}
+		if mode == "transaction" && profileDir != "" {
+			mport, err := pgtest.FreePort()
+			if err != nil {
+				return nil, nil, err
+			}
+			metricsAddr = fmt.Sprintf("127.0.0.1:%d", mport)
+			args = append(args, "--metrics-listen", metricsAddr, "--pprof")
+		}
+		cmd := exec.Command(bin, args...)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			return nil, nil, err
@@ -148,6 +164,13 @@ func run(bin string, duration time.Duration, rounds int, clientList string, idle
 		return err
 	}
 	defer func() { _ = txProxy.Process.Signal(os.Interrupt); _ = txProxy.Wait() }()
+
+	// Memory first, on a proxy that has served nothing yet.
+	if idle > 0 {
+		if err := idleClients(txProxy.Process.Pid, txEnv, idle); err != nil {
+			return err
+		}
+	}
 
 	targets := []target{{name: "direct", env: direct}}
 	bouncer, stop, why := startPgBouncer(dir, host, port)
@@ -173,7 +196,16 @@ func run(bin string, duration time.Duration, rounds int, clientList string, idle
 					if n, _ := strconv.Atoi(c); n > maxConnections-20 && !pooled(t.name) {
 						continue // one Postgres backend per client: more than max_connections
 					}
+					var profiled chan error
+					if metricsAddr != "" && r == 0 && cs == strings.Split(clientList, ",")[0] && t.name == "tenantproxy (transaction)" {
+						profiled = profile(metricsAddr, filepath.Join(profileDir, fmt.Sprintf("cpu-%s-%s.pprof", c, mode)), duration)
+					}
 					res, err := bench(dir, t, c, mode, duration)
+					if profiled != nil {
+						if perr := <-profiled; perr != nil {
+							fmt.Println("profile:", perr)
+						}
+					}
 					if err != nil {
 						return fmt.Errorf("%s, %s clients, %s: %w", t.name, c, mode, err)
 					}
@@ -199,9 +231,6 @@ func run(bin string, duration time.Duration, rounds int, clientList string, idle
 				fmt.Printf("| %s | %s | %s | %.0f | %.2f | %.2f | %s |\n", c, mode, t.name, m.tps, m.p50, m.p99, ratio)
 			}
 		}
-	}
-	if idle > 0 {
-		return idleClients(txProxy.Process.Pid, txEnv, idle)
 	}
 	return nil
 }
@@ -414,4 +443,34 @@ func procStatus(pid int, field string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// profile saves a CPU profile of the proxy covering most of a run.
+func profile(addr, file string, d time.Duration) chan error {
+	done := make(chan error, 1)
+	go func() {
+		secs := max(1, int(d.Seconds())-1)
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			done <- err
+			return
+		}
+		f, err := os.Create(file)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer f.Close()
+		_, err = io.Copy(f, resp.Body)
+		if err == nil {
+			fmt.Println("cpu profile:", file)
+		}
+		done <- err
+	}()
+	return done
 }
