@@ -86,8 +86,14 @@ func (q *Queue) Stats() *Stats { return &q.stats }
 // Healthy reports whether the last write attempt succeeded.
 func (q *Queue) Healthy() bool { return !q.failing.Load() }
 
+// FullWait is how long Write waits in Reject mode for room in a full
+// queue whose writer is healthy (a burst the writer is catching up on)
+// before it refuses.
+const FullWait = time.Second
+
 // Write queues an event. In Reject mode it fails at once while the stream
-// is failing or the queue is full; in Block mode it waits.
+// is failing, and after FullWait when the queue stays full; in Block mode
+// it waits.
 func (q *Queue) Write(e Event) error {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
@@ -110,6 +116,13 @@ func (q *Queue) Write(e Event) error {
 	default:
 	}
 	if q.cfg.OnFailure == Reject {
+		timer := time.NewTimer(FullWait)
+		defer timer.Stop()
+		select {
+		case q.ch <- e:
+			return nil
+		case <-timer.C:
+		}
 		q.stats.Rejected.Add(1)
 		return ErrUnavailable
 	}

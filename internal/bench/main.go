@@ -165,6 +165,9 @@ func run(bin string, duration time.Duration, rounds int, clientList string, idle
 	}
 	defer func() { _ = txProxy.Process.Signal(os.Interrupt); _ = txProxy.Wait() }()
 
+	if err := explainPair(dir, txEnv, direct); err != nil {
+		return err
+	}
 	// Memory first, on a proxy that has served nothing yet.
 	if idle > 0 {
 		if err := idleClients(txProxy.Process.Pid, txEnv, idle); err != nil {
@@ -473,4 +476,31 @@ func profile(addr, file string, d time.Duration) chan error {
 		done <- err
 	}()
 	return done
+}
+
+// explainPair prints the plan Postgres chooses for pgbench's statement as
+// the proxy rewrites it, and for the same statement with the tenant
+// predicate written by hand.
+func explainPair(dir string, proxied, direct []string) error {
+	psql := func(env []string, sql string) (string, error) {
+		cmd := exec.Command("psql", "-X", "-q", "-A", "-t", "-c", sql)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("psql %q: %v\n%s", sql, err, out)
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+	through, err := psql(proxied, "EXPLAIN SELECT abalance FROM pgbench_accounts WHERE aid = 42")
+	if err != nil {
+		return err
+	}
+	byHand, err := psql(direct, "EXPLAIN (COSTS OFF) SELECT abalance FROM pgbench_accounts WHERE aid = 42 AND bid = 1")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("EXPLAIN SELECT abalance FROM pgbench_accounts WHERE aid = 42, through the proxy (tenant 1):\n%s\n\n", through)
+	fmt.Printf("EXPLAIN (COSTS OFF) SELECT abalance FROM pgbench_accounts WHERE aid = 42 AND bid = 1, directly:\n%s\n\n", byHand)
+	return nil
 }
