@@ -60,6 +60,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCheck -fuzztime $(FUZZTIME) ./rewrite/verify
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./auth
 	$(GO) test -run '^$$' -fuzz FuzzCopyFilter -fuzztime $(FUZZTIME) ./proxy
+	$(GO) test -run '^$$' -fuzz FuzzAppendEvent -fuzztime $(FUZZTIME) ./audit
 
 clean:
 	rm -rf bin

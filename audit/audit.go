@@ -96,7 +96,7 @@ func hashOf(e Event) (string, error) {
 // made from the one marshalling the hash covers.
 func hashedLine(e Event) (string, []byte, error) {
 	e.Hash = ""
-	b, err := json.Marshal(e)
+	b, err := marshalEvent(&e)
 	if err != nil {
 		return "", nil, err
 	}

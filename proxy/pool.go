@@ -59,6 +59,7 @@ type serverConn struct {
 	secret  []byte
 	pool    *pool // nil for a session-mode connection
 	created time.Time
+	target  cancelTarget // where its cancel requests go
 
 	// The rest belongs to whoever holds the connection.
 	params    map[string]string // ParameterStatus values as last reported
@@ -75,6 +76,7 @@ func newServerConn(hc *pgconn.HijackedConn, p *pool) *serverConn {
 		params: maps.Clone(hc.ParameterStatuses), prepared: map[string]bool{}}
 	sc.fe = pgproto3.NewFrontend(flushReader{r: hc.Conn, flush: sc.flushOwner}, hc.Conn)
 	sc.fe.SetMaxBodyLen(0)
+	sc.target = cancelTarget{network: hc.Conn.RemoteAddr().Network(), address: hc.Conn.RemoteAddr().String(), upPID: sc.pid, upSecret: sc.secret}
 	return sc
 }
 
@@ -87,9 +89,7 @@ func (sc *serverConn) flushOwner() error {
 	return nil
 }
 
-func (sc *serverConn) cancelTarget() cancelTarget {
-	return cancelTarget{network: sc.conn.RemoteAddr().Network(), address: sc.conn.RemoteAddr().String(), upPID: sc.pid, upSecret: sc.secret}
-}
+func (sc *serverConn) cancelTarget() cancelTarget { return sc.target }
 
 // exec runs a simple query on a connection nobody is relaying and returns
 // the first row of its last result. ParameterStatus messages update params.
@@ -182,6 +182,10 @@ type PoolConfig struct {
 	Lifetime time.Duration
 }
 
+// aliveCheckAfter is how long a connection must have been idle before it
+// is checked for a server that went away.
+const aliveCheckAfter = time.Second
+
 // errPoolTimeout is returned when no connection became free in time.
 var errPoolTimeout = errors.New("pool wait timed out")
 
@@ -219,7 +223,10 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 	for len(p.idle) > 0 {
 		sc := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
-		if p.expired(sc, time.Now()) || !sc.alive() {
+		// A connection idle for a while is checked before it is lent
+		// (one system call); one given back a moment ago is not.
+		now := time.Now()
+		if p.expired(sc, now) || now.Sub(sc.idleSince) > aliveCheckAfter && !sc.alive() {
 			p.open--
 			p.mu.Unlock()
 			p.discard(sc)
