@@ -13,19 +13,22 @@ import (
 
 // SQLSTATE codes the proxy raises itself.
 const (
-	codeProtocolViolation       = "08P01"
-	codeTooManyConnections      = "53300"
-	codeInvalidSQLStatementName = "26000"
-	codeDuplicatePrepared       = "42P05"
-	codeConnectionFailure       = "08006"
-	codeInvalidAuthSpec         = "28000"
-	codeInsufficientPriv        = "42501"
-	codeInvalidCatalogName      = "3D000"
-	codeFeatureUnsupported      = "0A000"
-	codeProgramLimitReached     = "54000"
-	codeAdminShutdown           = "57P01"
-	codeInternal                = "XX000"
-	codeAuditUnavailable        = "58030" // io_error: the audit stream cannot be written
+	codeProtocolViolation        = "08P01"
+	codeTooManyConnections       = "53300"
+	codeInvalidSQLStatementName  = "26000"
+	codeDuplicatePrepared        = "42P05"
+	codeConnectionFailure        = "08006"
+	codeInvalidAuthSpec          = "28000"
+	codeInsufficientPriv         = "42501"
+	codeInvalidCatalogName       = "3D000"
+	codeFeatureUnsupported       = "0A000"
+	codeProgramLimitReached      = "54000"
+	codeAdminShutdown            = "57P01"
+	codeIdleSessionTimeout       = "57P05"
+	codeIdleInTransactionTimeout = "25P03"
+	codeTooManyTenantConns       = "53300"
+	codeInternal                 = "XX000"
+	codeAuditUnavailable         = "58030" // io_error: the audit stream cannot be written
 )
 
 // clientError is an error meant for the client, with its SQLSTATE and hint.

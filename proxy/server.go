@@ -73,6 +73,12 @@ type Config struct {
 	// MaxClientConn caps the authenticated client connections (default
 	// 10000).
 	MaxClientConn int
+	// MaxTenantConn caps the client connections per tenant (0: no cap).
+	MaxTenantConn int
+	// ClientIdleTimeout ends a session whose client sends nothing this
+	// long outside a transaction; IdleInTransactionTimeout one that
+	// leaves a transaction open and silent this long (0: never).
+	ClientIdleTimeout, IdleInTransactionTimeout time.Duration
 }
 
 // Server accepts client connections and runs a session for each.
@@ -82,6 +88,9 @@ type Server struct {
 	cancels cancelRegistry
 	pool    *pool // transaction mode's connections; nil in session mode
 	clients atomic.Int64
+
+	tenantMu    sync.Mutex
+	tenantConns map[string]int // client connections per tenant
 
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
@@ -107,7 +116,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.MaxClientConn <= 0 {
 		cfg.MaxClientConn = 10000
 	}
-	srv := &Server{cfg: cfg, log: cfg.Logger, conns: map[net.Conn]struct{}{}, cancels: newCancelRegistry()}
+	srv := &Server{cfg: cfg, log: cfg.Logger, conns: map[net.Conn]struct{}{}, cancels: newCancelRegistry(), tenantConns: map[string]int{}}
 	switch cfg.PoolMode {
 	case "", PoolTransaction:
 		srv.pool = newPool(cfg.Pool, cfg.Metrics, srv.dialPooled)
@@ -237,4 +246,38 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 	}()
 	sess := newSession(s, conn)
 	sess.run(ctx)
+}
+
+// admitTenants counts a session against each of its tenants' connection
+// cap; the error names the tenant that is full.
+func (s *Server) admitTenants(tenants []string) error {
+	if s.cfg.MaxTenantConn <= 0 {
+		return nil
+	}
+	s.tenantMu.Lock()
+	defer s.tenantMu.Unlock()
+	for _, t := range tenants {
+		if s.tenantConns[t] >= s.cfg.MaxTenantConn {
+			return newClientError(codeTooManyTenantConns, "close idle connections of this tenant, or raise --max-tenant-conn",
+				"too many connections for tenant %q (the proxy allows %d per tenant)", t, s.cfg.MaxTenantConn)
+		}
+	}
+	for _, t := range tenants {
+		s.tenantConns[t]++
+	}
+	return nil
+}
+
+// leaveTenants undoes admitTenants.
+func (s *Server) leaveTenants(tenants []string) {
+	if s.cfg.MaxTenantConn <= 0 {
+		return
+	}
+	s.tenantMu.Lock()
+	defer s.tenantMu.Unlock()
+	for _, t := range tenants {
+		if s.tenantConns[t]--; s.tenantConns[t] <= 0 {
+			delete(s.tenantConns, t)
+		}
+	}
 }

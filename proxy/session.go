@@ -58,10 +58,14 @@ type session struct {
 	// settingsDirty says a SET ran and they must be read back.
 	settings      map[string]string
 	settingsDirty bool
-	stmtGen       int  // numbers server-side statement names
-	skipToSync    bool // an extended message failed here: drop the rest until Sync
-	ready         int  // ReadyForQuery messages relayed (relay goroutine)
-	counted       bool // counts against MaxClientConn
+	stmtGen       int       // numbers server-side statement names
+	skipToSync    bool      // an extended message failed here: drop the rest until Sync
+	ready         int       // ReadyForQuery messages relayed (relay goroutine)
+	txStatus      byte      // of the last ReadyForQuery relayed (under leaseMu)
+	lastReady     time.Time // when it was relayed (under leaseMu)
+	counted       bool      // counts against MaxClientConn
+	// tenantsAdmitted count against MaxTenantConn until the session ends.
+	tenantsAdmitted []string
 
 	writeMu sync.Mutex  // guards be.Send and be.Flush once the relay runs
 	closing atomic.Bool // set once the session is ending on purpose
@@ -144,6 +148,7 @@ func (f flushReader) Read(p []byte) (int, error) {
 func (s *session) run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer func() { s.srv.leaveTenants(s.tenantsAdmitted) }()
 	s.ctx = ctx
 	_ = s.audit(event{Kind: "session.accepted"})
 	_ = s.conn.SetDeadline(time.Now().Add(s.srv.cfg.StartupTimeout))
@@ -249,6 +254,11 @@ func (s *session) startup() error {
 		_ = s.audit(event{Kind: "auth.failed", Reason: err.Error()})
 		return err
 	}
+	if err := s.srv.admitTenants(id.Tenants); err != nil {
+		_ = s.audit(event{Kind: "auth.failed", Reason: err.Error()})
+		return err
+	}
+	s.tenantsAdmitted = id.Tenants
 	s.identity = id
 	s.scope = sessionScope(id)
 	s.log = s.log.With("sub", id.Subject, "tenants", id.Tenants)
@@ -340,8 +350,13 @@ func (s *session) connectUpstream(params map[string]string) (*pgconn.HijackedCon
 // serveClient reads client messages until Terminate or an error.
 func (s *session) serveClient() error {
 	for {
-		msg, err := s.be.Receive()
+		msg, err := s.receive()
 		if err != nil {
+			var idle *idleTimeout
+			if errors.As(err, &idle) {
+				s.fatal(idle.err)
+				return err
+			}
 			var tooBig *pgproto3.ExceededMaxBodyLenErr
 			switch {
 			case errors.As(err, &tooBig):
@@ -380,6 +395,60 @@ func (s *session) serveClient() error {
 		s.leaseMu.Lock()
 		s.handleMessage(msg)
 		s.leaseMu.Unlock()
+	}
+}
+
+// idleTimeout ends a session whose client stayed silent too long.
+type idleTimeout struct{ err error }
+
+func (e *idleTimeout) Error() string { return e.err.Error() }
+
+// receive reads the next client message. With --client-idle-timeout or
+// --idle-in-transaction-timeout set, a client that sends nothing for that
+// long while nothing it sent is still running gets an idleTimeout; a
+// client waiting for its statement's answer is never timed out.
+func (s *session) receive() (pgproto3.FrontendMessage, error) {
+	cfg := s.srv.cfg
+	if cfg.ClientIdleTimeout <= 0 && cfg.IdleInTransactionTimeout <= 0 {
+		return s.be.Receive()
+	}
+	start := time.Now()
+	for {
+		// Idle means: nothing sent is still unanswered, and that since
+		// both the last answer and the start of this read.
+		s.leaseMu.Lock()
+		waiting := s.up != nil && (s.ready != s.rounds || s.unsynced)
+		inTx := s.txStatus != 'I' && s.txStatus != 0
+		since := start
+		if s.lastReady.After(since) {
+			since = s.lastReady
+		}
+		s.leaseMu.Unlock()
+		limit, what, code, flag := cfg.ClientIdleTimeout, "idle-session", codeIdleSessionTimeout, "--client-idle-timeout"
+		if inTx {
+			limit, what, code, flag = cfg.IdleInTransactionTimeout, "idle-in-transaction", codeIdleInTransactionTimeout, "--idle-in-transaction-timeout"
+		}
+		now := time.Now()
+		switch {
+		case limit <= 0:
+			_ = s.conn.SetReadDeadline(time.Time{})
+		case waiting:
+			_ = s.conn.SetReadDeadline(now.Add(limit))
+		case now.Sub(since) >= limit:
+			return nil, &idleTimeout{newClientError(code, "reconnect; the proxy's "+flag+" ends sessions that stay silent this long",
+				"terminating connection due to %s timeout (%s)", what, limit)}
+		default:
+			_ = s.conn.SetReadDeadline(since.Add(limit))
+		}
+		msg, err := s.be.Receive()
+		if err == nil {
+			_ = s.conn.SetReadDeadline(time.Time{})
+			return msg, nil
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			return nil, err
+		}
 	}
 }
 
@@ -503,11 +572,12 @@ func (s *session) relayUntilReleased(sc *serverConn) (err error) {
 			sc.params[m.Name] = m.Value
 			s.leaseMu.Unlock()
 		case *pgproto3.ReadyForQuery:
-			s.ready++
-			s.expireRefusals(s.ready)
 			s.leaseMu.Lock()
+			s.ready++
+			s.txStatus, s.lastReady = m.TxStatus, time.Now()
 			s.forgetFailedParses(sc, s.book.ready(s.ready))
 			s.leaseMu.Unlock()
+			s.expireRefusals(s.ready)
 		}
 		s.completed(s.results.observe(msg, s.ready))
 		s.writeMu.Lock()

@@ -55,6 +55,9 @@ type serveOptions struct {
 	serverIdle     time.Duration
 	serverLifetime time.Duration
 	pprof          bool
+	maxTenantConn  int
+	clientIdle     time.Duration
+	idleInTx       time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -100,6 +103,9 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f.StringVar(&o.poolMode, "pool-mode", proxy.PoolTransaction, "transaction: clients share --pool-size upstream connections, one per transaction; session: one upstream connection per client")
 	f.IntVar(&o.poolSize, "pool-size", 20, "upstream connections in transaction mode")
 	f.IntVar(&o.maxClientConn, "max-client-conn", 10000, "client connections the proxy accepts at once")
+	f.IntVar(&o.maxTenantConn, "max-tenant-conn", 0, "client connections one tenant may hold at once (0: no cap)")
+	f.DurationVar(&o.clientIdle, "client-idle-timeout", 0, "end a session whose client sends nothing this long outside a transaction (0: never)")
+	f.DurationVar(&o.idleInTx, "idle-in-transaction-timeout", 0, "end a session that leaves a transaction open and silent this long, rolling it back (0: never)")
 	f.DurationVar(&o.queryWait, "query-wait-timeout", 10*time.Second, "how long a client waits for a free upstream connection before its statement fails (transaction mode)")
 	f.DurationVar(&o.serverIdle, "server-idle-timeout", 10*time.Minute, "close upstream connections idle this long (transaction mode; 0: never)")
 	f.DurationVar(&o.serverLifetime, "server-lifetime", time.Hour, "close upstream connections this old once they are idle (transaction mode; 0: never)")
@@ -238,6 +244,10 @@ func serve(ctx context.Context, o serveOptions) error {
 		Pool: proxy.PoolConfig{Size: o.poolSize, WaitTimeout: o.queryWait,
 			IdleTimeout: o.serverIdle, Lifetime: o.serverLifetime},
 		MaxClientConn: o.maxClientConn,
+		MaxTenantConn: o.maxTenantConn,
+
+		ClientIdleTimeout:        o.clientIdle,
+		IdleInTransactionTimeout: o.idleInTx,
 	})
 	if err != nil {
 		return err
@@ -270,6 +280,10 @@ func checkPoolFlags(o serveOptions) error {
 		return fmt.Errorf("--query-wait-timeout must be positive, got %s", o.queryWait)
 	case o.serverIdle < 0 || o.serverLifetime < 0:
 		return errors.New("--server-idle-timeout and --server-lifetime must be 0 (never) or positive")
+	case o.maxTenantConn < 0:
+		return fmt.Errorf("--max-tenant-conn must be 0 (no cap) or more, got %d", o.maxTenantConn)
+	case o.clientIdle < 0 || o.idleInTx < 0:
+		return errors.New("--client-idle-timeout and --idle-in-transaction-timeout must be 0 (never) or positive")
 	}
 	return nil
 }
