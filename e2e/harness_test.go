@@ -83,6 +83,7 @@ type env struct {
 	proxy    *exec.Cmd
 	logs     *syncBuffer
 	poolMode string // transaction unless extraArgs say --pool-mode session
+	exited   chan struct{} // closed when the last started proxy has exited
 }
 
 type envOptions struct {
@@ -194,6 +195,7 @@ func (e *env) start(t testing.TB, listen string, extra ...string) {
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
+	e.exited = exited
 	go func() { _ = proxy.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = proxy.Process.Signal(os.Interrupt)

@@ -75,6 +75,9 @@ type Config struct {
 	MaxClientConn int
 	// MaxTenantConn caps the client connections per tenant (0: no cap).
 	MaxTenantConn int
+	// ShutdownTimeout is how long Serve, once ctx ends, lets sessions
+	// finish their transactions before it closes them (default 30s).
+	ShutdownTimeout time.Duration
 	// ClientIdleTimeout ends a session whose client sends nothing this
 	// long outside a transaction; IdleInTransactionTimeout one that
 	// leaves a transaction open and silent this long (0: never).
@@ -91,6 +94,11 @@ type Server struct {
 
 	tenantMu    sync.Mutex
 	tenantConns map[string]int // client connections per tenant
+
+	draining atomic.Bool // shutting down: sessions end once idle
+	// stop ends every session at once (Close); a signal only drains.
+	stopCtx context.Context
+	stop    context.CancelFunc
 
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
@@ -117,6 +125,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.MaxClientConn = 10000
 	}
 	srv := &Server{cfg: cfg, log: cfg.Logger, conns: map[net.Conn]struct{}{}, cancels: newCancelRegistry(), tenantConns: map[string]int{}}
+	srv.stopCtx, srv.stop = context.WithCancel(context.Background())
 	switch cfg.PoolMode {
 	case "", PoolTransaction:
 		srv.pool = newPool(cfg.Pool, cfg.Metrics, srv.dialPooled)
@@ -163,9 +172,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Lock()
 	s.listener = ln
 	s.mu.Unlock()
+	drained := make(chan struct{})
 	go func() {
+		defer close(drained)
 		<-ctx.Done()
-		s.Close()
+		s.Shutdown(s.cfg.ShutdownTimeout)
+	}()
+	// Serve returns once every session has ended, so that what runs after
+	// it (closing the audit stream) sees them all.
+	defer func() {
+		if ctx.Err() != nil {
+			<-drained
+		}
 	}()
 	var delay time.Duration
 	for {
@@ -192,8 +210,42 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return nil
 		}
 		s.wg.Add(1)
-		go s.serveConn(ctx, conn)
+		go s.serveConn(s.stopCtx, conn)
 	}
+}
+
+// Shutdown stops accepting, lets every session finish what it is doing
+// (an open transaction, a statement running) for at most timeout, ending
+// each with FATAL 57P01 once it is idle, then closes what is left.
+func (s *Server) Shutdown(timeout time.Duration) {
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	s.draining.Store(true)
+	s.mu.Lock()
+	if s.listener != nil {
+		s.listener.Close()
+	}
+	conns := make([]net.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	s.log.Info("shutting down: sessions end as they become idle", "sessions", len(conns), "timeout", timeout)
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now()) // wake readers to look at draining
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		s.log.Warn("shutdown timeout: closing the sessions still open")
+	}
+	s.Close()
 }
 
 // Close stops accepting and closes every client connection.
@@ -204,6 +256,7 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
+	s.stop()
 	if s.listener != nil {
 		s.listener.Close()
 	}

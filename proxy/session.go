@@ -409,8 +409,13 @@ func (e *idleTimeout) Error() string { return e.err.Error() }
 // client waiting for its statement's answer is never timed out.
 func (s *session) receive() (pgproto3.FrontendMessage, error) {
 	cfg := s.srv.cfg
-	if cfg.ClientIdleTimeout <= 0 && cfg.IdleInTransactionTimeout <= 0 {
-		return s.be.Receive()
+	if cfg.ClientIdleTimeout <= 0 && cfg.IdleInTransactionTimeout <= 0 && !s.srv.draining.Load() {
+		msg, err := s.be.Receive()
+		var ne net.Error
+		if err == nil || !s.srv.draining.Load() || !errors.As(err, &ne) || !ne.Timeout() {
+			return msg, err
+		}
+		// Shutdown woke the read: look at the session below.
 	}
 	start := time.Now()
 	for {
@@ -430,6 +435,11 @@ func (s *session) receive() (pgproto3.FrontendMessage, error) {
 		}
 		now := time.Now()
 		switch {
+		case s.srv.draining.Load() && !waiting && !inTx:
+			return nil, &idleTimeout{newClientError(codeAdminShutdown, "reconnect: another instance of the proxy serves new connections",
+				"terminating connection due to administrator command (the proxy is shutting down)")}
+		case s.srv.draining.Load():
+			_ = s.conn.SetReadDeadline(now.Add(50 * time.Millisecond)) // look again soon
 		case limit <= 0:
 			_ = s.conn.SetReadDeadline(time.Time{})
 		case waiting:

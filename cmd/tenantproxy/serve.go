@@ -58,6 +58,7 @@ type serveOptions struct {
 	maxTenantConn  int
 	clientIdle     time.Duration
 	idleInTx       time.Duration
+	shutdown       time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -96,6 +97,7 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f.IntVar(&o.auditQueue, "audit-queue-size", 10000, "audit events that may wait to be written")
 	f.BoolVar(&o.auditRedact, "audit-redact", false, "replace constants in audited SQL with placeholders")
 	f.BoolVar(&o.auditExecs, "audit-executions", false, "record every execution of a prepared statement, not only its totals")
+	f.DurationVar(&o.shutdown, "shutdown-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long sessions may finish their transactions before they are closed")
 	f.DurationVar(&o.auditGrace, "audit-shutdown-timeout", 30*time.Second, "at shutdown, how long to keep retrying audit events that are not yet written")
 	f.StringVar(&o.auditDSN, "audit-dsn", "", "write the audit stream to table tenantproxy.audit_events of this database instead of a file")
 	f.Int64Var(&o.auditMaxSize, "audit-rotate-size", 1<<30, "rotate the audit file when it reaches this many bytes (0: never; SIGHUP always rotates)")
@@ -246,6 +248,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		MaxClientConn: o.maxClientConn,
 		MaxTenantConn: o.maxTenantConn,
 
+		ShutdownTimeout:          o.shutdown,
 		ClientIdleTimeout:        o.clientIdle,
 		IdleInTransactionTimeout: o.idleInTx,
 	})
