@@ -82,7 +82,7 @@ type env struct {
 	dir      string
 	proxy    *exec.Cmd
 	logs     *syncBuffer
-	poolMode string // transaction unless extraArgs say --pool-mode session
+	poolMode string        // transaction unless extraArgs say --pool-mode session
 	exited   chan struct{} // closed when the last started proxy has exited
 }
 
