@@ -20,8 +20,9 @@ type Event struct {
 	PrevHash string    `json:"prev_hash"`
 	Hash     string    `json:"hash,omitempty"`
 
-	// Kind is session.accepted, auth.succeeded, auth.failed, statement or
-	// session.ended.
+	// Kind is session.accepted, auth.succeeded, auth.failed, statement,
+	// statement.completed, session.expired, session.ended or
+	// catalog.changed.
 	Kind        string   `json:"kind"`
 	Session     string   `json:"session,omitempty"`
 	Client      string   `json:"client,omitempty"`

@@ -2,11 +2,13 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tenantproxy/tenantproxy/auth"
 )
 
 // dial opens a connection through the proxy and returns it with its error
@@ -97,4 +99,31 @@ func TestIdleTimeouts(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "25P03") || !strings.Contains(e.logs.String(), "57P05") {
 		t.Fatalf("the proxy did not log the codes:\n%s", e.logs.String())
 	}
+}
+
+// TestTokenExpiresDuringSession: a session whose token expires is ended at
+// its next statement with a FATAL that says so (28P01), and the audit
+// stream records why.
+func TestTokenExpiresDuringSession(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tok, err := auth.Mint(e.secret, auth.MintOptions{Tenants: []string{"1"}, Subject: "short", TTL: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.connectToken(t, tok)
+	wantRows(t, column(t, c, "SELECT count(*)::text FROM orders"), "3")
+	time.Sleep(2500 * time.Millisecond)
+	_, err = c.Exec(ctx, "SELECT count(*) FROM orders")
+	if pgCode(err) != "28P01" || !strings.Contains(err.Error(), "token expired") {
+		t.Fatalf("after the token expired: %v, want FATAL 28P01 about the token", err)
+	}
+	eventually(t, 5*time.Second, "session.expired in the audit stream", func() error {
+		for _, ev := range auditEvents(t, e.dir+"/audit.jsonl") {
+			if ev.Kind == "session.expired" {
+				return nil
+			}
+		}
+		return errors.New("no session.expired event")
+	})
 }

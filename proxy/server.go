@@ -75,6 +75,9 @@ type Config struct {
 	MaxClientConn int
 	// MaxTenantConn caps the client connections per tenant (0: no cap).
 	MaxTenantConn int
+	// TokenExpiryGrace is how long past its token's exp a session may go
+	// on; its next statement after that ends it.
+	TokenExpiryGrace time.Duration
 	// ShutdownTimeout is how long Serve, once ctx ends, lets sessions
 	// finish their transactions before it closes them (default 30s).
 	ShutdownTimeout time.Duration

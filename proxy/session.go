@@ -392,10 +392,31 @@ func (s *session) serveClient() error {
 			}
 			continue
 		}
+		if err := s.tokenExpired(msg); err != nil {
+			s.fatal(err)
+			return err
+		}
 		s.leaseMu.Lock()
 		s.handleMessage(msg)
 		s.leaseMu.Unlock()
 	}
+}
+
+// tokenExpired ends a session whose token has expired (plus
+// --token-expiry-grace) when it sends its next statement.
+func (s *session) tokenExpired(msg pgproto3.FrontendMessage) error {
+	switch msg.(type) {
+	case *pgproto3.Query, *pgproto3.Parse, *pgproto3.Bind, *pgproto3.Execute, *pgproto3.FunctionCall:
+	default:
+		return nil
+	}
+	exp := s.identity.Expiry
+	if exp.IsZero() || time.Now().Before(exp.Add(s.srv.cfg.TokenExpiryGrace)) {
+		return nil
+	}
+	_ = s.audit(event{Kind: "session.expired", Reason: "token expired at " + exp.UTC().Format(time.RFC3339)})
+	return newClientError(auth.CodeInvalidPassword, "reconnect with a new token",
+		"the session's token expired at %s", exp.UTC().Format(time.RFC3339))
 }
 
 // idleTimeout ends a session whose client stayed silent too long.

@@ -59,6 +59,7 @@ type serveOptions struct {
 	clientIdle     time.Duration
 	idleInTx       time.Duration
 	shutdown       time.Duration
+	expiryGrace    time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -97,6 +98,7 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f.IntVar(&o.auditQueue, "audit-queue-size", 10000, "audit events that may wait to be written")
 	f.BoolVar(&o.auditRedact, "audit-redact", false, "replace constants in audited SQL with placeholders")
 	f.BoolVar(&o.auditExecs, "audit-executions", false, "record every execution of a prepared statement, not only its totals")
+	f.DurationVar(&o.expiryGrace, "token-expiry-grace", 0, "how long past its token's expiry a session may go on; its next statement after that ends it (FATAL 28P01)")
 	f.DurationVar(&o.shutdown, "shutdown-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long sessions may finish their transactions before they are closed")
 	f.DurationVar(&o.auditGrace, "audit-shutdown-timeout", 30*time.Second, "at shutdown, how long to keep retrying audit events that are not yet written")
 	f.StringVar(&o.auditDSN, "audit-dsn", "", "write the audit stream to table tenantproxy.audit_events of this database instead of a file")
@@ -249,6 +251,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		MaxTenantConn: o.maxTenantConn,
 
 		ShutdownTimeout:          o.shutdown,
+		TokenExpiryGrace:         o.expiryGrace,
 		ClientIdleTimeout:        o.clientIdle,
 		IdleInTransactionTimeout: o.idleInTx,
 	})
@@ -285,6 +288,8 @@ func checkPoolFlags(o serveOptions) error {
 		return errors.New("--server-idle-timeout and --server-lifetime must be 0 (never) or positive")
 	case o.maxTenantConn < 0:
 		return fmt.Errorf("--max-tenant-conn must be 0 (no cap) or more, got %d", o.maxTenantConn)
+	case o.expiryGrace < 0:
+		return fmt.Errorf("--token-expiry-grace must be 0 or positive, got %s", o.expiryGrace)
 	case o.clientIdle < 0 || o.idleInTx < 0:
 		return errors.New("--client-idle-timeout and --idle-in-transaction-timeout must be 0 (never) or positive")
 	}
