@@ -61,6 +61,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./auth
 	$(GO) test -run '^$$' -fuzz FuzzCopyFilter -fuzztime $(FUZZTIME) ./proxy
 	$(GO) test -run '^$$' -fuzz FuzzAppendEvent -fuzztime $(FUZZTIME) ./audit
+	$(GO) test -run '^$$' -fuzz FuzzStartup -fuzztime $(FUZZTIME) ./proxy
 
 clean:
 	rm -rf bin
