@@ -64,13 +64,25 @@ func TestIdleTimeouts(t *testing.T) {
 	direct := e.direct(t)
 
 	busy := e.connect(t, "1")
-	// Upstream work longer than both timeouts: the client is waiting, not idle.
-	started := time.Now()
-	if _, err := busy.Exec(ctx, "SELECT count(*) FROM generate_series(1, 2500000) g WHERE md5(g::text) > 'f'"); err != nil {
-		t.Fatalf("a long statement was cut short: %v", err)
+	// Upstream work longer than both timeouts: the client is waiting, not
+	// idle. A row lock held directly for 2.5 s makes the wait exact.
+	locker, err := direct.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if took := time.Since(started); took < 1500*time.Millisecond {
-		t.Fatalf("the long statement took only %s: make it longer than --client-idle-timeout", took)
+	if _, err := locker.Exec(ctx, "SELECT 1 FROM orders WHERE id = 10 FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(2500 * time.Millisecond)
+		_ = locker.Commit(ctx)
+	}()
+	started := time.Now()
+	if _, err := busy.Exec(ctx, "UPDATE orders SET note = note WHERE id = 10"); err != nil {
+		t.Fatalf("a statement waiting 2.5 s for a lock was cut short: %v", err)
+	}
+	if took := time.Since(started); took < 2*time.Second {
+		t.Fatalf("the statement waited only %s for the lock", took)
 	}
 
 	idleTx := e.connect(t, "1")
