@@ -2,7 +2,7 @@ GO      ?= go
 BIN     := bin/tenantproxy
 PKGS    := ./...
 
-.PHONY: build test test-clients clients memory unit e2e differential demo bench fuzz vet fmt clean
+.PHONY: build test test-clients clients memory unit e2e differential demo bench soak fuzz vet fmt clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/tenantproxy
@@ -54,6 +54,10 @@ bench: build
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
+## soak: 1,000 clients over 50 tenants for 60 s through one proxy (make test runs 10 s).
+soak:
+	TENANTPROXY_SOAK_SECONDS=60 $(GO) test -count=1 -timeout 10m -v -run 'TestSoak' ./e2e/ | grep -Ev 'level=|^=== RUN'
+
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzRewrite -fuzztime $(FUZZTIME) ./rewrite
 	$(GO) test -run '^$$' -fuzz FuzzCache -fuzztime $(FUZZTIME) ./rewrite
