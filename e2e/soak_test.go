@@ -69,7 +69,7 @@ func TestSoak(t *testing.T) {
 
 	type outcome struct {
 		committed, rolledBack []int // seqs
-		ops, seen                 int
+		ops, seen             int
 	}
 	results := make([]outcome, clients)
 	var failures atomic.Int64
