@@ -96,6 +96,9 @@ type envOptions struct {
 	// prepare runs after the schema, before the catalog and the proxy,
 	// with the superuser DSN (for example an ORM's migrations).
 	prepare func(t testing.TB, dsn string)
+	// upstream, when set, is the superuser DSN of an empty database to
+	// use instead of a new one on the shared cluster.
+	upstream string
 }
 
 func newEnv(t testing.TB, opts ...envOptions) *env {
@@ -104,7 +107,10 @@ func newEnv(t testing.TB, opts ...envOptions) *env {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	dsn := pgtest.NewDatabase(t)
+	dsn := o.upstream
+	if dsn == "" {
+		dsn = pgtest.NewDatabase(t)
+	}
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {

@@ -308,6 +308,23 @@ func (p *pool) passSlot() {
 	}
 }
 
+// purge closes every idle connection: one lent connection failed, and when
+// the server restarted the idle ones are dead too. New ones are dialled
+// as clients need them.
+func (p *pool) purge() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.open -= len(idle)
+	for range idle {
+		p.passSlot()
+	}
+	p.mu.Unlock()
+	for _, sc := range idle {
+		p.discard(sc)
+	}
+}
+
 // release takes a connection back. One that is not clean (reusable false),
 // too old, or returned after Close is closed instead.
 func (p *pool) release(sc *serverConn, reusable bool) {

@@ -566,6 +566,9 @@ func (s *session) relay(sc *serverConn, done chan<- error) {
 		s.leaseMu.Unlock()
 		if !s.closing.Load() && s.ctx.Err() == nil {
 			s.log.Warn("upstream connection lost", "err", err)
+			if sc.pool != nil {
+				sc.pool.purge() // a restart took the idle ones too
+			}
 			s.fatal(newClientError(codeConnectionFailure, "reconnect", "lost the connection to the database"))
 			s.conn.Close()
 		}

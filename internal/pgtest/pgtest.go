@@ -12,6 +12,7 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -44,6 +45,7 @@ type Server struct {
 	cred   *syscall.Credential
 	cmd    *exec.Cmd
 	root   string
+	args   []string // the postgres command line, for Restart
 }
 
 var (
@@ -167,14 +169,41 @@ func StartCluster() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.cmd = s.command("postgres", "-D", s.Dir, "-p", strconv.Itoa(port), "-k", root,
+	s.args = []string{"-D", s.Dir, "-p", strconv.Itoa(port), "-k", root,
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "log_min_messages=warning")
+		"-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "log_min_messages=warning"}
+	s.DSN = fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/postgres?sslmode=disable", Password, port)
+	if err := s.run(logf); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Restart stops the cluster the way pg_ctl restart -m immediate does
+// (SIGQUIT: every backend dies at once, crash recovery at the next start),
+// waits down, and starts it again on the same port.
+func (s *Server) Restart(down time.Duration) error {
+	if s.cmd == nil {
+		return errors.New("the cluster was not started here")
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGQUIT)
+	_ = s.cmd.Wait()
+	time.Sleep(down)
+	logf, err := os.OpenFile(filepath.Join(s.root, "server.log"), os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	return s.run(logf)
+}
+
+// run starts postgres and waits until it accepts connections.
+func (s *Server) run(logf *os.File) error {
+	s.cmd = s.command("postgres", s.args...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start postgres: %v", err)
+		return fmt.Errorf("start postgres: %v", err)
 	}
-	s.DSN = fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/postgres?sslmode=disable", Password, port)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -182,12 +211,11 @@ func StartCluster() (*Server, error) {
 		cancel()
 		if err == nil {
 			_ = c.Close(context.Background())
-			return s, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
-			s.Stop()
-			log, _ := os.ReadFile(filepath.Join(root, "server.log"))
-			return nil, fmt.Errorf("postgres did not come up: %v\n%s", err, log)
+			log, _ := os.ReadFile(filepath.Join(s.root, "server.log"))
+			return fmt.Errorf("postgres did not come up: %v\n%s", err, log)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

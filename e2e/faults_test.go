@@ -1,0 +1,109 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/tenantproxy/tenantproxy/internal/pgtest"
+)
+
+// TestUpstreamRestartUnderLoad: Postgres restarts the hard way (every
+// backend killed at once, as pg_ctl restart -m immediate) while clients
+// are busy. Clients caught in flight get an error; clients connecting once
+// Postgres is back are served at once; the proxy keeps no dead connection
+// and no goroutine of the old ones.
+func TestUpstreamRestartUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts a Postgres cluster")
+	}
+	pg, err := pgtest.StartCluster()
+	if err != nil {
+		t.Skipf("no cluster of its own to restart: %v", err)
+	}
+	t.Cleanup(pg.Stop)
+	metricsAddr := freeAddr(t)
+	e := newEnv(t, envOptions{upstream: pg.DSN, extraArgs: []string{"--metrics-listen", metricsAddr, "--pool-size", "8"}})
+	ctx := context.Background()
+	baseline := goroutines(t, metricsAddr)
+
+	stop := make(chan struct{})
+	var served, failed atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tenant := fmt.Sprint(i%2 + 1)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := pgx.Connect(ctx, e.connString(e.token(t, tenant)))
+				if err != nil {
+					failed.Add(1)
+					time.Sleep(50 * time.Millisecond)
+					continue
+				}
+				for range 50 {
+					var n int
+					if err := c.QueryRow(ctx, "SELECT count(*) FROM orders WHERE total > $1", 0).Scan(&n); err != nil {
+						failed.Add(1)
+						break
+					}
+					served.Add(1)
+				}
+				c.Close(ctx)
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	before := served.Load()
+	if err := pg.Restart(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	// New clients are served as soon as Postgres is back.
+	eventually(t, 10*time.Second, "a new client to be served after the restart", func() error {
+		c, err := pgx.Connect(ctx, e.connString(e.token(t, "1")))
+		if err != nil {
+			return err
+		}
+		defer c.Close(ctx)
+		var names string
+		if err := c.QueryRow(ctx, "SELECT string_agg(name, ',' ORDER BY id) FROM customers").Scan(&names); err != nil {
+			return err
+		}
+		if names != "alice,bob" {
+			return fmt.Errorf("tenant 1 sees %q", names)
+		}
+		return nil
+	})
+	t.Logf("a new client was served %s after Postgres came back", time.Since(back).Round(time.Millisecond))
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	if served.Load() <= before {
+		t.Fatalf("nothing was served after the restart (%d before, %d in all)", before, served.Load())
+	}
+	if failed.Load() == 0 {
+		t.Log("no client was caught in flight by the restart")
+	}
+	eventually(t, 15*time.Second, "goroutines back to the baseline", func() error {
+		if n := goroutines(t, metricsAddr); n > baseline+5 {
+			return fmt.Errorf("%d goroutines, %d before", n, baseline)
+		}
+		return nil
+	})
+	if !strings.Contains(e.logs.String(), "upstream connection lost") && failed.Load() > 0 {
+		t.Log("clients failed without the proxy logging a lost upstream connection")
+	}
+	t.Logf("statements served: %d (%d before the restart); failed operations: %d", served.Load(), before, failed.Load())
+}
