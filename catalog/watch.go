@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Watcher keeps the current catalog of one database: it LISTENs on
@@ -32,11 +33,29 @@ const WatcherApplicationName = "tenantproxy catalog"
 
 // NewWatcher loads the catalog once; an error here means the proxy cannot
 // start.
+//
+// An upstream that cannot be reached (refused, timed out, starting up) is
+// retried with a growing pause, logged each time, until ctx ends; an
+// upstream that answers with an error (authentication, no such database)
+// fails at once.
 func NewWatcher(ctx context.Context, dsn string, log *slog.Logger) (*Watcher, error) {
 	w := &Watcher{dsn: dsn, log: log, reload: make(chan struct{}, 1)}
-	conn, err := w.connect(ctx)
-	if err != nil {
-		return nil, err
+	var conn *pgx.Conn
+	for pause := time.Second; ; pause = min(2*pause, 30*time.Second) {
+		var err error
+		if conn, err = w.connect(ctx); err == nil {
+			break
+		}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code != "57P03" { // 57P03: starting up
+			return nil, err
+		}
+		log.Warn("cannot reach the upstream database to load the catalog; retrying", "in", pause, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(pause):
+		}
 	}
 	defer conn.Close(context.Background())
 	snap, err := Load(ctx, conn)

@@ -64,6 +64,11 @@ func TestUpstreamRestartUnderLoad(t *testing.T) {
 			}
 		}()
 	}
+	// The test cluster runs without fsync: make what is set up durable
+	// before killing it.
+	if _, err := e.direct(t).Exec(ctx, "CHECKPOINT"); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(time.Second)
 	before := served.Load()
 	if err := pg.Restart(time.Second); err != nil {
@@ -106,4 +111,36 @@ func TestUpstreamRestartUnderLoad(t *testing.T) {
 		t.Log("clients failed without the proxy logging a lost upstream connection")
 	}
 	t.Logf("statements served: %d (%d before the restart); failed operations: %d", served.Load(), before, failed.Load())
+}
+
+// TestUpstreamUnreachableAtStart: a proxy started while Postgres is down
+// retries with a growing pause, saying so in its log, and serves once
+// Postgres is up; it does not exit.
+func TestUpstreamUnreachableAtStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts a Postgres cluster")
+	}
+	pg, err := pgtest.StartCluster()
+	if err != nil {
+		t.Skipf("no cluster of its own to restart: %v", err)
+	}
+	t.Cleanup(pg.Stop)
+	e := newEnv(t, envOptions{upstream: pg.DSN})
+	// The test cluster runs without fsync: make what is set up durable
+	// before killing it.
+	if _, err := e.direct(t).Exec(context.Background(), "CHECKPOINT"); err != nil {
+		t.Fatal(err)
+	}
+	restarted := make(chan error, 1)
+	go func() { restarted <- pg.Restart(3 * time.Second) }()
+	time.Sleep(300 * time.Millisecond) // Postgres is down now
+	e.start(t, "")                     // returns once the proxy listens
+	if err := <-restarted; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(e.logs.String(), "cannot reach the upstream database to load the catalog; retrying") {
+		t.Fatalf("the proxy did not say it was retrying:\n%s", e.logs.String())
+	}
+	c := e.connect(t, "2")
+	wantRows(t, column(t, c, "SELECT string_agg(name, ',' ORDER BY id) FROM customers"), "carol,dave")
 }
