@@ -3,9 +3,11 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,4 +145,34 @@ func TestUpstreamUnreachableAtStart(t *testing.T) {
 	}
 	c := e.connect(t, "2")
 	wantRows(t, column(t, c, "SELECT string_agg(name, ',' ORDER BY id) FROM customers"), "carol,dave")
+}
+
+// TestSIGHUPRotatesJWTKeys: a new key file takes effect on SIGHUP for new
+// connections; tokens of the old key are refused from then on, and the
+// sessions already open keep working.
+func TestSIGHUPRotatesJWTKeys(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	old := e.connect(t, "1")
+	oldSecret := e.secret
+	newSecret := []byte("rotated-secret-0123456789-abcdefghijklmnop")
+	if err := os.WriteFile(e.keyFile, newSecret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.proxy.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	e.secret = newSecret
+	eventually(t, 5*time.Second, "the new key to be accepted", func() error {
+		c, err := e.dial(t, "1")
+		if err != nil {
+			return err
+		}
+		return c.Close(ctx)
+	})
+	e.secret = oldSecret
+	if _, err := e.dial(t, "1"); pgCode(err) != "28P01" {
+		t.Fatalf("a token of the old key after the rotation: %v, want 28P01", err)
+	}
+	wantRows(t, column(t, old, "SELECT count(*)::text FROM orders"), "3")
 }

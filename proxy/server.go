@@ -99,6 +99,7 @@ type Server struct {
 	tenantConns map[string]int // client connections per tenant
 
 	draining atomic.Bool // shutting down: sessions end once idle
+	verifier atomic.Pointer[auth.Verifier]
 	// stop ends every session at once (Close); a signal only drains.
 	stopCtx context.Context
 	stop    context.CancelFunc
@@ -129,6 +130,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	srv := &Server{cfg: cfg, log: cfg.Logger, conns: map[net.Conn]struct{}{}, cancels: newCancelRegistry(), tenantConns: map[string]int{}}
 	srv.stopCtx, srv.stop = context.WithCancel(context.Background())
+	srv.verifier.Store(cfg.Verifier)
 	switch cfg.PoolMode {
 	case "", PoolTransaction:
 		srv.pool = newPool(cfg.Pool, cfg.Metrics, srv.dialPooled)
@@ -138,6 +140,14 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("proxy: pool mode %q: use %s or %s", cfg.PoolMode, PoolTransaction, PoolSession)
 	}
 	return srv, nil
+}
+
+// SetVerifier replaces the token verifier (new keys after SIGHUP): new
+// connections use it; established sessions keep going.
+func (s *Server) SetVerifier(v *auth.Verifier) {
+	if v != nil {
+		s.verifier.Store(v)
+	}
 }
 
 // dialPooled opens a pool connection with the proxy's own settings and

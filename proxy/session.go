@@ -249,7 +249,7 @@ func (s *session) startup() error {
 	if !ok {
 		return newClientError(codeProtocolViolation, "", "expected a password message, got %T", msg)
 	}
-	id, err := s.srv.cfg.Verifier.Verify(pw.Password)
+	id, err := s.srv.verifier.Load().Verify(pw.Password)
 	if err != nil {
 		_ = s.audit(event{Kind: "auth.failed", Reason: err.Error()})
 		return err

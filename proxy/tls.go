@@ -10,16 +10,39 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
-// LoadTLS reads a certificate and key for client connections.
-func LoadTLS(certFile, keyFile string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("load TLS certificate %s and key %s: %w", certFile, keyFile, err)
+// CertFiles is a certificate and key read from files, read again by
+// Reload (SIGHUP) without dropping connections: each handshake takes the
+// current pair.
+type CertFiles struct {
+	certFile, keyFile string
+	cur               atomic.Pointer[tls.Certificate]
+}
+
+// LoadTLS reads a certificate and key for client connections; the
+// returned CertFiles reloads them.
+func LoadTLS(certFile, keyFile string) (*tls.Config, *CertFiles, error) {
+	cf := &CertFiles{certFile: certFile, keyFile: keyFile}
+	if err := cf.Reload(); err != nil {
+		return nil, nil, err
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return cf.cur.Load(), nil
+	}}
+	return cfg, cf, nil
+}
+
+// Reload reads the files again; on error the previous pair stays.
+func (cf *CertFiles) Reload() error {
+	cert, err := tls.LoadX509KeyPair(cf.certFile, cf.keyFile)
+	if err != nil {
+		return fmt.Errorf("load TLS certificate %s and key %s: %w", cf.certFile, cf.keyFile, err)
+	}
+	cf.cur.Store(&cert)
+	return nil
 }
 
 // SelfSignedTLS makes a throwaway certificate for development: clients can

@@ -132,11 +132,12 @@ func serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("--upstream: %w", err)
 	}
-	verifier, err := auth.NewVerifier(auth.Config{KeyFiles: o.jwtKeys, Issuers: o.jwtIssuers, Audience: o.jwtAudience, TenantClaim: o.tenantClaim})
+	verifierConfig := auth.Config{KeyFiles: o.jwtKeys, Issuers: o.jwtIssuers, Audience: o.jwtAudience, TenantClaim: o.tenantClaim}
+	verifier, err := auth.NewVerifier(verifierConfig)
 	if err != nil {
 		return err
 	}
-	tlsCfg, err := serverTLS(o)
+	tlsCfg, certFiles, err := serverTLS(o)
 	if err != nil {
 		return err
 	}
@@ -178,23 +179,6 @@ func serve(ctx context.Context, o serveOptions) error {
 		}
 	}
 	go cat.Run(ctx)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-hup:
-				log.Info("SIGHUP: reloading the catalog and rotating the audit file")
-				cat.Reload()
-				if err := queue.Rotate(); err != nil {
-					log.Error("rotating the audit file", "err", err)
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
 	defer func() {
 		// Everything acknowledged is written and synced before exit.
 		if err := queue.Close(o.auditGrace); err != nil {
@@ -258,6 +242,33 @@ func serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				log.Info("SIGHUP: reloading the catalog, the JWT keys and the TLS certificate, and rotating the audit file")
+				cat.Reload()
+				if err := queue.Rotate(); err != nil {
+					log.Error("rotating the audit file", "err", err)
+				}
+				if v, err := auth.NewVerifier(verifierConfig); err != nil {
+					log.Error("reloading the JWT keys failed; the previous keys stay", "err", err)
+				} else {
+					srv.SetVerifier(v)
+				}
+				if certFiles != nil {
+					if err := certFiles.Reload(); err != nil {
+						log.Error("reloading the TLS certificate failed; the previous one stays", "err", err)
+					}
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
@@ -296,18 +307,19 @@ func checkPoolFlags(o serveOptions) error {
 	return nil
 }
 
-func serverTLS(o serveOptions) (*tls.Config, error) {
+func serverTLS(o serveOptions) (*tls.Config, *proxy.CertFiles, error) {
 	switch {
 	case o.tlsCert != "" || o.tlsKey != "":
 		if o.tlsCert == "" || o.tlsKey == "" {
-			return nil, errors.New("--tls-cert and --tls-key go together")
+			return nil, nil, errors.New("--tls-cert and --tls-key go together")
 		}
 		return proxy.LoadTLS(o.tlsCert, o.tlsKey)
 	case o.tlsSelfSigned:
 		host, _, _ := net.SplitHostPort(o.listen)
-		return proxy.SelfSignedTLS(host)
+		cfg, err := proxy.SelfSignedTLS(host)
+		return cfg, nil, err
 	}
-	return nil, nil
+	return nil, nil, nil
 }
 
 // openAuditSink opens the audit table (--audit-dsn) or file (--audit-file).
