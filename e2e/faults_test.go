@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tenantproxy/tenantproxy/catalog"
 	"github.com/tenantproxy/tenantproxy/internal/pgtest"
 )
 
@@ -175,4 +176,36 @@ func TestSIGHUPRotatesJWTKeys(t *testing.T) {
 		t.Fatalf("a token of the old key after the rotation: %v, want 28P01", err)
 	}
 	wantRows(t, column(t, old, "SELECT count(*)::text FROM orders"), "3")
+}
+
+// TestCatalogConnectionDrops: when the catalog watcher's connection is
+// killed, the proxy keeps serving with the last catalog, reconnects, and
+// picks up changes made afterwards.
+func TestCatalogConnectionDrops(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	direct := e.direct(t)
+	if _, err := direct.Exec(ctx, `CREATE TABLE notes (id int PRIMARY KEY, tenant_id int NOT NULL, body text);
+		INSERT INTO notes VALUES (1, 1, 'a'), (2, 2, 'b')`); err != nil {
+		t.Fatal(err)
+	}
+	c := e.connect(t, "1")
+	var killed int
+	if err := direct.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+		catalog.WatcherApplicationName).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d watcher backends (%v)", killed, err)
+	}
+	// The last good catalog keeps serving.
+	wantRows(t, column(t, c, "SELECT string_agg(name, ',' ORDER BY id) FROM customers"), "alice,bob")
+	e.cli(t, "catalog", "add-table", "notes", "--tenant-column", "tenant_id")
+	eventually(t, 15*time.Second, "the change made after the drop to be enforced", func() error {
+		var n int
+		if err := c.QueryRow(ctx, "SELECT count(*) FROM notes").Scan(&n); err != nil {
+			return err
+		}
+		if n != 1 {
+			return fmt.Errorf("tenant 1 sees %d notes", n)
+		}
+		return nil
+	})
 }
