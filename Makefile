@@ -66,6 +66,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCopyFilter -fuzztime $(FUZZTIME) ./proxy
 	$(GO) test -run '^$$' -fuzz FuzzAppendEvent -fuzztime $(FUZZTIME) ./audit
 	$(GO) test -run '^$$' -fuzz FuzzStartup -fuzztime $(FUZZTIME) ./proxy
+	$(GO) test -count=1 -run '^$$' -fuzz FuzzSessionMessages -fuzztime $(FUZZTIME) ./e2e
 
 clean:
 	rm -rf bin
