@@ -138,6 +138,9 @@ func (c *Cache) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (*Resul
 // value splices back exactly as the rewriter would quote it (printable
 // ASCII without quote or backslash, and not empty).
 func (c *Cache) shape(scope Scope) ([]string, bool) {
+	if scope.Unscoped {
+		return nil, false // rare, and never templated
+	}
 	claims := make([]string, 0, len(scope.Values))
 	for name, vals := range scope.Values {
 		for _, v := range vals {
@@ -162,6 +165,9 @@ func cacheKey(kind, sql string, version int64, claims []string, scope Scope) str
 	var b strings.Builder
 	b.Grow(len(sql) + 32)
 	b.WriteString(kind)
+	if scope.ReadOnly {
+		b.WriteByte('r')
+	}
 	b.WriteString(strconv.FormatInt(version, 10))
 	for _, name := range claims {
 		b.WriteByte(0)
@@ -186,7 +192,7 @@ func (c *Cache) build(sql string, claims []string, scope Scope, snap *catalog.Sn
 	if len(claims) > 999 {
 		return &template{}
 	}
-	placeholder := Scope{Values: make(map[string][]string, len(claims))}
+	placeholder := Scope{Values: make(map[string][]string, len(claims)), ReadOnly: scope.ReadOnly}
 	for ci, name := range claims {
 		n := len(scope.Values[name])
 		if n > 999 {

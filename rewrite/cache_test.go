@@ -17,9 +17,12 @@ import (
 // step aside for.
 func cacheScopes(c goldenCase) []rewrite.Scope {
 	base := c.scope()
-	out := []rewrite.Scope{base}
+	flipped := base // the other read-only setting: a template must not cross it
+	flipped.ReadOnly = !base.ReadOnly
+	out := []rewrite.Scope{base, flipped}
 	for _, vals := range [][]string{{"7"}, {"acme-corp"}, {"1", "2"}, {"2", "1", "3"}, {"o'brien"}, {`back\slash`}, {"ünïcode"}} {
-		s := rewrite.Scope{Values: map[string][]string{}}
+		s := base
+		s.Values = map[string][]string{}
 		for k, v := range base.Values {
 			s.Values[k] = v
 		}

@@ -80,17 +80,24 @@ var refusedClasses = []struct {
 		strings.Fields("query_to_xml* query_to_xmlschema cursor_to_xml* table_to_xml* schema_to_xml* database_to_xml* dblink* ts_stat ts_rewrite")},
 	{"it reads the server's files or large objects, outside every tenant's rows",
 		strings.Fields("pg_read_file pg_read_binary_file pg_ls_* pg_stat_file lo_* loread lowrite")},
-	{"sequences are relations outside the tenant catalog, shared by every tenant",
+	{whySequences,
 		strings.Fields("nextval currval setval lastval")},
 	{"it changes server settings, which the proxy controls",
 		strings.Fields("set_config")},
-	{"it reveals how much data every tenant together holds",
+	{whySizes,
 		strings.Fields("pg_relation_size pg_table_size pg_indexes_size pg_total_relation_size pg_database_size pg_tablespace_size pg_sequence_last_value pg_stat_* pg_relation_filenode pg_relation_filepath")},
 	{"it acts on the server or on other sessions, which belong to every tenant",
 		strings.Fields("pg_sleep* pg_terminate_backend pg_cancel_backend pg_reload_conf pg_rotate_logfile pg_notify pg_advisory_* pg_try_advisory_*")},
-	{"it reads server state shared by every tenant (statistics, sessions, transactions, files)",
+	{whyServerState,
 		strings.Fields("pg_* txid_*")},
 }
+
+// The refusal classes an unscoped session is exempt from (modes.go).
+const (
+	whySequences   = "sequences are relations outside the tenant catalog, shared by every tenant"
+	whySizes       = "it reveals how much data every tenant together holds"
+	whyServerState = "it reads server state shared by every tenant (statistics, sessions, transactions, files)"
+)
 
 // whyRefused returns the class explanation for a refused function name, or "".
 func whyRefused(name string) string {

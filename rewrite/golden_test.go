@@ -72,6 +72,9 @@ type goldenCase struct {
 	Hint    string              `json:"hint,omitempty"`
 	Passed  bool                `json:"passed,omitempty"`
 	Params  []int               `json:"params,omitempty"`
+	// Unscoped and ReadOnly set the session modes of the scope.
+	Unscoped bool `json:"unscoped,omitempty"`
+	ReadOnly bool `json:"read_only,omitempty"`
 }
 
 func (c goldenCase) scope() rewrite.Scope {
@@ -83,7 +86,7 @@ func (c goldenCase) scope() rewrite.Scope {
 	for k, v := range c.Claims {
 		values[k] = v
 	}
-	return rewrite.Scope{Values: values}
+	return rewrite.Scope{Values: values, Unscoped: c.Unscoped, ReadOnly: c.ReadOnly}
 }
 
 func loadGolden(t testing.TB) map[string][]goldenCase {
@@ -133,6 +136,12 @@ func TestGolden(t *testing.T) {
 				}
 				if err != nil {
 					t.Fatalf("rejected: %v", err)
+				}
+				if c.Unscoped {
+					if res.Decision != rewrite.Unscoped || res.SQL != c.SQL {
+						t.Fatalf("want unscoped and unchanged, got %s: %s", res.Decision, res.SQL)
+					}
+					return
 				}
 				if c.Passed {
 					if res.Decision != rewrite.Passed || res.SQL != c.SQL {

@@ -15,6 +15,15 @@ import (
 // values its token holds. The key "" is the proxy's primary tenant claim.
 type Scope struct {
 	Values map[string][]string
+	// Unscoped sessions (a token of the --unscoped-role) run without
+	// tenant predicates: statements go upstream as sent, DDL included,
+	// once the checks that protect the server and the other sessions pass
+	// (modes.go). Their decision is Unscoped.
+	Unscoped bool
+	// ReadOnly sessions (a token whose scope claim lacks the write scope)
+	// may not write: INSERT, UPDATE, DELETE, MERGE, COPY FROM, row locks
+	// and read-write transactions are refused (SQLSTATE 25006).
+	ReadOnly bool
 }
 
 // Decision is what the rewriter did with a statement string.
@@ -27,6 +36,9 @@ const (
 	Rewritten Decision = "rewritten"
 	// Rejected statements never go upstream.
 	Rejected Decision = "rejected"
+	// Unscoped statements ran in an unscoped session: sent as they came,
+	// after the checks that still apply there.
+	Unscoped Decision = "unscoped"
 )
 
 // ParamCheck asks the session to check a bound parameter: the value bound to
@@ -165,10 +177,25 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 	}
 	w := &walker{cfg: r.cfg, scope: scope, snap: snap}
 	for _, raw := range tree.GetStmts() {
-		w.topStatement(raw.GetStmt())
+		if scope.ReadOnly {
+			w.readOnly(raw.GetStmt())
+		}
+		switch {
+		case w.err != nil:
+		case scope.Unscoped:
+			w.unscopedStatement(raw.GetStmt())
+		default:
+			w.topStatement(raw.GetStmt())
+		}
 		if w.err != nil {
 			return nil, w.err
 		}
+	}
+	if scope.Unscoped {
+		// Nothing to scope and nothing the verifier could check: the
+		// statement goes as sent.
+		return &Result{SQL: sql, Decision: Unscoped, Defines: w.defines, Uses: w.uses, Drops: w.drops,
+			Settings: w.settings, Fingerprint: Fingerprint(sql), literalSensitive: true}, nil
 	}
 	if w.copyIn != nil && len(tree.GetStmts()) > 1 {
 		// The session checks the rows of exactly one COPY.
