@@ -56,6 +56,9 @@ type Table struct {
 	Via       string   `json:"via,omitempty"`
 	ParentKey string   `json:"parent_key,omitempty"`
 	Writable  bool     `json:"writable,omitempty"`
+	// TenantSchema marks a table the rewriter found in the session's own
+	// schema under schema-per-tenant isolation; never stored.
+	TenantSchema bool `json:"-"`
 	Columns   []Column `json:"columns,omitempty"`
 }
 

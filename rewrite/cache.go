@@ -66,6 +66,10 @@ type template struct {
 	slots []slot     // which value goes between parts[i] and parts[i+1]
 	rules [][]string // Rule texts split the same way, with ruleSlots
 	rslot [][]slot
+	// Relation names split the same way (a tenant's own schema holds
+	// its value).
+	rels     [][]string
+	relSlots [][]slot
 	// fingerprintOfSQL: the fingerprint depends on a constant's value
 	// (localtimestamp(3)), so it is taken from each statement itself.
 	fingerprintOfSQL bool
@@ -141,6 +145,13 @@ func (c *Cache) shape(scope Scope) ([]string, bool) {
 	if scope.Unscoped {
 		return nil, false // rare, and never templated
 	}
+	if c.r.cfg.TenantSchema != "" {
+		if own, err := TenantSchemaName(c.r.cfg.TenantSchema, scope.Values[""]); err != nil || !plainIdentifier(own) {
+			// The rewriter quotes a schema name that is not plain; a
+			// marker is always plain, so the spliced name would differ.
+			return nil, false
+		}
+	}
 	claims := make([]string, 0, len(scope.Values))
 	for name, vals := range scope.Values {
 		for _, v := range vals {
@@ -193,6 +204,7 @@ func (c *Cache) build(sql string, claims []string, scope Scope, snap *catalog.Sn
 		return &template{}
 	}
 	placeholder := Scope{Values: make(map[string][]string, len(claims)), ReadOnly: scope.ReadOnly}
+
 	for ci, name := range claims {
 		n := len(scope.Values[name])
 		if n > 999 {
@@ -223,6 +235,11 @@ func (c *Cache) build(sql string, claims []string, scope Scope, snap *catalog.Sn
 		}
 		t.rules = append(t.rules, parts)
 		t.rslot = append(t.rslot, slots)
+		if parts, slots, ok = c.split(r.Relation, scope, claims, lits, false); !ok {
+			return &template{}
+		}
+		t.rels = append(t.rels, parts)
+		t.relSlots = append(t.relSlots, slots)
 	}
 	return t
 }
@@ -310,8 +327,8 @@ func (t *template) fill(claims []string, scope Scope, lits []string) *Result {
 	res.SQL = splice(t.parts, t.slots, claims, scope, lits)
 	if len(t.rules) > 0 {
 		res.Rules = make([]Rule, len(t.res.Rules))
-		for i, r := range t.res.Rules {
-			res.Rules[i] = Rule{Relation: r.Relation, Rule: splice(t.rules[i], t.rslot[i], claims, scope, lits)}
+		for i := range t.res.Rules {
+			res.Rules[i] = Rule{Relation: splice(t.rels[i], t.relSlots[i], claims, scope, lits), Rule: splice(t.rules[i], t.rslot[i], claims, scope, lits)}
 		}
 	}
 	return &res

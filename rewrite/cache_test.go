@@ -38,14 +38,14 @@ func cacheScopes(c goldenCase) []rewrite.Scope {
 // decision, parameter checks, rules and names, or the same refusal.
 func TestCacheMatchesTheRewriter(t *testing.T) {
 	snap := testCatalog()
-	r := rewrite.New(rewrite.Config{})
-	cache, err := rewrite.NewCache(r, 10000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pairs := rewritersByConfig(t, 10000)
+	var cache *rewrite.Cache
 	compared := 0
 	for file, cases := range loadGolden(t) {
 		for _, c := range cases {
+			p := pairs(c)
+			r := p.r
+			cache = p.cache
 			for _, scope := range cacheScopes(c) {
 				want, wantErr := r.Rewrite(c.SQL, scope, snap)
 				for round := range 2 {
@@ -61,7 +61,7 @@ func TestCacheMatchesTheRewriter(t *testing.T) {
 			}
 		}
 	}
-	st := cache.Stats()
+	st := pairs(goldenCase{}).cache.Stats()
 	t.Logf("%d comparisons; cache: %d hits, %d misses, %d bypasses, %d templates", compared, st.Hits, st.Misses, st.Bypasses, st.Entries)
 	if st.Hits == 0 {
 		t.Fatal("the cache never hit")
@@ -191,14 +191,14 @@ func variant(t *testing.T, sql string, v func(string) string, n func(string, boo
 // tenant and every variant, refusals included.
 func TestCacheServesOtherConstants(t *testing.T) {
 	snap := testCatalog()
-	r := rewrite.New(rewrite.Config{})
-	cache, err := rewrite.NewCache(r, 100000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pairs := rewritersByConfig(t, 100000)
+	var cache *rewrite.Cache
 	compared := 0
 	for file, cases := range loadGolden(t) {
 		for _, c := range cases {
+			p := pairs(c)
+			r := p.r
+			cache = p.cache
 			for _, scope := range cacheScopes(c) {
 				if _, err := cache.Rewrite(c.SQL, scope, snap); err != nil && !isRejection(err) {
 					t.Fatal(err)
@@ -221,7 +221,7 @@ func TestCacheServesOtherConstants(t *testing.T) {
 			}
 		}
 	}
-	st := cache.Stats()
+	st := pairs(goldenCase{}).cache.Stats()
 	t.Logf("%d comparisons; cache: %d hits, %d misses, %d bypasses, %d templates", compared, st.Hits, st.Misses, st.Bypasses, st.Entries)
 	if st.Hits < int64(compared)/4 {
 		t.Fatalf("only %d hits in %d comparisons: constants are not sharing templates", st.Hits, compared)

@@ -39,6 +39,8 @@ func globalKind(t catalog.Table) string {
 	switch {
 	case catalog.SystemSchemas[t.Schema]:
 		return "schema metadata (system relation), read-only"
+	case t.TenantSchema:
+		return "the tenant's own schema"
 	case t.Writable:
 		return "global table, writable"
 	}

@@ -75,6 +75,37 @@ type goldenCase struct {
 	// Unscoped and ReadOnly set the session modes of the scope.
 	Unscoped bool `json:"unscoped,omitempty"`
 	ReadOnly bool `json:"read_only,omitempty"`
+	// TenantSchema turns on schema-per-tenant isolation with this pattern.
+	TenantSchema string `json:"tenant_schema,omitempty"`
+}
+
+// config is the rewriter configuration a case runs under.
+func (c goldenCase) config() rewrite.Config {
+	return rewrite.Config{SearchPath: []string{"public"}, TenantSchema: c.TenantSchema}
+}
+
+// rewriterPair is an uncached rewriter and a cache in front of it.
+type rewriterPair struct {
+	r     *rewrite.Rewriter
+	cache *rewrite.Cache
+}
+
+// rewritersByConfig gives each case configuration its own rewriter and
+// cache, made on first use.
+func rewritersByConfig(t testing.TB, size int) func(goldenCase) rewriterPair {
+	pairs := map[string]rewriterPair{}
+	return func(c goldenCase) rewriterPair {
+		if p, ok := pairs[c.TenantSchema]; ok {
+			return p
+		}
+		r := rewrite.New(c.config())
+		cache, err := rewrite.NewCache(r, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pairs[c.TenantSchema] = rewriterPair{r, cache}
+		return pairs[c.TenantSchema]
+	}
 }
 
 func (c goldenCase) scope() rewrite.Scope {
@@ -110,14 +141,13 @@ func loadGolden(t testing.TB) map[string][]goldenCase {
 }
 
 func TestGolden(t *testing.T) {
-	rw := rewrite.New(rewrite.Config{SearchPath: []string{"public"}})
 	snap := testCatalog()
 	for file, cases := range loadGolden(t) {
 		changed := false
 		for i, c := range cases {
 			name := strings.TrimSuffix(filepath.Base(file), ".json") + "/" + c.Comment
 			t.Run(name, func(t *testing.T) {
-				res, err := rw.Rewrite(c.SQL, c.scope(), snap)
+				res, err := rewrite.New(c.config()).Rewrite(c.SQL, c.scope(), snap)
 				if c.Reject != "" {
 					if err == nil {
 						t.Fatalf("accepted, want rejection containing %q; got:\n%s", c.Reject, res.SQL)

@@ -416,6 +416,9 @@ func (t *template) bind(lits []string, sql string) *template {
 		parts, slots := bindSlots(t.rules[i], t.rslot[i], lits)
 		out.rules = append(out.rules, parts)
 		out.rslot = append(out.rslot, slots)
+		parts, slots = bindSlots(t.rels[i], t.relSlots[i], lits)
+		out.rels = append(out.rels, parts)
+		out.relSlots = append(out.relSlots, slots)
 	}
 	return out
 }

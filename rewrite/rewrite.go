@@ -139,6 +139,10 @@ type Config struct {
 	// pooled connection: SQL-level PREPARE, EXECUTE and DEALLOCATE, and
 	// cursors WITH HOLD.
 	TransactionPooling bool
+	// TenantSchema, when set, is schema-per-tenant isolation: the pattern
+	// naming each tenant's schema, with {tenant} for the tenant value
+	// ("tenant_{tenant}"; see schema.go).
+	TenantSchema string
 }
 
 // Rewriter scopes statements. It does no I/O and holds no mutable state.
@@ -215,6 +219,9 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 	// The second line: an independent checker must agree with what is sent,
 	// passed statements included.
 	policy := verify.Policy{Tenants: scope.Values, SearchPath: r.cfg.SearchPath, Snapshot: snap}
+	if r.cfg.TenantSchema != "" {
+		policy.TenantSchema, _ = TenantSchemaName(r.cfg.TenantSchema, scope.Values[""])
+	}
 	if err := verify.Check(res.SQL, policy); err != nil {
 		return nil, &Rejection{Code: codeRefused, Reason: "statement could not be verified as tenant-confined: " + err.Error(),
 			Hint: "this is a gap in the rewriter; rephrase the statement, and report it"}

@@ -116,6 +116,11 @@ func (w *walker) resolve(rv *pg.RangeVar) (catalog.Table, bool) {
 			}
 		}
 	}
+	if w.cfg.TenantSchema != "" && !catalog.SystemSchemas[schema] {
+		if t, handled := w.tenantSchemaTable(rv, schema, name); handled {
+			return t, w.err == nil
+		}
+	}
 	if schema != "" {
 		name = schema + "." + name
 	}

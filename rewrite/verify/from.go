@@ -122,6 +122,9 @@ func (c *checker) resolve(rv *pg.RangeVar) (catalog.Table, error) {
 		if t, ok := c.p.Snapshot.Lookup(schema, name); ok {
 			return t, nil
 		}
+		if c.p.TenantSchema != "" && schema == c.p.TenantSchema {
+			return catalog.Table{Schema: schema, Name: name, Kind: catalog.Global, Writable: true, TenantSchema: true}, nil
+		}
 		return catalog.Table{}, refuse("table %s is not in the catalog; add it to the catalog or remove it from the statement", rvName(rv))
 	}
 	for _, s := range c.p.SearchPath {

@@ -18,6 +18,9 @@ type Policy struct {
 	SearchPath []string
 	// Snapshot is the catalog the statement is checked against.
 	Snapshot *catalog.Snapshot
+	// TenantSchema is the session's own schema under schema-per-tenant
+	// isolation: any relation qualified with it is the tenant's.
+	TenantSchema string
 }
 
 // ErrUnverified is wrapped by every error Check returns, so callers can

@@ -419,3 +419,21 @@ func run(t *testing.T, cases []tcase, wantAccept bool) {
 func TestCheckAcceptsConfinedStatements(t *testing.T) { run(t, accepted, true) }
 
 func TestCheckRefusesUnconfinedStatements(t *testing.T) { run(t, rejected, false) }
+
+// Under schema-per-tenant isolation the session's own schema is its own;
+// any other schema the catalog does not know stays refused.
+func TestCheckTenantSchema(t *testing.T) {
+	p := policy()
+	p.TenantSchema = "tenant_42"
+	for sql, ok := range map[string]bool{
+		"SELECT * FROM tenant_42.invoices":                                    true,
+		"DELETE FROM tenant_42.invoices WHERE id = 1":                         true,
+		"SELECT * FROM tenant_43.invoices":                                    false,
+		"SELECT * FROM invoices":                                              false, // the rewriter qualifies
+		"SELECT * FROM tenant_42.invoices i JOIN tenant_7.invoices j ON true": false,
+	} {
+		if err := verify.Check(sql, p); (err == nil) != ok {
+			t.Errorf("%s: got %v, want accepted=%v", sql, err, ok)
+		}
+	}
+}
