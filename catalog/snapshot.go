@@ -52,14 +52,14 @@ type Table struct {
 	Bindings []Binding `json:"bindings,omitempty"`
 	// Parent ("schema.name"), Via and ParentKey describe a path-bound
 	// table: its column Via references the parent's column ParentKey.
-	Parent    string   `json:"parent,omitempty"`
-	Via       string   `json:"via,omitempty"`
-	ParentKey string   `json:"parent_key,omitempty"`
-	Writable  bool     `json:"writable,omitempty"`
+	Parent    string `json:"parent,omitempty"`
+	Via       string `json:"via,omitempty"`
+	ParentKey string `json:"parent_key,omitempty"`
+	Writable  bool   `json:"writable,omitempty"`
 	// TenantSchema marks a table the rewriter found in the session's own
 	// schema under schema-per-tenant isolation; never stored.
-	TenantSchema bool `json:"-"`
-	Columns   []Column `json:"columns,omitempty"`
+	TenantSchema bool     `json:"-"`
+	Columns      []Column `json:"columns,omitempty"`
 }
 
 // Bound reports whether rows of the table belong to tenants (tenant- or
