@@ -24,6 +24,11 @@ type Identity struct {
 	Claims map[string][]string
 	// Expiry is the token's exp claim.
 	Expiry time.Time
+	// Unscoped: the token's role is the configured unscoped role and its
+	// issuer may issue such tokens; Tenants may then be empty.
+	Unscoped bool
+	// ReadOnly: the token carries the scope claim without the write scope.
+	ReadOnly bool
 }
 
 // SQLSTATE codes carried by Error.

@@ -24,6 +24,60 @@ type Proposal struct {
 	Unknown []string
 	// Catalogued lists tables the catalog already has, left as they are.
 	Catalogued []string
+	// TenantSchemas are the schemas the --tenant-schema pattern names
+	// (schema-per-tenant layout); their tables are never proposed: each
+	// session reaches its own schema's tables without a catalog entry.
+	TenantSchemas []string
+	// TenantTables lists the table names found in tenant schemas, each
+	// with how many of those schemas hold it ("invoices (3 of 3)").
+	TenantTables []string
+}
+
+// TenantPlaceholder is where the tenant value goes in a --tenant-schema
+// pattern ("tenant_{tenant}").
+const TenantPlaceholder = "{tenant}"
+
+// MatchTenantSchema reports whether schema is a name the --tenant-schema
+// pattern gives some tenant.
+func MatchTenantSchema(pattern, schema string) bool {
+	prefix, suffix, ok := strings.Cut(pattern, TenantPlaceholder)
+	return ok && len(schema) > len(prefix)+len(suffix) && strings.HasPrefix(schema, prefix) && strings.HasSuffix(schema, suffix)
+}
+
+// tenantLayout takes the tables of tenant schemas out of tables and
+// records them in p; a shared table with the name of a tenant table gets a
+// note, since a catalogued shared table wins over the tenant's own for an
+// unqualified name.
+func tenantLayout(p *Proposal, tables []liveTable, pattern string) []liveTable {
+	if pattern == "" {
+		return tables
+	}
+	var shared []liveTable
+	schemas := map[string]bool{}
+	counts := map[string]int{}
+	for _, t := range tables {
+		if MatchTenantSchema(pattern, t.schema) {
+			schemas[t.schema] = true
+			counts[t.name]++
+			continue
+		}
+		shared = append(shared, t)
+	}
+	for s := range schemas {
+		p.TenantSchemas = append(p.TenantSchemas, s)
+	}
+	sort.Strings(p.TenantSchemas)
+	for name, n := range counts {
+		p.TenantTables = append(p.TenantTables, fmt.Sprintf("%s (%d of %d)", QuoteName(name), n, len(schemas)))
+	}
+	sort.Strings(p.TenantTables)
+	for _, t := range shared {
+		if counts[t.name] > 0 {
+			p.Notes = append(p.Notes, fmt.Sprintf("%s has the name of a table in tenant schemas: once catalogued, an unqualified %s means %s, not the tenant's own",
+				QuoteName(t.schema, t.name), t.name, QuoteName(t.schema, t.name)))
+		}
+	}
+	return shared
 }
 
 // liveTable is a table of the live schema as discover sees it.
@@ -49,7 +103,10 @@ type fkEdge struct {
 // chain; partitions and inheritance children follow their parent;
 // everything else is unknown. Schemas limits the search (default: every
 // schema but the system ones and tenantproxy).
-func Discover(ctx context.Context, conn *pgx.Conn, tenantColumn string, schemas []string) (*Proposal, error) {
+//
+// With a tenantSchema pattern (schema-per-tenant layout), the schemas it
+// names are listed, not proposed (see tenantLayout).
+func Discover(ctx context.Context, conn *pgx.Conn, tenantColumn string, schemas []string, tenantSchema string) (*Proposal, error) {
 	if tenantColumn == "" {
 		tenantColumn = "tenant_id"
 	}
@@ -57,6 +114,8 @@ func Discover(ctx context.Context, conn *pgx.Conn, tenantColumn string, schemas 
 	if err != nil {
 		return nil, err
 	}
+	p := &Proposal{}
+	tables = tenantLayout(p, tables, tenantSchema)
 	edges, err := foreignKeys(ctx, conn)
 	if err != nil {
 		return nil, err
@@ -69,7 +128,6 @@ func Discover(ctx context.Context, conn *pgx.Conn, tenantColumn string, schemas 
 	for _, t := range stored {
 		have[t.QualifiedName()] = true
 	}
-	p := &Proposal{}
 	byOID := map[uint32]*liveTable{}
 	for i := range tables {
 		byOID[tables[i].oid] = &tables[i]

@@ -75,6 +75,11 @@ type Config struct {
 	MaxClientConn int
 	// MaxTenantConn caps the client connections per tenant (0: no cap).
 	MaxTenantConn int
+	// TenantSchema is the --tenant-schema pattern under schema-per-tenant
+	// isolation (empty: row isolation). A token must name exactly one
+	// tenant, refused at connect otherwise. The rewriter has the same
+	// pattern in its Config.
+	TenantSchema string
 	// TokenExpiryGrace is how long past its token's exp a session may go
 	// on; its next statement after that ends it.
 	TokenExpiryGrace time.Duration

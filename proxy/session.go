@@ -254,12 +254,24 @@ func (s *session) startup() error {
 		_ = s.audit(event{Kind: "auth.failed", Reason: err.Error()})
 		return err
 	}
+	if pattern := s.srv.cfg.TenantSchema; pattern != "" && !id.Unscoped {
+		if _, err := rewrite.TenantSchemaName(pattern, id.Tenants); err != nil {
+			err = newClientError(codeInvalidAuthSpec, "use a token that names exactly one tenant", "%v", err)
+			_ = s.audit(event{Kind: "auth.failed", Reason: err.Error()})
+			return err
+		}
+	}
 	if err := s.srv.admitTenants(id.Tenants); err != nil {
 		_ = s.audit(event{Kind: "auth.failed", Reason: err.Error()})
 		return err
 	}
 	s.tenantsAdmitted = id.Tenants
 	s.identity = id
+	if id.ReadOnly {
+		// The second line: every upstream transaction of the session is
+		// read-only, whatever the rewriter let through.
+		params["default_transaction_read_only"] = "on"
+	}
 	s.scope = sessionScope(id)
 	s.log = s.log.With("sub", id.Subject, "tenants", id.Tenants)
 	_ = s.audit(event{Kind: "auth.succeeded"})
@@ -648,5 +660,5 @@ func sessionScope(id *auth.Identity) rewrite.Scope {
 		values[name] = v
 	}
 	values[""] = id.Tenants
-	return rewrite.Scope{Values: values}
+	return rewrite.Scope{Values: values, Unscoped: id.Unscoped, ReadOnly: id.ReadOnly}
 }

@@ -19,7 +19,7 @@ import (
 
 // TenantPlaceholder is where the tenant value goes in a --tenant-schema
 // pattern.
-const TenantPlaceholder = "{tenant}"
+const TenantPlaceholder = catalog.TenantPlaceholder
 
 // maxIdentifier is the longest name Postgres keeps (NAMEDATALEN - 1);
 // longer names are cut, which could make two tenants' schemas one.
@@ -59,13 +59,6 @@ func TenantSchemaName(pattern string, tenants []string) (string, error) {
 	return name, nil
 }
 
-// patternMatch reports whether schema is a name the pattern gives some
-// tenant.
-func patternMatch(pattern, schema string) bool {
-	prefix, suffix, _ := strings.Cut(pattern, TenantPlaceholder)
-	return len(schema) > len(prefix)+len(suffix) && strings.HasPrefix(schema, prefix) && strings.HasSuffix(schema, suffix)
-}
-
 // ownSchema returns the session's schema, refusing when it has none.
 func (w *walker) ownSchema() (string, bool) {
 	own, err := TenantSchemaName(w.cfg.TenantSchema, w.scope.Values[""])
@@ -89,7 +82,7 @@ func (w *walker) tenantSchemaTable(rv *pg.RangeVar, schema, name string) (t cata
 		rv.Schemaname = own
 		w.changed = true
 		return catalog.Table{Schema: own, Name: name, Kind: catalog.Global, Writable: true, TenantSchema: true}, true
-	case patternMatch(w.cfg.TenantSchema, schema):
+	case catalog.MatchTenantSchema(w.cfg.TenantSchema, schema):
 		w.fail(&Rejection{Code: codeRefused, Position: int(rv.GetLocation()) + 1,
 			Reason: fmt.Sprintf("schema %s belongs to another tenant", schema),
 			Hint:   "name your own tables unqualified (they resolve to your tenant's schema)"})

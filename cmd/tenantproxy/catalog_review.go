@@ -228,8 +228,9 @@ func (cf *catalogFlags) discoverCmd() *cobra.Command {
 	var tenantColumn string
 	var schemas []string
 	var apply bool
+	var tenantSchema string
 	cmd := &cobra.Command{
-		Use:   "discover [--tenant-column COL] [--apply]",
+		Use:   "discover [--tenant-column COL] [--tenant-schema PATTERN] [--apply]",
 		Short: "Propose a catalog from the live schema (--apply writes it)",
 		Long: `Introspect the live schema and propose a catalog: tables with the tenant column
 are tenant-bound; tables without it that reach a tenant-bound table through
@@ -237,7 +238,12 @@ single-column foreign keys are path-bound along the shortest chain (ties are
 reported for you to choose with add-path --via); partitions and inheritance
 children follow their parent; everything else is listed as unknown and stays
 refused until you catalogue it. Tables already in the catalog are left as
-they are. Prints the plan; --apply writes it in one transaction.`,
+they are. Prints the plan; --apply writes it in one transaction.
+
+For a schema-per-tenant layout, --tenant-schema 'tenant_{tenant}' lists the
+schemas the pattern names and the tables they hold instead of proposing them
+(sessions reach their own schema without catalog entries), and notes a
+shared table whose name is also a tenant table's.`,
 		Args: cobra.NoArgs,
 	}
 	jsonOut := outputFlag(cmd)
@@ -247,7 +253,7 @@ they are. Prints the plan; --apply writes it in one transaction.`,
 			return err
 		}
 		return cf.run(cmd, func(ctx context.Context, conn *pgx.Conn) (string, error) {
-			p, err := catalog.Discover(ctx, conn, tenantColumn, schemas)
+			p, err := catalog.Discover(ctx, conn, tenantColumn, schemas, tenantSchema)
 			if err != nil {
 				return "", err
 			}
@@ -274,6 +280,7 @@ they are. Prints the plan; --apply writes it in one transaction.`,
 	cmd.Flags().StringVar(&tenantColumn, "tenant-column", "tenant_id", "the column that names a row's tenant")
 	cmd.Flags().StringSliceVar(&schemas, "schema", nil, "schemas to look at (default: all but the system schemas)")
 	cmd.Flags().BoolVar(&apply, "apply", false, "write the proposal to the catalog")
+	cmd.Flags().StringVar(&tenantSchema, "tenant-schema", "", "schema-per-tenant layout: the pattern naming tenant schemas (as serve --tenant-schema); their tables are listed, not proposed")
 	return cmd
 }
 
@@ -296,6 +303,16 @@ func printProposal(w io.Writer, p *catalog.Proposal) error {
 	section("ambiguous (choose with: tenantproxy catalog add-path TABLE --via COLUMN)", p.Ambiguous)
 	section("unknown (refused until catalogued; add-global for shared tables)", p.Unknown)
 	section("already catalogued (left as they are)", p.Catalogued)
+	if len(p.TenantSchemas) > 0 {
+		const show = 10
+		names := p.TenantSchemas
+		more := ""
+		if len(names) > show {
+			names, more = names[:show], fmt.Sprintf(", ... (%d in all)", len(p.TenantSchemas))
+		}
+		fmt.Fprintf(w, "\ntenant schemas (each session reaches its own; no catalog entries needed):\n  %s%s\n", strings.Join(names, ", "), more)
+		section("tables in tenant schemas (in how many of them)", p.TenantTables)
+	}
 	return nil
 }
 

@@ -240,3 +240,29 @@ func TestBadCatalogInputChangesNothing(t *testing.T) {
 func errorsIs(err, target error) bool {
 	return err != nil && strings.Contains(err.Error(), target.Error())
 }
+
+// TestDiscoverTenantSchemas: with --tenant-schema, the tenant schemas are
+// listed with their tables, never proposed, and a shared table that shares
+// a tenant table's name is noted.
+func TestDiscoverTenantSchemas(t *testing.T) {
+	env, conn := reviewDB(t)
+	if _, err := conn.Exec(context.Background(), `
+		CREATE SCHEMA tenant_acme; CREATE SCHEMA tenant_globex; CREATE SCHEMA tenant_initech;
+		CREATE TABLE tenant_acme.invoices (id int, total numeric);
+		CREATE TABLE tenant_globex.invoices (id int, total numeric);
+		CREATE TABLE tenant_initech.invoices (id int, total numeric);
+		CREATE TABLE tenant_acme.plans (id int);`); err != nil {
+		t.Fatal(err)
+	}
+	out, err := catalogCLI(t, env, "catalog", "discover", "--tenant-schema", "tenant_{tenant}")
+	if err != nil {
+		t.Fatal(out, err)
+	}
+	mustContain(t, "discover --tenant-schema", out,
+		"tenant schemas (each session reaches its own; no catalog entries needed):\n  tenant_acme, tenant_globex, tenant_initech",
+		"invoices (3 of 3)", "plans (1 of 3)",
+		"public.plans has the name of a table in tenant schemas")
+	if strings.Contains(out, "tenant_acme.invoices") {
+		t.Errorf("a tenant schema's table was proposed or listed as unknown:\n%s", out)
+	}
+}

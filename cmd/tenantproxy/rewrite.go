@@ -26,6 +26,9 @@ func newRewriteCmd() *cobra.Command {
 		catalogFile string
 		searchPath  []string
 		explain     bool
+		schema      string
+		readOnly    bool
+		unscoped    bool
 	)
 	cmd := &cobra.Command{
 		Use:   `rewrite --tenant ID (--upstream DSN | --catalog-file FILE) "SQL"`,
@@ -43,15 +46,20 @@ or from --catalog-file, a JSON array of tables as "tenantproxy catalog list
 -o json" prints them.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(tenants) == 0 {
+			if len(tenants) == 0 && !unscoped {
 				return errors.New("give at least one --tenant")
+			}
+			if schema != "" {
+				if err := rewrite.ValidateTenantSchema(schema); err != nil {
+					return fmt.Errorf("--tenant-schema: %w", err)
+				}
 			}
 			snap, err := rewriteCatalog(cmd.Context(), upstream, catalogFile)
 			if err != nil {
 				return err
 			}
-			rw := rewrite.New(rewrite.Config{SearchPath: searchPath})
-			scope := rewrite.Scope{Values: map[string][]string{"": tenants}}
+			rw := rewrite.New(rewrite.Config{SearchPath: searchPath, TenantSchema: schema})
+			scope := rewrite.Scope{Values: map[string][]string{"": tenants}, ReadOnly: readOnly, Unscoped: unscoped}
 			for _, c := range claims {
 				name, value, ok := strings.Cut(c, "=")
 				if !ok || name == "" || value == "" {
@@ -103,6 +111,9 @@ or from --catalog-file, a JSON array of tables as "tenantproxy catalog list
 	f.StringVar(&catalogFile, "catalog-file", "", "a JSON array of catalog tables instead of --upstream")
 	f.StringSliceVar(&searchPath, "search-path", []string{"public"}, "schemas that resolve unqualified table names")
 	f.BoolVar(&explain, "explain", false, "also print the decision and what was scoped")
+	f.StringVar(&schema, "tenant-schema", "", "schema-per-tenant isolation with this pattern, as serve --isolation schema --tenant-schema")
+	f.BoolVar(&readOnly, "read-only", false, "as a session whose token lacks the write scope")
+	f.BoolVar(&unscoped, "unscoped", false, "as a session of the --unscoped-role")
 	return cmd
 }
 

@@ -56,6 +56,8 @@ type serveOptions struct {
 	serverLifetime time.Duration
 	pprof          bool
 	maxTenantConn  int
+	isolation      string
+	tenantSchema   string
 	clientIdle     time.Duration
 	idleInTx       time.Duration
 	shutdown       time.Duration
@@ -108,6 +110,8 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f.IntVar(&o.poolSize, "pool-size", 20, "upstream connections in transaction mode")
 	f.IntVar(&o.maxClientConn, "max-client-conn", 10000, "client connections the proxy accepts at once")
 	f.IntVar(&o.maxTenantConn, "max-tenant-conn", 0, "client connections one tenant may hold at once (0: no cap)")
+	f.StringVar(&o.isolation, "isolation", "row", "row: tenants share tables, rows carry the tenant; schema: each tenant has a schema of its own (--tenant-schema)")
+	f.StringVar(&o.tenantSchema, "tenant-schema", "tenant_"+rewrite.TenantPlaceholder, "with --isolation schema, the name of each tenant's schema; "+rewrite.TenantPlaceholder+" is the tenant value")
 	f.DurationVar(&o.clientIdle, "client-idle-timeout", 0, "end a session whose client sends nothing this long outside a transaction (0: never)")
 	f.DurationVar(&o.idleInTx, "idle-in-transaction-timeout", 0, "end a session that leaves a transaction open and silent this long, rolling it back (0: never)")
 	f.DurationVar(&o.queryWait, "query-wait-timeout", 10*time.Second, "how long a client waits for a free upstream connection before its statement fails (transaction mode)")
@@ -195,8 +199,12 @@ func serve(ctx context.Context, o serveOptions) error {
 	if o.pprof && o.metricsListen == "" {
 		return errors.New("--pprof needs --metrics-listen")
 	}
+	tenantSchema, err := isolationPattern(o)
+	if err != nil {
+		return err
+	}
 	var rewriter proxy.StatementRewriter = rewrite.New(rewrite.Config{SearchPath: o.searchPath, Database: upCfg.Database,
-		TransactionPooling: o.poolMode == proxy.PoolTransaction})
+		TransactionPooling: o.poolMode == proxy.PoolTransaction, TenantSchema: tenantSchema})
 	var cache *rewrite.Cache
 	if o.rewriteCache < 0 {
 		return fmt.Errorf("--rewrite-cache-size must be 0 (off) or more, got %d", o.rewriteCache)
@@ -233,6 +241,7 @@ func serve(ctx context.Context, o serveOptions) error {
 			IdleTimeout: o.serverIdle, Lifetime: o.serverLifetime},
 		MaxClientConn: o.maxClientConn,
 		MaxTenantConn: o.maxTenantConn,
+		TenantSchema:  tenantSchema,
 
 		ShutdownTimeout:          o.shutdown,
 		TokenExpiryGrace:         o.expiryGrace,
@@ -340,4 +349,19 @@ func openAuditSink(ctx context.Context, o serveOptions) (*audit.JSONLSink, error
 	}
 	sink.MaxSize = o.auditMaxSize
 	return sink, nil
+}
+
+// isolationPattern checks --isolation and --tenant-schema and returns the
+// schema pattern the rewriter and the sessions use (empty: row isolation).
+func isolationPattern(o serveOptions) (string, error) {
+	switch o.isolation {
+	case "row":
+		return "", nil
+	case "schema":
+		if err := rewrite.ValidateTenantSchema(o.tenantSchema); err != nil {
+			return "", fmt.Errorf("--tenant-schema: %w", err)
+		}
+		return o.tenantSchema, nil
+	}
+	return "", fmt.Errorf("--isolation %q: use row or schema", o.isolation)
 }
