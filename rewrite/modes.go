@@ -198,7 +198,7 @@ func (w *walker) readOnly(n *pg.Node) {
 		*pg.Node_PrepareStmt, *pg.Node_ExecuteStmt, *pg.Node_DeallocateStmt, *pg.Node_CopyStmt,
 		*pg.Node_ListenStmt, *pg.Node_UnlistenStmt, *pg.Node_NotifyStmt:
 	default:
-		w.fail(readOnlyRefusal("%s statements", statementName(n)))
+		w.fail(readOnlyRefusal("%s statements are", statementName(n)))
 		return
 	}
 	eachMessage(n.ProtoReflect(), func(m protoreflect.Message) {
@@ -207,29 +207,29 @@ func (w *walker) readOnly(n *pg.Node) {
 		}
 		switch x := m.Interface().(type) {
 		case *pg.InsertStmt:
-			w.fail(readOnlyRefusal("INSERT"))
+			w.fail(readOnlyRefusal("INSERT is"))
 		case *pg.UpdateStmt:
-			w.fail(readOnlyRefusal("UPDATE"))
+			w.fail(readOnlyRefusal("UPDATE is"))
 		case *pg.DeleteStmt:
-			w.fail(readOnlyRefusal("DELETE"))
+			w.fail(readOnlyRefusal("DELETE is"))
 		case *pg.MergeStmt:
-			w.fail(readOnlyRefusal("MERGE"))
+			w.fail(readOnlyRefusal("MERGE is"))
 		case *pg.LockingClause:
-			w.fail(readOnlyRefusal("row locks (FOR UPDATE/SHARE)"))
+			w.fail(readOnlyRefusal("row locks (FOR UPDATE/SHARE) are"))
 		case *pg.IntoClause:
-			w.fail(readOnlyRefusal("SELECT INTO"))
+			w.fail(readOnlyRefusal("SELECT INTO is"))
 		case *pg.CopyStmt:
 			if x.GetIsFrom() {
-				w.fail(readOnlyRefusal("COPY FROM"))
+				w.fail(readOnlyRefusal("COPY FROM is"))
 			}
 		case *pg.DefElem:
 			if strings.EqualFold(x.GetDefname(), "transaction_read_only") && !settingOn(x.GetArg()) {
-				w.fail(readOnlyRefusal("read-write transactions"))
+				w.fail(readOnlyRefusal("read-write transactions are"))
 			}
 		case *pg.VariableSetStmt:
 			if strings.EqualFold(x.GetName(), "transaction_read_only") && x.GetKind() == pg.VariableSetKind_VAR_SET_VALUE &&
 				(len(x.GetArgs()) != 1 || !settingOn(x.GetArgs()[0])) {
-				w.fail(readOnlyRefusal("read-write transactions"))
+				w.fail(readOnlyRefusal("read-write transactions are"))
 			}
 		}
 	})
@@ -259,7 +259,7 @@ func settingOn(n *pg.Node) bool {
 func readOnlyRefusal(format string, args ...any) *Rejection {
 	r := refuseHint("use a token with the write scope", format, args...)
 	r.Code = codeReadOnly
-	r.Reason += " are not allowed: the token is read-only (its scope claim does not include the write scope)"
+	r.Reason += " not allowed: the token is read-only (its scope claim does not include the write scope)"
 	return r
 }
 
