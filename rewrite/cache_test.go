@@ -35,14 +35,23 @@ func cacheScopes(c goldenCase) []rewrite.Scope {
 // decision, parameter checks, rules and names, or the same refusal.
 func TestCacheMatchesTheRewriter(t *testing.T) {
 	snap := testCatalog()
-	r := rewrite.New(rewrite.Config{})
-	cache, err := rewrite.NewCache(r, 10000)
-	if err != nil {
-		t.Fatal(err)
+	type pair struct {
+		r     *rewrite.Rewriter
+		cache *rewrite.Cache
+	}
+	pairs := map[bool]pair{}
+	for _, pooling := range []bool{false, true} {
+		r := rewrite.New(rewrite.Config{TransactionPooling: pooling})
+		cache, err := rewrite.NewCache(r, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pairs[pooling] = pair{r, cache}
 	}
 	compared := 0
 	for file, cases := range loadGolden(t) {
 		for _, c := range cases {
+			r, cache := pairs[c.TransactionPooling].r, pairs[c.TransactionPooling].cache
 			for _, scope := range cacheScopes(c) {
 				want, wantErr := r.Rewrite(c.SQL, scope, snap)
 				for round := range 2 {
@@ -58,7 +67,7 @@ func TestCacheMatchesTheRewriter(t *testing.T) {
 			}
 		}
 	}
-	st := cache.Stats()
+	st := pairs[false].cache.Stats()
 	t.Logf("%d comparisons; cache: %d hits, %d misses, %d bypasses, %d templates", compared, st.Hits, st.Misses, st.Bypasses, st.Entries)
 	if st.Hits == 0 {
 		t.Fatal("the cache never hit")

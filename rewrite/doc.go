@@ -28,5 +28,6 @@
 // scopes, predicates), statements.go (statement kinds, SELECT, settings),
 // from.go (FROM items, derived tables), expr.go (the expression walker),
 // functions.go (the function allowlist), dml.go (UPDATE, DELETE, tenant
-// values), insert.go (INSERT, ON CONFLICT), roundtrip.go (printing).
+// values), insert.go (INSERT, ON CONFLICT), notify.go (LISTEN/NOTIFY
+// channels), roundtrip.go (printing).
 package rewrite

@@ -72,6 +72,13 @@ type goldenCase struct {
 	Hint    string              `json:"hint,omitempty"`
 	Passed  bool                `json:"passed,omitempty"`
 	Params  []int               `json:"params,omitempty"`
+	// TransactionPooling rewrites as a proxy in transaction pooling mode.
+	TransactionPooling bool `json:"transaction_pooling,omitempty"`
+}
+
+// config is the rewriter's configuration for the case.
+func (c goldenCase) config() rewrite.Config {
+	return rewrite.Config{SearchPath: []string{"public"}, TransactionPooling: c.TransactionPooling}
 }
 
 func (c goldenCase) scope() rewrite.Scope {
@@ -107,14 +114,13 @@ func loadGolden(t testing.TB) map[string][]goldenCase {
 }
 
 func TestGolden(t *testing.T) {
-	rw := rewrite.New(rewrite.Config{SearchPath: []string{"public"}})
 	snap := testCatalog()
 	for file, cases := range loadGolden(t) {
 		changed := false
 		for i, c := range cases {
 			name := strings.TrimSuffix(filepath.Base(file), ".json") + "/" + c.Comment
 			t.Run(name, func(t *testing.T) {
-				res, err := rw.Rewrite(c.SQL, c.scope(), snap)
+				res, err := rewrite.New(c.config()).Rewrite(c.SQL, c.scope(), snap)
 				if c.Reject != "" {
 					if err == nil {
 						t.Fatalf("accepted, want rejection containing %q; got:\n%s", c.Reject, res.SQL)
