@@ -88,7 +88,7 @@ var refusedClasses = []struct {
 		strings.Fields("pg_relation_size pg_table_size pg_indexes_size pg_total_relation_size pg_database_size pg_tablespace_size pg_sequence_last_value pg_stat_* pg_relation_filenode pg_relation_filepath")},
 	{"it acts on the server or on other sessions, which belong to every tenant",
 		strings.Fields("pg_sleep* pg_terminate_backend pg_cancel_backend pg_reload_conf pg_rotate_logfile pg_advisory_* pg_try_advisory_*")},
-	{"the proxy maps channel names per tenant and the connection's names are its own; keep track of the channels your session LISTENs on",
+	{"the channel names on the connection are the proxy's per-tenant names, not yours; keep track of the channels your session LISTENs on",
 		strings.Fields("pg_listening_channels")},
 	{"it reads server state shared by every tenant (statistics, sessions, transactions, files)",
 		strings.Fields("pg_* txid_*")},
