@@ -181,7 +181,7 @@ func TestUnscopedRole(t *testing.T) {
 	}
 	wantRows(t, column(t, admin, "SELECT nextval('orders_id_seq') > 100"), "true")
 	for sql, code := range map[string]string{
-		"SET ROLE postgres":                               "42501",
+		"SET ROLE postgres": "42501",
 		"SELECT query_to_xml('select 1', true, true, '')": "42501",
 		"DO $$ BEGIN PERFORM 1; END $$":                   "42501",
 		"CREATE TEMP TABLE scratch (id int)":              "42501", // transaction pooling

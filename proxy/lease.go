@@ -20,8 +20,9 @@ import (
 //     (tpx_<session>_<n>) and are prepared again, on demand, on a
 //     connection that lacks them; the client never names a server-side
 //     statement itself, so no client can run another's;
-//   - session-level SQL state (PREPARE, WITH HOLD cursors) is refused by
-//     the rewriter; advisory locks and LISTEN are refused in every mode.
+//   - session-level SQL state (PREPARE, WITH HOLD cursors, LISTEN) is
+//     refused by the rewriter; advisory locks are refused in every mode.
+//     NOTIFY works: it is delivered when its transaction commits.
 // A connection goes back to the pool only when upstream is idle ('I')
 // and has answered everything sent; one left mid-transaction, aborted or
 // broken when its client leaves is closed, never lent again.

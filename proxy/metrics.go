@@ -21,6 +21,7 @@ type Metrics struct {
 	upstream    prometheus.Histogram
 	poolWaits   prometheus.Histogram
 	poolTimeout prometheus.Counter
+	notices     *prometheus.CounterVec
 }
 
 // latencyBuckets run from 25 µs to 10 s.
@@ -47,11 +48,16 @@ func NewMetrics() *Metrics {
 		Help: "Time a client waited for an upstream connection (transaction mode).", Buckets: latencyBuckets})
 	m.poolTimeout = prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantproxy_pool_timeouts_total",
 		Help: "Waits for an upstream connection that ended with --query-wait-timeout."})
-	for _, c := range []prometheus.Collector{m.clients, m.servers, m.statements, m.rewriteTime, m.upstream, m.poolWaits, m.poolTimeout} {
+	m.notices = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantproxy_notifications_total",
+		Help: "LISTEN/NOTIFY notifications from upstream: relayed to the client, or dropped because their channel is not in the session's tenant's space."}, []string{"outcome"})
+	for _, c := range []prometheus.Collector{m.clients, m.servers, m.statements, m.rewriteTime, m.upstream, m.poolWaits, m.poolTimeout, m.notices} {
 		f(c)
 	}
 	for _, d := range []string{"passed", "rewritten", "rejected"} {
 		m.statements.WithLabelValues(d)
+	}
+	for _, o := range []string{"relayed", "dropped"} {
+		m.notices.WithLabelValues(o)
 	}
 	return m
 }
@@ -116,6 +122,12 @@ func (m *Metrics) poolWait(d time.Duration, timedOut bool) {
 		if timedOut {
 			m.poolTimeout.Inc()
 		}
+	}
+}
+
+func (m *Metrics) notification(outcome string) {
+	if m != nil {
+		m.notices.WithLabelValues(outcome).Inc()
 	}
 }
 

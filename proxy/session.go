@@ -12,6 +12,7 @@ import (
 	"net"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,10 @@ type session struct {
 	scope       rewrite.Scope
 	database    string
 	application string
+	// channelPrefix starts the upstream name of every LISTEN/NOTIFY
+	// channel of the session's tenant (rewrite.ChannelPrefix); empty when
+	// the token has no single tenant, which may not LISTEN.
+	channelPrefix string
 
 	keyPID    uint32 // the BackendKeyData process id this client was given
 	keySecret []byte
@@ -273,6 +278,9 @@ func (s *session) startup() error {
 		params["default_transaction_read_only"] = "on"
 	}
 	s.scope = sessionScope(id)
+	if len(id.Tenants) == 1 && id.Tenants[0] != "" {
+		s.channelPrefix = rewrite.ChannelPrefix(id.Tenants[0])
+	}
 	s.log = s.log.With("sub", id.Subject, "tenants", id.Tenants)
 	_ = s.audit(event{Kind: "auth.succeeded"})
 
@@ -613,6 +621,12 @@ func (s *session) relayUntilReleased(sc *serverConn) (err error) {
 			if !s.book.parseComplete() {
 				continue // a Parse the proxy added: the client did not send it
 			}
+		case *pgproto3.NotificationResponse:
+			n, ok := s.notification(sc, m)
+			if !ok {
+				continue
+			}
+			msg = n
 		case *pgproto3.ParameterStatus:
 			s.leaseMu.Lock()
 			sc.params[m.Name] = m.Value
@@ -633,6 +647,27 @@ func (s *session) relayUntilReleased(sc *serverConn) (err error) {
 			return nil
 		}
 	}
+}
+
+// notification turns an upstream notification into the one the client
+// sees: its channel without the tenant's prefix, and the client's own
+// process id (BackendKeyData) when the session's connection sent it. A
+// channel outside the session's space never reaches the client: the
+// rewriter only LISTENs in it, so such a notification is a fault, logged,
+// counted and dropped.
+func (s *session) notification(sc *serverConn, m *pgproto3.NotificationResponse) (*pgproto3.NotificationResponse, bool) {
+	channel, ok := strings.CutPrefix(m.Channel, s.channelPrefix)
+	if !ok || s.channelPrefix == "" {
+		s.log.Warn("dropped a notification outside the session's channel space", "channel", m.Channel)
+		s.srv.cfg.Metrics.notification("dropped")
+		return nil, false
+	}
+	s.srv.cfg.Metrics.notification("relayed")
+	pid := m.PID
+	if pid == sc.pid {
+		pid = s.keyPID
+	}
+	return &pgproto3.NotificationResponse{PID: pid, Channel: channel, Payload: m.Payload}, true
 }
 
 // fatal sends a FATAL ErrorResponse; the caller then closes the connection.

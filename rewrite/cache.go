@@ -25,7 +25,10 @@ import (
 // session's values need quoting the splice does not reproduce, the cache
 // steps aside and the statement is rewritten for the real scope: every
 // refusal, and every decision that depends on a tenant's value (an INSERT
-// naming its own tenant), comes from the uncached path.
+// naming its own tenant), comes from the uncached path. A LISTEN/NOTIFY
+// channel carries the tenant as ChannelPrefix(value) (notify.go): the
+// placeholder's prefix is cut out of the template too, and the session's
+// own prefix spliced in.
 //
 // Statements that differ only in their constants share a template too
 // (literals.go): a client using the simple protocol writes its values into
@@ -75,9 +78,15 @@ type template struct {
 	fingerprintOfSQL bool
 }
 
-// slot names what goes into a gap: value index of claim number claim, or
-// (claim -1) the client's literal number index.
+// slot names what goes into a gap: value index of claim number claim, the
+// channel prefix of the claim's only value (index channelSlot), or (claim
+// -1) the client's literal number index.
 type slot struct{ claim, index int }
+
+// channelSlot is the index of a slot holding ChannelPrefix of the claim's
+// value: LISTEN/NOTIFY channels carry the tenant as a hash (notify.go),
+// which is cut out of a template like the value itself.
+const channelSlot = -1
 
 // NewCache returns a cache of at most size templates in front of r.
 func NewCache(r *Rewriter, size int) (*Cache, error) {
@@ -285,6 +294,22 @@ func (c *Cache) split(s string, scope Scope, claims []string, lits *literalMarke
 		cuts = append(cuts, cut{i, i + len(c.nonce) + tail, slot{ci, vi}})
 		off = i + len(c.nonce) + tail
 	}
+	for ci, name := range claims {
+		if name != "" || len(scope.Values[name]) != 1 {
+			continue // a channel needs one primary tenant (notify.go)
+		}
+		prefix := ChannelPrefix(c.marker(ci, 0))
+		for off := 0; ; {
+			i := strings.Index(s[off:], prefix)
+			if i < 0 {
+				break
+			}
+			i += off
+			cuts = append(cuts, cut{i, i + len(prefix), slot{ci, channelSlot}})
+			off = i + len(prefix)
+		}
+	}
+	slices.SortStableFunc(cuts, func(a, b cut) int { return a.start - b.start })
 	if lits != nil {
 		numbers, ok := lits.numbers(s)
 		if !ok {
@@ -293,7 +318,7 @@ func (c *Cache) split(s string, scope Scope, claims []string, lits *literalMarke
 		for _, n := range numbers {
 			cuts = append(cuts, cut{n.start, n.end, slot{claim: -1, index: n.index}})
 		}
-		slices.SortFunc(cuts, func(a, b cut) int { return a.start - b.start })
+		slices.SortStableFunc(cuts, func(a, b cut) int { return a.start - b.start })
 		seen := make([]int, len(lits.kinds))
 		for _, ct := range cuts {
 			if ct.slot.claim < 0 {
@@ -339,8 +364,11 @@ func splice(parts []string, slots []slot, claims []string, scope Scope, lits []s
 		return parts[0]
 	}
 	value := func(s slot) string {
-		if s.claim < 0 {
+		switch {
+		case s.claim < 0:
 			return lits[s.index]
+		case s.index == channelSlot:
+			return ChannelPrefix(scope.Values[claims[s.claim]][0])
 		}
 		return scope.Values[claims[s.claim]][s.index]
 	}

@@ -9,9 +9,11 @@
 // which keeps every join type correct. Writes: UPDATE and DELETE get the
 // tenant predicate on their target (first, so that it wins cost ties in the
 // planner's filter order); INSERT fills or checks the tenant column; ON
-// CONFLICT DO UPDATE never updates another tenant's row. Anything the
-// walker does not know (a statement kind, an expression node, a function
-// outside the allowlist, an uncatalogued relation) is refused.
+// CONFLICT DO UPDATE never updates another tenant's row. Channels: LISTEN,
+// UNLISTEN, NOTIFY and pg_notify name channels in the tenant's own channel
+// space (ChannelPrefix). Anything the walker does not know (a statement
+// kind, an expression node, a function outside the allowlist, an
+// uncatalogued relation) is refused.
 //
 // The output is printed with pg_query's deparser and parsed back: it must
 // give the same tree (positions aside), so a deparser gap becomes a refusal,
@@ -28,5 +30,6 @@
 // scopes, predicates), statements.go (statement kinds, SELECT, settings),
 // from.go (FROM items, derived tables), expr.go (the expression walker),
 // functions.go (the function allowlist), dml.go (UPDATE, DELETE, tenant
-// values), insert.go (INSERT, ON CONFLICT), roundtrip.go (printing).
+// values), insert.go (INSERT, ON CONFLICT), notify.go (LISTEN/NOTIFY
+// channels), roundtrip.go (printing).
 package rewrite

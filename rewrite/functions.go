@@ -87,7 +87,9 @@ var refusedClasses = []struct {
 	{whySizes,
 		strings.Fields("pg_relation_size pg_table_size pg_indexes_size pg_total_relation_size pg_database_size pg_tablespace_size pg_sequence_last_value pg_stat_* pg_relation_filenode pg_relation_filepath")},
 	{"it acts on the server or on other sessions, which belong to every tenant",
-		strings.Fields("pg_sleep* pg_terminate_backend pg_cancel_backend pg_reload_conf pg_rotate_logfile pg_notify pg_advisory_* pg_try_advisory_*")},
+		strings.Fields("pg_sleep* pg_terminate_backend pg_cancel_backend pg_reload_conf pg_rotate_logfile pg_advisory_* pg_try_advisory_*")},
+	{"the channel names on the connection are the proxy's per-tenant names, not yours; keep track of the channels your session LISTENs on",
+		strings.Fields("pg_listening_channels")},
 	{whyServerState,
 		strings.Fields("pg_* txid_*")},
 }
@@ -126,6 +128,11 @@ func (w *walker) funcCall(f *pg.FuncCall) {
 		w.fail(refusef("unsupported function call %s", qualified(names)))
 		return
 	}
+	if isNotify(names) {
+		w.notifyCall(f)
+		w.exprs(f.GetArgs())
+		return
+	}
 	if !w.functionAllowed(f) {
 		name, short := qualified(names), names[len(names)-1].GetString_().GetSval()
 		hint := "only built-in functions that compute on their arguments, and schema metadata functions, are allowed, because others may run SQL text or read " +
@@ -144,6 +151,12 @@ func (w *walker) funcCall(f *pg.FuncCall) {
 	w.exprs(f.GetAggOrder())
 	w.expr(f.GetAggFilter())
 	w.windowDef(f.GetOver())
+}
+
+// isNotify reports whether a call names pg_catalog.pg_notify.
+func isNotify(names []*pg.Node) bool {
+	short := names[len(names)-1].GetString_().GetSval()
+	return short == "pg_notify" && (len(names) == 1 || names[0].GetString_().GetSval() == "pg_catalog")
 }
 
 // functionAllowed reports whether a call names a function on the built-in

@@ -12,11 +12,13 @@ import (
 // FuzzRewrite checks properties that hold for every input:
 //   - the rewriter never panics and only ever returns a *Rejection;
 //   - it is deterministic;
-//   - an accepted output parses, and is accepted again when rewritten;
+//   - an accepted output parses, and is accepted again when rewritten
+//     (unless a channel name it maps again grows too long);
 //   - a passed statement is returned unchanged;
-//   - the tenant only enters the output through the proxy's own literals:
-//     rewriting for tenant A and for tenant B gives the same text up to
-//     replacing A by B (unless the input itself names one of them);
+//   - the tenant only enters the output through the proxy's own literals
+//     and channel prefixes: rewriting for tenant A and for tenant B gives
+//     the same text up to replacing A by B and A's channel prefix by B's
+//     (unless the input itself names one of them);
 //   - a scoped output carries the tenant literal.
 func FuzzRewrite(f *testing.F) {
 	for _, cases := range loadGolden(f) {
@@ -56,14 +58,17 @@ func FuzzRewrite(f *testing.F) {
 		if _, err := pg.Parse(res.SQL); err != nil {
 			t.Fatalf("output does not parse: %v\n%s", err, res.SQL)
 		}
-		if errB == nil && !namesTenant && strings.ReplaceAll(res.SQL, a, b) != resB.SQL {
+		// A channel name carries the tenant as its prefix (a hash of it).
+		aToB := strings.NewReplacer(a, b, rewrite.ChannelPrefix(a), rewrite.ChannelPrefix(b))
+		if errB == nil && !namesTenant && aToB.Replace(res.SQL) != resB.SQL {
 			t.Fatalf("the output depends on the tenant beyond its literals:\n%s\n%s", res.SQL, resB.SQL)
 		}
 		// (COPY FROM carries the tenant in the row checks of CopyIn instead.)
 		if len(res.Tables) > 0 && len(res.ParamChecks) == 0 && res.CopyIn == nil && !strings.Contains(res.SQL, a) {
 			t.Fatalf("scoped output without the tenant literal: %s", res.SQL)
 		}
-		if _, err := rw.Rewrite(res.SQL, scope(a), snap); err != nil {
+		// (A mapped channel name is mapped again, and may then be too long.)
+		if _, err := rw.Rewrite(res.SQL, scope(a), snap); err != nil && !strings.Contains(err.Error(), "is too long: the proxy adds") {
 			t.Fatalf("the output is refused when rewritten again: %v\n%s", err, res.SQL)
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -77,11 +78,13 @@ type goldenCase struct {
 	ReadOnly bool `json:"read_only,omitempty"`
 	// TenantSchema turns on schema-per-tenant isolation with this pattern.
 	TenantSchema string `json:"tenant_schema,omitempty"`
+	// TransactionPooling rewrites as a proxy in transaction pooling mode.
+	TransactionPooling bool `json:"transaction_pooling,omitempty"`
 }
 
 // config is the rewriter configuration a case runs under.
 func (c goldenCase) config() rewrite.Config {
-	return rewrite.Config{SearchPath: []string{"public"}, TenantSchema: c.TenantSchema}
+	return rewrite.Config{SearchPath: []string{"public"}, TenantSchema: c.TenantSchema, TransactionPooling: c.TransactionPooling}
 }
 
 // rewriterPair is an uncached rewriter and a cache in front of it.
@@ -95,16 +98,18 @@ type rewriterPair struct {
 func rewritersByConfig(t testing.TB, size int) func(goldenCase) rewriterPair {
 	pairs := map[string]rewriterPair{}
 	return func(c goldenCase) rewriterPair {
-		if p, ok := pairs[c.TenantSchema]; ok {
+		cfg := c.config()
+		key := fmt.Sprint(cfg.TenantSchema, cfg.TransactionPooling)
+		if p, ok := pairs[key]; ok {
 			return p
 		}
-		r := rewrite.New(c.config())
+		r := rewrite.New(cfg)
 		cache, err := rewrite.NewCache(r, size)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pairs[c.TenantSchema] = rewriterPair{r, cache}
-		return pairs[c.TenantSchema]
+		pairs[key] = rewriterPair{r, cache}
+		return pairs[key]
 	}
 }
 

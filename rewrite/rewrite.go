@@ -136,8 +136,8 @@ type Config struct {
 	// it (db.schema.table) is accepted, as Postgres does.
 	Database string
 	// TransactionPooling refuses what cannot outlive a transaction on a
-	// pooled connection: SQL-level PREPARE, EXECUTE and DEALLOCATE, and
-	// cursors WITH HOLD.
+	// pooled connection: SQL-level PREPARE, EXECUTE and DEALLOCATE,
+	// cursors WITH HOLD, and LISTEN.
 	TransactionPooling bool
 	// TenantSchema, when set, is schema-per-tenant isolation: the pattern
 	// naming each tenant's schema, with {tenant} for the tenant value

@@ -53,8 +53,14 @@ func (w *walker) topStatement(n *pg.Node) {
 		w.declareCursor(x.DeclareCursorStmt)
 	case *pg.Node_CopyStmt:
 		w.copyStmt(x.CopyStmt)
+	case *pg.Node_ListenStmt:
+		w.listenStmt(x.ListenStmt)
+	case *pg.Node_UnlistenStmt:
+		w.unlistenStmt(x.UnlistenStmt)
+	case *pg.Node_NotifyStmt:
+		w.notifyStmt(x.NotifyStmt)
 	default:
-		w.fail(refuseHint("only queries, EXPLAIN, PREPARE/EXECUTE, cursors, COPY TO STDOUT, transaction control, SHOW and a few SETs pass the proxy",
+		w.fail(refuseHint("only queries, EXPLAIN, PREPARE/EXECUTE, cursors, COPY TO STDOUT, transaction control, SHOW, LISTEN/NOTIFY and a few SETs pass the proxy",
 			"%s statements are not supported", statementName(n)))
 	}
 }

@@ -112,8 +112,8 @@ type Differential struct {
 }
 
 // sessionLevel matches the statements transaction pooling refuses:
-// SQL-level prepared statements and cursors WITH HOLD.
-var sessionLevel = regexp.MustCompile(`(?i)\b(PREPARE|EXECUTE|DEALLOCATE)\b|\bWITH\s+HOLD\b`)
+// SQL-level prepared statements, cursors WITH HOLD and LISTEN.
+var sessionLevel = regexp.MustCompile(`(?i)\b(PREPARE|EXECUTE|DEALLOCATE|LISTEN)\b|\bWITH\s+HOLD\b`)
 
 // SessionLevel reports whether sql uses what transaction pooling refuses.
 func SessionLevel(sql string) bool { return sessionLevel.MatchString(sql) }

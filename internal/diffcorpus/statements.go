@@ -52,7 +52,7 @@ var Categories = []string{
 	"joins", "subqueries", "ctes", "set operations", "grouping and windows", "limits and ordering",
 	"locking", "names", "functions", "inserts", "updates", "deletes", "upserts", "data-modifying ctes",
 	"returning", "merge", "explain", "prepare/execute", "cursors", "copy to", "transactions", "settings",
-	"multi-statement", "refused",
+	"multi-statement", "notify", "refused",
 }
 
 // reads are queries of every shape, chosen for the data: outer joins whose
@@ -457,6 +457,17 @@ var sessions = []Statement{
 	write("multi-statement", "INSERT INTO customers (id, name) VALUES (960, 'm'); SELECT count(*) FROM customers; DELETE FROM customers WHERE name = 'ann'"),
 	refused("multi-statement", "UPDATE orders SET total = 0; SELECT * FROM secrets"),
 	refused("multi-statement", "SELECT 1; DELETE FROM customers; DROP TABLE orders"),
+
+	// Channels are mapped into the tenant's space (LISTEN is refused in
+	// transaction mode: SessionLevel); nothing listens here, so only the
+	// results and the rows are compared.
+	read("notify", "LISTEN ch; UNLISTEN ch; UNLISTEN *"),
+	read("notify", "NOTIFY ch, 'payload'"),
+	read("notify", "SELECT pg_notify('ch', name) FROM customers ORDER BY id"),
+	read("notify", "SELECT pg_notify('ch_' || id, total::text) FROM orders ORDER BY id"),
+	read("notify", "BEGIN; NOTIFY ch; SELECT count(*) FROM orders; COMMIT"),
+	refused("notify", "SELECT pg_listening_channels()"),
+	refused("notify", "LISTEN channel_name_too_long_for_the_tenant_prefix_x"),
 }
 
 // refusals are what the proxy cannot scope: DDL, other statement kinds,
@@ -489,8 +500,6 @@ var refusals = []Statement{
 	refused("refused", "CALL p()"),
 	refused("refused", "CREATE TABLE x AS SELECT * FROM orders"),
 	refused("refused", "SELECT * INTO x FROM orders"),
-	refused("refused", "LISTEN ch"),
-	refused("refused", "NOTIFY ch"),
 	refused("refused", "ALTER SYSTEM SET work_mem = '1GB'"),
 	refused("refused", "LOCK TABLE orders"),
 	refused("refused", "VACUUM orders"),

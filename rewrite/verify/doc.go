@@ -42,4 +42,9 @@
 //     every spelling: t.ctid, (t).ctid, ctid(t).
 //   - An unqualified name that is a visible CTE (Postgres's exact WITH /
 //     WITH RECURSIVE scoping) is not a table.
+//   - LISTEN, UNLISTEN (but UNLISTEN *), NOTIFY and pg_notify name a channel
+//     in the session's channel space: "tp" + the first 16 hex digits of
+//     SHA-256 of the (single) primary tenant value + "_", at most 63 bytes
+//     in all. pg_notify's channel is such a string constant, or
+//     'tp..._' || (expression)::text with exactly that prefix.
 package verify

@@ -44,7 +44,7 @@ var deniedFuncs = map[string]bool{
 	"pg_file_write": true, "pg_file_rename": true, "pg_file_unlink": true, "pg_logdir_ls": true,
 	"loread": true, "lowrite": true,
 	"set_config": true, "nextval": true, "currval": true, "setval": true, "lastval": true,
-	"pg_notify": true, "pg_cancel_backend": true, "pg_terminate_backend": true,
+	"pg_listening_channels": true, "pg_cancel_backend": true, "pg_terminate_backend": true,
 	"pg_relation_size": true, "pg_table_size": true, "pg_indexes_size": true, "pg_total_relation_size": true,
 	"pg_database_size": true, "pg_sequence_last_value": true,
 }
@@ -67,6 +67,13 @@ func (c *checker) checkFuncCall(f *pg.FuncCall) error {
 	if systemColumns[base] {
 		// ctid(t) is functional notation for t.ctid.
 		return refuse("system column %s is referenced in function notation; the rewriter must refuse system columns", base)
+	}
+	if base == "pg_notify" && (len(name) == 1 || name[0] == "pg_catalog") {
+		// Channels are shared by every tenant: pg_notify must name one in
+		// the session's channel space (notify.go).
+		if err := c.notifyCall(f); err != nil {
+			return err
+		}
 	}
 	if deniedFuncs[base] {
 		return refuse("function %s runs SQL, reads files or touches state shared between tenants", base)

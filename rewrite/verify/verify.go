@@ -96,6 +96,15 @@ func (c *checker) topLevel(n *pg.Node) error {
 		return c.statement(x.DeclareCursorStmt.GetQuery())
 	case *pg.Node_CopyStmt:
 		return c.copyStmt(x.CopyStmt)
+	case *pg.Node_ListenStmt:
+		return c.channel(x.ListenStmt.GetConditionname())
+	case *pg.Node_UnlistenStmt:
+		if x.UnlistenStmt.GetConditionname() == "" {
+			return nil // UNLISTEN *: the connection's own channels
+		}
+		return c.channel(x.UnlistenStmt.GetConditionname())
+	case *pg.Node_NotifyStmt:
+		return c.channel(x.NotifyStmt.GetConditionname())
 	}
 	return c.statement(n)
 }
