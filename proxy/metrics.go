@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/tenantproxy/tenantproxy/audit"
 )
 
 // Metrics are the proxy's Prometheus metrics, registered on their own
@@ -21,6 +22,7 @@ type Metrics struct {
 	upstream    prometheus.Histogram
 	poolWaits   prometheus.Histogram
 	poolTimeout prometheus.Counter
+	mode        *prometheus.GaugeVec
 }
 
 // latencyBuckets run from 25 µs to 10 s.
@@ -38,7 +40,7 @@ func NewMetrics() *Metrics {
 	m.servers = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tenantproxy_server_connections",
 		Help: "Open upstream connections to Postgres."})
 	m.statements = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantproxy_statements_total",
-		Help: "Statement strings by decision: passed, rewritten or rejected."}, []string{"decision"})
+		Help: "Statement strings by decision: passed, rewritten or rejected; in shadow mode passed, would-rewrite or would-reject."}, []string{"decision"})
 	m.rewriteTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantproxy_rewrite_seconds",
 		Help: "Time to scope one statement string (parse, rewrite, verify, or a cache hit).", Buckets: latencyBuckets})
 	m.upstream = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantproxy_upstream_seconds",
@@ -47,10 +49,12 @@ func NewMetrics() *Metrics {
 		Help: "Time a client waited for an upstream connection (transaction mode).", Buckets: latencyBuckets})
 	m.poolTimeout = prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantproxy_pool_timeouts_total",
 		Help: "Waits for an upstream connection that ended with --query-wait-timeout."})
-	for _, c := range []prometheus.Collector{m.clients, m.servers, m.statements, m.rewriteTime, m.upstream, m.poolWaits, m.poolTimeout} {
+	m.mode = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tenantproxy_mode",
+		Help: "1 for the mode the proxy runs in: enforce, or shadow (statements run as clients send them: nothing is confined or refused, only audited)."}, []string{"mode"})
+	for _, c := range []prometheus.Collector{m.clients, m.servers, m.statements, m.rewriteTime, m.upstream, m.poolWaits, m.poolTimeout, m.mode} {
 		f(c)
 	}
-	for _, d := range []string{"passed", "rewritten", "rejected"} {
+	for _, d := range audit.Decisions {
 		m.statements.WithLabelValues(d)
 	}
 	return m
@@ -101,6 +105,14 @@ func (m *Metrics) statement(decision string, rewrite time.Duration) {
 	if m != nil {
 		m.statements.WithLabelValues(decision).Inc()
 		m.rewriteTime.Observe(rewrite.Seconds())
+	}
+}
+
+// setMode marks the mode the server runs in.
+func (m *Metrics) setMode(mode string) {
+	if m != nil {
+		m.mode.Reset()
+		m.mode.WithLabelValues(mode).Set(1)
 	}
 }
 
