@@ -319,7 +319,7 @@ func (r *shadowReport) writeText(w io.Writer) {
 		}
 		field("sql", g.SQL)
 		if rejects(g.Decision) {
-			reason := g.Reason
+			reason := strings.TrimPrefix(g.Reason, "tenantproxy: ")
 			if g.SQLState != "" {
 				reason += " [" + g.SQLState + "]"
 			}

@@ -120,8 +120,8 @@ func TestAuditReportGroupsShadowFindings(t *testing.T) {
 		t.Fatalf("groups:\n%s\nwant:\n%s\n\n%s", strings.Join(heads, "\n"), strings.Join(want, "\n"), out)
 	}
 	for _, s := range []string{
-		"  sql         SELECT * FROM secrets\n  reason      tenantproxy: table \"secrets\" is not in the tenant catalog [42501]\n  fingerprint fp-secrets\n",
-		"  reason      tenantproxy: parameter $1 names tenant \"1\", which is not the session's tenant [42501]",
+		"  sql         SELECT * FROM secrets\n  reason      table \"secrets\" is not in the tenant catalog [42501]\n  fingerprint fp-secrets\n",
+		"  reason      parameter $1 names tenant \"1\", which is not the session's tenant [42501]",
 		"  sql         SELECT * FROM orders WHERE id = 10\n  rewritten   SELECT * FROM (SELECT * FROM public.orders WHERE orders.tenant_id = '1') orders WHERE id = 10\n",
 	} {
 		if !strings.Contains(out, s) {
