@@ -239,9 +239,10 @@ func TestShadowModeRunsEverythingAndAuditsWhatEnforceWould(t *testing.T) {
 	}
 	for _, s := range []string{
 		"  sql         SELECT value FROM secrets\n  reason      table \"secrets\" is not in the tenant catalog [42501]\n",
-		"WOULD-REJECT AT BIND  1 time  1 tenant  1 session",
+		"WOULD-REJECT AT BIND  1 Bind  1 tenant  1 session",
 		"  reason      parameter $1 names tenant \"2\", which is not the session's tenant [42501]",
-		"WOULD-REJECT COPY ROWS  1 time",
+		"WOULD-REJECT COPY ROWS  1 COPY  1 tenant",
+		"WOULD-REJECT  1 statement, 1 run  1 tenant  1 session",
 		"  sql         SELECT id FROM orders WHERE id < 100 ORDER BY id\n  rewritten   SELECT id FROM (SELECT * FROM public.orders WHERE orders.tenant_id = '1') orders WHERE id < 100 ORDER BY id\n",
 	} {
 		if !strings.Contains(report, s) {
@@ -249,6 +250,26 @@ func TestShadowModeRunsEverythingAndAuditsWhatEnforceWould(t *testing.T) {
 		}
 	}
 	t.Logf("audit report:\n%s", report)
+
+	// The rewrite cache serves shadow mode: another tenant's run of a
+	// statement is a hit, recorded with that tenant's scoping.
+	hits := metric(t, metrics, "tenantproxy_rewrite_cache_hits_total")
+	const scoped = "SELECT id FROM orders WHERE id < 100 ORDER BY id"
+	wantRows(t, column(t, e.connect(t, "2"), scoped, pgxSimple), "10", "11", "12", "20", "21", "30")
+	if after := metric(t, metrics, "tenantproxy_rewrite_cache_hits_total"); after != hits+1 {
+		t.Errorf("rewrite cache hits went from %v to %v", hits, after)
+	}
+	eventually(t, 5*time.Second, "tenant 2's event", func() error {
+		for _, ev := range auditEvents(t, path) {
+			if ev.SQL == scoped && strings.Join(ev.Tenants, ",") == "2" {
+				if ev.Decision != "would-rewrite" || !strings.Contains(ev.Rewritten, "orders.tenant_id = '2'") {
+					t.Fatalf("tenant 2's event: %+v", ev)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("not yet")
+	})
 }
 
 // TestShadowModePredictsEnforce: the same statements through a proxy in

@@ -25,12 +25,13 @@ func newAuditReportCmd() *cobra.Command {
 		Long: `Read audit files (a rotated series oldest first; - is standard input) and
 group the statements a proxy in --mode shadow recorded by fingerprint
 (statements that differ only in their constants share one): for each group
-the decision enforce mode would make, how often, for how many tenants and
-sessions, when first and last seen, an example as the client sent it, and
-the reason it would be refused or the SQL enforce mode would send instead.
-Groups enforce mode would refuse come first, then by count. The first line
-sums up every statement seen; statements that would pass are counted, not
-listed.
+the decision enforce mode would make, how many statements were sent and how
+often they ran (a prepared statement is sent once and may run many times),
+for how many tenants and sessions, when first and last seen, an example as
+the client sent it, and the reason it would be refused or the SQL enforce
+mode would send instead. Groups enforce mode would refuse come first, then
+by runs. The first line sums up every statement seen; statements that would
+pass are counted, not listed.
 
 Binds and COPY rows enforce mode would refuse (a tenant parameter bound to
 another tenant, a row of another tenant) are groups of their own. With
@@ -88,20 +89,25 @@ type shadowReport struct {
 
 	enforced bool
 	byKey    map[string]*reportGroup
+	byID     map[string]*reportGroup // statement id -> its group
 }
 
 // reportGroup is the statements of one fingerprint with one decision.
 type reportGroup struct {
 	// Kind is statement, statement.bind (refused at Bind) or
 	// statement.copy (a COPY row refused).
-	Kind        string    `json:"kind"`
-	Decision    string    `json:"decision"`
-	Fingerprint string    `json:"fingerprint,omitempty"`
-	Count       int       `json:"count"`
-	Tenants     int       `json:"tenants"`
-	Sessions    int       `json:"sessions"`
-	FirstSeen   time.Time `json:"first_seen"`
-	LastSeen    time.Time `json:"last_seen"`
+	Kind        string `json:"kind"`
+	Decision    string `json:"decision"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Count is the statements sent (a Query, a Parse; for kinds
+	// statement.bind and statement.copy, the refused Binds and COPYs);
+	// Runs how often they ran, from their statement.completed events.
+	Count     int       `json:"count"`
+	Runs      int64     `json:"runs"`
+	Tenants   int       `json:"tenants"`
+	Sessions  int       `json:"sessions"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
 	// SQL is the first statement of the group as the client sent it;
 	// Rewritten what enforce mode sends in its place.
 	SQL       string `json:"sql,omitempty"`
@@ -122,7 +128,7 @@ type reasonCount struct {
 }
 
 func newShadowReport(enforced bool) *shadowReport {
-	return &shadowReport{enforced: enforced, byKey: map[string]*reportGroup{}, Groups: []*reportGroup{}}
+	return &shadowReport{enforced: enforced, byKey: map[string]*reportGroup{}, byID: map[string]*reportGroup{}, Groups: []*reportGroup{}}
 }
 
 // readFile adds the events of one audit file ("-": stdin).
@@ -165,6 +171,12 @@ func (r *shadowReport) add(e audit.Event) {
 	}
 	if e.Time.After(r.To) {
 		r.To = e.Time
+	}
+	if e.Kind == "statement.completed" {
+		if g := r.byID[e.StatementID]; g != nil {
+			g.Runs += e.Executions
+		}
+		return
 	}
 	if e.Mode != "shadow" && !r.enforced {
 		return
@@ -224,6 +236,13 @@ func (r *shadowReport) group(e audit.Event) {
 		r.Groups = append(r.Groups, g)
 	}
 	g.Count++
+	if e.Kind == "statement" {
+		if e.StatementID != "" {
+			r.byID[e.StatementID] = g
+		}
+	} else {
+		g.Runs++ // each event is one refused Bind or COPY
+	}
 	for _, t := range e.Tenants {
 		g.tenants[t] = true
 	}
@@ -247,7 +266,7 @@ func (r *shadowReport) group(e audit.Event) {
 }
 
 // finish fills in the groups' totals and sorts them: refusals first, then
-// by count.
+// by runs and statements.
 func (r *shadowReport) finish() {
 	for _, g := range r.Groups {
 		g.Tenants, g.Sessions, g.Reasons = len(g.tenants), len(g.sessions), len(g.reasons)
@@ -265,7 +284,7 @@ func (r *shadowReport) finish() {
 		return 1
 	}
 	slices.SortStableFunc(r.Groups, func(a, b *reportGroup) int {
-		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(b.Count, a.Count), a.FirstSeen.Compare(b.FirstSeen),
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(b.Runs, a.Runs), cmp.Compare(b.Count, a.Count), a.FirstSeen.Compare(b.FirstSeen),
 			cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Fingerprint, b.Fingerprint))
 	})
 }
@@ -303,13 +322,16 @@ func (r *shadowReport) writeText(w io.Writer) {
 	for _, g := range r.Groups {
 		fmt.Fprintln(w)
 		what := g.Decision
+		sent := fmt.Sprintf("%d %s, %d %s", g.Count, plural(g.Count, "statement", "statements"), g.Runs, plural(int(g.Runs), "run", "runs"))
 		switch g.Kind {
 		case "statement.bind":
 			what += " at Bind"
+			sent = fmt.Sprintf("%d %s", g.Count, plural(g.Count, "Bind", "Binds"))
 		case "statement.copy":
 			what += " COPY rows"
+			sent = fmt.Sprintf("%d %s", g.Count, plural(g.Count, "COPY", "COPYs"))
 		}
-		fmt.Fprintf(w, "%s  %d %s  %d %s  %d %s  %s .. %s\n", strings.ToUpper(what), g.Count, plural(g.Count, "time", "times"),
+		fmt.Fprintf(w, "%s  %s  %d %s  %d %s  %s .. %s\n", strings.ToUpper(what), sent,
 			g.Tenants, plural(g.Tenants, "tenant", "tenants"), g.Sessions, plural(g.Sessions, "session", "sessions"),
 			g.FirstSeen.UTC().Format(time.RFC3339), g.LastSeen.UTC().Format(time.RFC3339))
 		field := func(name, value string) {

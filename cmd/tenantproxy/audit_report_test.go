@@ -22,8 +22,9 @@ func shadowAuditFiles(t *testing.T) (older, newer string) {
 	older, newer = filepath.Join(dir, "audit.jsonl.1"), filepath.Join(dir, "audit.jsonl")
 	at := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	next := func() time.Time { at = at.Add(time.Second); return at }
-	stmt := func(mode, session, tenant, decision, sql, fp, rewritten, reason string) audit.Event {
-		e := audit.Event{Time: next(), Kind: "statement", Mode: mode, Session: session, Tenants: []string{tenant},
+	stmt := func(mode, id, tenant, decision, sql, fp, rewritten, reason string) audit.Event {
+		session, _, _ := strings.Cut(id, "-")
+		e := audit.Event{Time: next(), Kind: "statement", Mode: mode, Session: session, StatementID: id, Tenants: []string{tenant},
 			SQL: sql, Fingerprint: fp, Decision: decision, Rewritten: rewritten, Reason: reason}
 		if reason != "" {
 			e.SQLState = "42501"
@@ -33,24 +34,25 @@ func shadowAuditFiles(t *testing.T) (older, newer string) {
 	const secrets = `tenantproxy: table "secrets" is not in the tenant catalog`
 	first := []audit.Event{
 		{Time: next(), Kind: "session.accepted", Mode: "shadow", Session: "s1"},
-		stmt("shadow", "s1", "1", "passed", "SELECT 1", "fp-one", "", ""),
-		stmt("shadow", "s1", "1", "would-rewrite", "SELECT * FROM orders WHERE id = 10", "fp-orders",
+		stmt("shadow", "s1-1", "1", "passed", "SELECT 1", "fp-one", "", ""),
+		stmt("shadow", "s1-2", "1", "would-rewrite", "SELECT * FROM orders WHERE id = 10", "fp-orders",
 			"SELECT * FROM (SELECT * FROM public.orders WHERE orders.tenant_id = '1') orders WHERE id = 10", ""),
-		stmt("shadow", "s1", "1", "would-reject", "SELECT * FROM secrets", "fp-secrets", "", secrets),
-		stmt("shadow", "s2", "2", "would-rewrite", "SELECT * FROM orders WHERE id = 20", "fp-orders",
+		stmt("shadow", "s1-3", "1", "would-reject", "SELECT * FROM secrets", "fp-secrets", "", secrets),
+		{Time: next(), Kind: "statement.completed", Mode: "shadow", Session: "s1", StatementID: "s1-3", CommandTag: "SELECT 1", Rows: 1, Executions: 1},
+		stmt("shadow", "s2-1", "2", "would-rewrite", "SELECT * FROM orders WHERE id = 20", "fp-orders",
 			"SELECT * FROM (SELECT * FROM public.orders WHERE orders.tenant_id = '2') orders WHERE id = 20", ""),
 	}
 	second := []audit.Event{
-		stmt("shadow", "s2", "2", "would-reject", "SELECT *\nFROM secrets", "fp-secrets", "", secrets),
+		stmt("shadow", "s2-2", "2", "would-reject", "SELECT *\nFROM secrets", "fp-secrets", "", secrets),
 		{Time: next(), Kind: "statement.bind", Mode: "shadow", Session: "s2", Tenants: []string{"2"}, Fingerprint: "fp-insert",
 			SQL: "INSERT INTO orders (tenant_id, total) VALUES ($1, $2)", Decision: "would-reject", SQLState: "42501",
 			Reason: `tenantproxy: parameter $1 names tenant "1", which is not the session's tenant`},
 		{Time: next(), Kind: "statement.copy", Mode: "shadow", Session: "s2", Tenants: []string{"2"}, Fingerprint: "fp-copy",
 			SQL: "COPY orders (tenant_id, total) FROM STDIN", Decision: "would-reject", SQLState: "42501",
 			Reason: `tenantproxy: COPY refused: row 2 names tenant "1" in column tenant_id, which is not the session's tenant`},
-		{Time: next(), Kind: "statement.completed", Mode: "shadow", Session: "s2", CommandTag: "COPY 2", Rows: 2},
-		stmt("", "s3", "3", "rejected", "SELECT * FROM secrets", "fp-secrets", "", secrets),
-		stmt("", "s3", "3", "rewritten", "SELECT * FROM orders WHERE id = 30", "fp-orders",
+		{Time: next(), Kind: "statement.completed", Mode: "shadow", Session: "s2", StatementID: "s2-2", CommandTag: "SELECT 1", Rows: 3, Executions: 3},
+		stmt("", "s3-1", "3", "rejected", "SELECT * FROM secrets", "fp-secrets", "", secrets),
+		stmt("", "s3-2", "3", "rewritten", "SELECT * FROM orders WHERE id = 30", "fp-orders",
 			"SELECT * FROM (SELECT * FROM public.orders WHERE orders.tenant_id = '3') orders WHERE id = 30", ""),
 	}
 	var b1, b2 bytes.Buffer
@@ -89,8 +91,9 @@ func runAuditCLI(t *testing.T, stdin string, args ...string) (string, error) {
 }
 
 // The report sums up the shadow-mode statements, lists what enforce mode
-// would refuse first (statements, then Binds and COPY rows), then what it
-// would rewrite, by fingerprint, and leaves enforce mode's events out.
+// would refuse first, then what it would rewrite, by fingerprint and by
+// how often they ran (from statement.completed), and leaves enforce
+// mode's events out.
 func TestAuditReportGroupsShadowFindings(t *testing.T) {
 	older, newer := shadowAuditFiles(t)
 	out, err := runAuditCLI(t, "", "audit", "report", older, newer)
@@ -101,7 +104,7 @@ func TestAuditReportGroupsShadowFindings(t *testing.T) {
 	if want := "5 statements seen: would-pass 1 (20.0%), would-rewrite 2 (40.0%), would-reject 2 (40.0%); when run, would-reject 1 Bind and 1 COPY"; lines[0] != want {
 		t.Fatalf("summary\n%s\nwant\n%s\n\n%s", lines[0], want, out)
 	}
-	if !strings.Contains(lines[1], "events from 2026-11-23T12:00:01Z to 2026-11-23T12:00:11Z; 2 files; 1 unreadable line skipped") {
+	if !strings.Contains(lines[1], "events from 2026-11-23T12:00:01Z to 2026-11-23T12:00:12Z; 2 files; 1 unreadable line skipped") {
 		t.Errorf("second line: %s", lines[1])
 	}
 	var heads []string
@@ -111,10 +114,10 @@ func TestAuditReportGroupsShadowFindings(t *testing.T) {
 		}
 	}
 	want := []string{
-		"WOULD-REJECT  2 times  2 tenants  2 sessions  2026-11-23T12:00:04Z .. 2026-11-23T12:00:06Z",
-		"WOULD-REJECT AT BIND  1 time  1 tenant  1 session  2026-11-23T12:00:07Z .. 2026-11-23T12:00:07Z",
-		"WOULD-REJECT COPY ROWS  1 time  1 tenant  1 session  2026-11-23T12:00:08Z .. 2026-11-23T12:00:08Z",
-		"WOULD-REWRITE  2 times  2 tenants  2 sessions  2026-11-23T12:00:03Z .. 2026-11-23T12:00:05Z",
+		"WOULD-REJECT  2 statements, 4 runs  2 tenants  2 sessions  2026-11-23T12:00:04Z .. 2026-11-23T12:00:07Z",
+		"WOULD-REJECT AT BIND  1 Bind  1 tenant  1 session  2026-11-23T12:00:08Z .. 2026-11-23T12:00:08Z",
+		"WOULD-REJECT COPY ROWS  1 COPY  1 tenant  1 session  2026-11-23T12:00:09Z .. 2026-11-23T12:00:09Z",
+		"WOULD-REWRITE  2 statements, 0 runs  2 tenants  2 sessions  2026-11-23T12:00:03Z .. 2026-11-23T12:00:06Z",
 	}
 	if strings.Join(heads, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("groups:\n%s\nwant:\n%s\n\n%s", strings.Join(heads, "\n"), strings.Join(want, "\n"), out)
@@ -167,8 +170,8 @@ func TestAuditReportJSONAndEnforced(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("groups:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if g := r.Groups[0]; g.Count != 2 || g.Tenants != 2 || g.Sessions != 2 || g.SQLState != "42501" || g.SQL != "SELECT * FROM secrets" ||
-		!g.FirstSeen.Equal(time.Date(2026, 11, 23, 12, 0, 4, 0, time.UTC)) {
+	if g := r.Groups[0]; g.Count != 2 || g.Runs != 4 || g.Tenants != 2 || g.Sessions != 2 || g.SQLState != "42501" || g.SQL != "SELECT * FROM secrets" ||
+		!g.FirstSeen.Equal(time.Date(2026, 11, 23, 12, 0, 4, 0, time.UTC)) || !g.LastSeen.Equal(time.Date(2026, 11, 23, 12, 0, 7, 0, time.UTC)) {
 		t.Errorf("first group: %+v", g)
 	}
 	if r.Files[0] != "-" {
