@@ -102,10 +102,13 @@ type reportGroup struct {
 	// Count is the statements sent (a Query, a Parse; for kinds
 	// statement.bind and statement.copy, the refused Binds and COPYs);
 	// Runs how often they ran, from their statement.completed events.
-	Count     int       `json:"count"`
-	Runs      int64     `json:"runs"`
-	Tenants   int       `json:"tenants"`
-	Sessions  int       `json:"sessions"`
+	Count    int   `json:"count"`
+	Runs     int64 `json:"runs"`
+	Tenants  int   `json:"tenants"`
+	Sessions int   `json:"sessions"`
+	// FirstSeen is when the first statement was sent, LastSeen the last
+	// event about the group (a prepared statement's run totals are
+	// written when it is closed or its session ends).
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
 	// SQL is the first statement of the group as the client sent it;
@@ -175,6 +178,9 @@ func (r *shadowReport) add(e audit.Event) {
 	if e.Kind == "statement.completed" {
 		if g := r.byID[e.StatementID]; g != nil {
 			g.Runs += e.Executions
+			if e.Time.After(g.LastSeen) {
+				g.LastSeen = e.Time // a prepared statement's totals come when it ends
+			}
 		}
 		return
 	}

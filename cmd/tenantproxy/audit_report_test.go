@@ -114,7 +114,7 @@ func TestAuditReportGroupsShadowFindings(t *testing.T) {
 		}
 	}
 	want := []string{
-		"WOULD-REJECT  2 statements, 4 runs  2 tenants  2 sessions  2026-11-23T12:00:04Z .. 2026-11-23T12:00:07Z",
+		"WOULD-REJECT  2 statements, 4 runs  2 tenants  2 sessions  2026-11-23T12:00:04Z .. 2026-11-23T12:00:10Z",
 		"WOULD-REJECT AT BIND  1 Bind  1 tenant  1 session  2026-11-23T12:00:08Z .. 2026-11-23T12:00:08Z",
 		"WOULD-REJECT COPY ROWS  1 COPY  1 tenant  1 session  2026-11-23T12:00:09Z .. 2026-11-23T12:00:09Z",
 		"WOULD-REWRITE  2 statements, 0 runs  2 tenants  2 sessions  2026-11-23T12:00:03Z .. 2026-11-23T12:00:06Z",
@@ -171,7 +171,7 @@ func TestAuditReportJSONAndEnforced(t *testing.T) {
 		t.Fatalf("groups:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	if g := r.Groups[0]; g.Count != 2 || g.Runs != 4 || g.Tenants != 2 || g.Sessions != 2 || g.SQLState != "42501" || g.SQL != "SELECT * FROM secrets" ||
-		!g.FirstSeen.Equal(time.Date(2026, 11, 23, 12, 0, 4, 0, time.UTC)) || !g.LastSeen.Equal(time.Date(2026, 11, 23, 12, 0, 7, 0, time.UTC)) {
+		!g.FirstSeen.Equal(time.Date(2026, 11, 23, 12, 0, 4, 0, time.UTC)) || !g.LastSeen.Equal(time.Date(2026, 11, 23, 12, 0, 10, 0, time.UTC)) {
 		t.Errorf("first group: %+v", g)
 	}
 	if r.Files[0] != "-" {
