@@ -132,6 +132,9 @@ func serve(ctx context.Context, o serveOptions) error {
 	if len(o.jwtKeys) == 0 {
 		return errors.New("set --jwt-key (or TENANTPROXY_JWT_KEY) to the key that verifies client tokens")
 	}
+	if err := checkModeFlags(o); err != nil {
+		return err
+	}
 	upCfg, err := pgconn.ParseConfig(o.upstream)
 	if err != nil {
 		return fmt.Errorf("--upstream: %w", err)
@@ -197,9 +200,6 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 
 	if err := checkPoolFlags(o); err != nil {
-		return err
-	}
-	if err := checkModeFlags(o); err != nil {
 		return err
 	}
 	if o.pprof && o.metricsListen == "" {
