@@ -21,9 +21,12 @@ type Event struct {
 	Hash     string    `json:"hash,omitempty"`
 
 	// Kind is session.accepted, auth.succeeded, auth.failed, statement,
-	// statement.completed, session.expired, session.ended or
-	// catalog.changed.
-	Kind        string   `json:"kind"`
+	// statement.bind, statement.copy, statement.completed,
+	// session.expired, session.ended or catalog.changed.
+	Kind string `json:"kind"`
+	// Mode is "shadow" on every event of a proxy in shadow mode, whose
+	// statements ran as the client sent them; empty in enforce mode.
+	Mode        string   `json:"mode,omitempty"`
 	Session     string   `json:"session,omitempty"`
 	Client      string   `json:"client,omitempty"`
 	Subject     string   `json:"subject,omitempty"`
@@ -53,6 +56,26 @@ type Event struct {
 	Rejected   int64 `json:"rejected,omitempty"`
 }
 
+// Decisions a statement carries (Decision). Enforce mode records passed,
+// rewritten and rejected. Shadow mode sends every statement as the client
+// wrote it and records what enforce mode would have done: passed,
+// would-rewrite (Rewritten holds the SQL enforce mode would send) and
+// would-reject. Kinds statement.bind and statement.copy are recorded
+// only when a Bind or a COPY row is (or would be) refused.
+const (
+	DecisionPassed       = "passed"
+	DecisionRewritten    = "rewritten"
+	DecisionRejected     = "rejected"
+	DecisionWouldRewrite = "would-rewrite"
+	DecisionWouldReject  = "would-reject"
+	// DecisionUnscoped: a session of the --unscoped-role ran the statement
+	// as written, without tenant scoping (both modes).
+	DecisionUnscoped = "unscoped"
+)
+
+// Decisions lists every decision, enforce mode's first.
+var Decisions = []string{DecisionPassed, DecisionRewritten, DecisionRejected, DecisionUnscoped, DecisionWouldRewrite, DecisionWouldReject}
+
 // Sink receives events. Write returns an error when the event could not be
 // recorded; the caller decides what that means for the statement.
 type Sink interface {
@@ -64,7 +87,7 @@ type Sink interface {
 // encoding/json would, so the event reads back exactly as it was hashed.
 // Client-supplied text (SQL, application names) need not be valid UTF-8.
 func (e *Event) normalise() {
-	for _, p := range []*string{&e.PrevHash, &e.Hash, &e.Kind, &e.Session, &e.Client, &e.Subject, &e.Issuer,
+	for _, p := range []*string{&e.PrevHash, &e.Hash, &e.Kind, &e.Mode, &e.Session, &e.Client, &e.Subject, &e.Issuer,
 		&e.Database, &e.Application, &e.SQL, &e.Fingerprint, &e.Decision, &e.Reason, &e.Rewritten,
 		&e.CommandTag, &e.SQLState, &e.StatementID} {
 		*p = strings.ToValidUTF8(*p, "\uFFFD")

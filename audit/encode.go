@@ -43,6 +43,7 @@ func appendEvent(b []byte, e *Event) ([]byte, bool) {
 	str("hash", e.Hash)
 	b = append(b, `,"kind":`...)
 	b = appendJSONString(b, e.Kind)
+	str("mode", e.Mode)
 	str("session", e.Session)
 	str("client", e.Client)
 	str("subject", e.Subject)
@@ -80,7 +81,7 @@ func appendEvent(b []byte, e *Event) ([]byte, bool) {
 }
 
 // eventFields are the JSON names appendEvent writes, in order.
-var eventFields = []string{"seq", "time", "prev_hash", "hash", "kind", "session", "client", "subject", "issuer", "tenants",
+var eventFields = []string{"seq", "time", "prev_hash", "hash", "kind", "mode", "session", "client", "subject", "issuer", "tenants",
 	"database", "application", "sql", "fingerprint", "decision", "reason", "rewritten", "catalog_version", "command_tag",
 	"rows", "sqlstate", "duration_ms", "statement_id", "executions", "statements", "rejected"}
 

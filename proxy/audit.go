@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"time"
 
 	"github.com/tenantproxy/tenantproxy/audit"
@@ -17,6 +16,9 @@ func (s *session) audit(ev event) error {
 	ev.Client = s.conn.RemoteAddr().String()
 	ev.Database = s.database
 	ev.Application = s.application
+	if s.shadow {
+		ev.Mode = ModeShadow
+	}
 	if s.identity != nil {
 		ev.Subject, ev.Issuer, ev.Tenants = s.identity.Subject, s.identity.Issuer, s.identity.Tenants
 	}
@@ -27,13 +29,15 @@ func (s *session) audit(ev event) error {
 	return nil
 }
 
-// auditStatement records the decision on one statement string.
+// auditStatement records the decision on one statement string (in shadow
+// mode, what enforce mode would have done).
 func (s *session) auditStatement(id, sql string, res *rewrite.Result, err error, version int64, start time.Time) error {
 	ev := event{Kind: "statement", StatementID: id, SQL: sql, CatalogVersion: version,
 		DurationMS: float64(time.Since(start).Microseconds()) / 1000}
-	if res != nil {
+	switch {
+	case res != nil:
 		ev.Fingerprint = res.Fingerprint // made once per cached statement
-	} else {
+	case sql != "": // "" is a fast-path function call
 		ev.Fingerprint = rewrite.Fingerprint(sql)
 	}
 	s.statements++
@@ -41,14 +45,11 @@ func (s *session) auditStatement(id, sql string, res *rewrite.Result, err error,
 		s.rejected++
 	}
 	if err != nil {
-		ev.Decision = string(rewrite.Rejected)
+		ev.Decision = s.decision(rewrite.Rejected)
 		ev.Reason = err.Error()
-		var rej *rewrite.Rejection
-		if errors.As(err, &rej) {
-			ev.SQLState = rej.Code
-		}
+		ev.SQLState = errorResponse(err, "ERROR").Code
 	} else {
-		ev.Decision = string(res.Decision)
+		ev.Decision = s.decision(res.Decision)
 		if res.Decision == rewrite.Rewritten {
 			ev.Rewritten = res.SQL
 		}

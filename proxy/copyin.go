@@ -26,6 +26,11 @@ type copyFilter struct {
 	ended   bool   // the text end marker \. (binary: the trailer) was seen
 	// headerDone: the binary format's header has gone through.
 	headerDone bool
+	// stmt is the COPY statement, for the audit event of a refusal.
+	stmt stmtRef
+	// watch: shadow mode checks the rows but sends them as the client
+	// wrote them; the first row enforce mode would refuse is recorded.
+	watch bool
 }
 
 func newCopyFilter(spec *rewrite.CopyIn) *copyFilter {
@@ -258,11 +263,13 @@ func (s *session) copyData(m *pgproto3.CopyData) {
 		return
 	}
 	out, err := s.copyIn.feed(m.Data)
-	if err != nil {
-		s.failCopy(err)
+	if err != nil && !s.copyRefused(err) {
 		return
 	}
-	if len(out) > 0 {
+	switch {
+	case s.copyIn == nil || s.copyIn.watch:
+		s.fe.Send(m) // shadow mode: as the client wrote it
+	case len(out) > 0:
 		s.fe.Send(&pgproto3.CopyData{Data: out})
 	}
 }
@@ -274,11 +281,10 @@ func (s *session) copyDone(m *pgproto3.CopyDone) {
 		return
 	case s.copyIn != nil:
 		out, err := s.copyIn.finish()
-		if err != nil {
-			s.failCopy(err)
+		if err != nil && !s.copyRefused(err) {
 			return
 		}
-		if len(out) > 0 {
+		if len(out) > 0 && s.copyIn != nil && !s.copyIn.watch {
 			s.fe.Send(&pgproto3.CopyData{Data: out})
 		}
 	}
@@ -286,13 +292,27 @@ func (s *session) copyDone(m *pgproto3.CopyDone) {
 	s.fe.Send(m)
 }
 
+// copyRefused handles a row enforce mode refuses: the refusal is
+// recorded; in enforce mode the COPY is aborted, in shadow mode it goes on
+// as the client sends it, no longer checked (one finding per COPY). It
+// reports whether the client's data still goes upstream.
+func (s *session) copyRefused(err error) bool {
+	refusal := newClientError(codeInsufficientPriv, "copy only rows of your tenant; nothing of this COPY was written",
+		"COPY refused: %v", err)
+	if err := s.lateRefusal("statement.copy", s.copyIn.stmt, refusal); err != nil {
+		s.failCopy(err)
+		return false
+	}
+	s.copyIn = nil
+	return true
+}
+
 // failCopy aborts the COPY upstream with CopyFail, so nothing of it is
-// written, and has the relay show the client the refusal in place of the
-// error Postgres answers with.
+// written, and has the relay show the client err in place of the error
+// Postgres answers with.
 func (s *session) failCopy(err error) {
 	nonce := randomHex(nonceLen / 2)
-	resp := errorResponse(newClientError(codeInsufficientPriv, "copy only rows of your tenant; nothing of this COPY was written",
-		"COPY refused: %v", err), "ERROR")
+	resp := errorResponse(err, "ERROR")
 	s.refusalMu.Lock()
 	s.refusals[nonce] = refusal{resp: resp, round: s.rounds - 1}
 	s.refusalMu.Unlock()

@@ -7,5 +7,7 @@
 // audit records each decision. A statement the rewriter refuses never reaches
 // upstream; the client sees an ErrorResponse at exactly the place Postgres
 // would have raised one, so transaction and pipeline semantics stay intact.
-// No panic escapes a session.
+// In shadow mode (shadow.go) the same decisions are only recorded, as what
+// enforce mode would have done, and the client's statements go upstream
+// unchanged. No panic escapes a session.
 package proxy

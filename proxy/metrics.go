@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/tenantproxy/tenantproxy/audit"
 )
 
 // Metrics are the proxy's Prometheus metrics, registered on their own
@@ -22,6 +23,7 @@ type Metrics struct {
 	poolWaits   prometheus.Histogram
 	poolTimeout prometheus.Counter
 	notices     *prometheus.CounterVec
+	mode        *prometheus.GaugeVec
 }
 
 // latencyBuckets run from 25 µs to 10 s.
@@ -39,7 +41,7 @@ func NewMetrics() *Metrics {
 	m.servers = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tenantproxy_server_connections",
 		Help: "Open upstream connections to Postgres."})
 	m.statements = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantproxy_statements_total",
-		Help: "Statement strings by decision: passed, rewritten or rejected."}, []string{"decision"})
+		Help: "Statement strings by decision: passed, rewritten or rejected; in shadow mode passed, would-rewrite or would-reject."}, []string{"decision"})
 	m.rewriteTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantproxy_rewrite_seconds",
 		Help: "Time to scope one statement string (parse, rewrite, verify, or a cache hit).", Buckets: latencyBuckets})
 	m.upstream = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantproxy_upstream_seconds",
@@ -50,10 +52,12 @@ func NewMetrics() *Metrics {
 		Help: "Waits for an upstream connection that ended with --query-wait-timeout."})
 	m.notices = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantproxy_notifications_total",
 		Help: "LISTEN/NOTIFY notifications from upstream: relayed to the client, or dropped because their channel is not in the session's tenant's space."}, []string{"outcome"})
-	for _, c := range []prometheus.Collector{m.clients, m.servers, m.statements, m.rewriteTime, m.upstream, m.poolWaits, m.poolTimeout, m.notices} {
+	m.mode = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tenantproxy_mode",
+		Help: "1 for the mode the proxy runs in: enforce, or shadow (statements run as clients send them: nothing is confined or refused, only audited)."}, []string{"mode"})
+	for _, c := range []prometheus.Collector{m.clients, m.servers, m.statements, m.rewriteTime, m.upstream, m.poolWaits, m.poolTimeout, m.notices, m.mode} {
 		f(c)
 	}
-	for _, d := range []string{"passed", "rewritten", "rejected"} {
+	for _, d := range audit.Decisions {
 		m.statements.WithLabelValues(d)
 	}
 	for _, o := range []string{"relayed", "dropped"} {
@@ -107,6 +111,14 @@ func (m *Metrics) statement(decision string, rewrite time.Duration) {
 	if m != nil {
 		m.statements.WithLabelValues(decision).Inc()
 		m.rewriteTime.Observe(rewrite.Seconds())
+	}
+}
+
+// setMode marks the mode the server runs in.
+func (m *Metrics) setMode(mode string) {
+	if m != nil {
+		m.mode.Reset()
+		m.mode.WithLabelValues(mode).Set(1)
 	}
 }
 

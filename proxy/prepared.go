@@ -23,7 +23,7 @@ import (
 // definition is one rewritten text that created a named object.
 type definition struct {
 	sql       string // as the client sent it
-	rewritten string // as it went upstream
+	rewritten string // as it went upstream (shadow mode: as enforce mode would send it)
 	version   int64  // catalog version it was rewritten under
 	uses      []string
 }
@@ -35,6 +35,11 @@ type preparedStmt struct {
 	definition
 	checks []rewrite.ParamCheck
 	oids   []uint32
+	// fingerprint is the statement's, for audit events about its Binds.
+	fingerprint string
+	// unscoped: shadow mode sent it although enforce mode would have
+	// refused its Parse; its Binds have nothing to check.
+	unscoped bool
 }
 
 // pendingParse is an accepted Parse sent upstream and not yet answered.

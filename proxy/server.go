@@ -66,6 +66,10 @@ type Config struct {
 	Logger          *slog.Logger
 	// Metrics, when set, records connections, decisions and latencies.
 	Metrics *Metrics
+	// Mode is ModeEnforce (the default) or ModeShadow, which sends every
+	// statement as the client wrote it and only audits what enforce
+	// mode would have done. Shadow mode needs PoolSession.
+	Mode string
 	// PoolMode is PoolTransaction (the default) or PoolSession.
 	PoolMode string
 	// Pool sizes transaction mode's upstream connections.
@@ -133,6 +137,13 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.MaxClientConn <= 0 {
 		cfg.MaxClientConn = 10000
 	}
+	if err := checkMode(cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Mode == "" {
+		cfg.Mode = ModeEnforce
+	}
+	cfg.Metrics.setMode(cfg.Mode)
 	srv := &Server{cfg: cfg, log: cfg.Logger, conns: map[net.Conn]struct{}{}, cancels: newCancelRegistry(), tenantConns: map[string]int{}}
 	srv.stopCtx, srv.stop = context.WithCancel(context.Background())
 	srv.verifier.Store(cfg.Verifier)

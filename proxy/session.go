@@ -83,6 +83,10 @@ type session struct {
 
 	book *book // prepared statements and cursors, and what defined them
 
+	// shadow: send statements as the client wrote them and only audit
+	// what enforce mode would have done (shadow.go).
+	shadow bool
+
 	statements, rejected int64 // totals for session.ended (session goroutine only)
 	statementSeq         int64
 	results              *results
@@ -106,6 +110,7 @@ func newSession(srv *Server, conn net.Conn) *session {
 		book:     newBook(),
 		results:  newResults(),
 		pooled:   srv.pool != nil,
+		shadow:   srv.cfg.Mode == ModeShadow,
 	}
 	s.log = srv.log.With("session", s.id, "client", conn.RemoteAddr().String())
 	s.be = s.newBackend(conn)
@@ -553,7 +558,7 @@ func (s *session) handleMessage(msg pgproto3.FrontendMessage) {
 	case *pgproto3.Flush, *pgproto3.CopyFail:
 		s.fe.Send(m)
 	case *pgproto3.FunctionCall:
-		s.refuse(newClientError(codeInsufficientPriv, "call functions from SQL instead", "the fast-path function call protocol is not allowed"), nil)
+		s.handleFunctionCall(m)
 	}
 }
 

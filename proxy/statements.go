@@ -25,30 +25,44 @@ const sentinelPrefix = "tenantproxy_refused_"
 const nonceLen = 24
 
 // handleQuery rewrites a simple-protocol query string and sends it upstream,
-// or sends a sentinel in its place.
+// or sends a sentinel in its place. In shadow mode the client's string goes
+// upstream either way.
 func (s *session) handleQuery(m *pgproto3.Query) {
 	start := time.Now()
 	id := s.nextStatementID()
 	snap := s.srv.cfg.Catalog.Snapshot()
 	res, err := s.srv.cfg.Rewriter.Rewrite(m.String, s.scope, snap)
+	if err == nil {
+		if err = s.checkUses(res.Uses, snap); err != nil {
+			res = nil
+		}
+	}
+	if err != nil && !s.shadow {
+		_ = s.auditStatement(id, m.String, nil, err, snap.Version(), start)
+		s.refuse(err, nil)
+		return
+	}
+	if aerr := s.auditStatement(id, m.String, res, err, snap.Version(), start); aerr != nil {
+		s.refuse(errAuditUnavailable(aerr), nil)
+		return
+	}
 	if err != nil {
-		_ = s.auditStatement(id, m.String, nil, err, snap.Version(), start)
-		s.refuse(err, nil)
-		return
-	}
-	if err := s.checkUses(res.Uses, snap); err != nil {
-		_ = s.auditStatement(id, m.String, nil, err, snap.Version(), start)
-		s.refuse(err, nil)
-		return
-	}
-	if err := s.auditStatement(id, m.String, res, nil, snap.Version(), start); err != nil {
-		s.refuse(errAuditUnavailable(err), nil)
+		// Shadow mode: enforce mode would have refused it; it runs.
+		s.log.Info("would refuse (shadow mode: sent as written)", "code", errorResponse(err, "ERROR").Code, "reason", err.Error())
+		s.results.expect(id, false, s.rounds)
+		s.sendQuery(m.String, false)
 		return
 	}
 	s.book.sqlChanges(res, m.String, snap.Version())
 	s.results.expect(id, false, s.rounds)
 	if res.CopyIn != nil {
 		s.copyIn = newCopyFilter(res.CopyIn)
+		s.copyIn.stmt = stmtRef{id: id, sql: m.String, fingerprint: res.Fingerprint}
+		s.copyIn.watch = s.shadow
+	}
+	if s.shadow {
+		s.sendQuery(m.String, res.Settings)
+		return
 	}
 	s.sendQuery(res.SQL, res.Settings)
 }
@@ -65,7 +79,8 @@ func (s *session) sendQuery(sql string, changesSettings bool) {
 }
 
 // handleParse rewrites the SQL of a Parse and remembers which parameters of
-// the statement must carry the session's tenant.
+// the statement must carry the session's tenant. In shadow mode the
+// client's SQL goes upstream either way.
 func (s *session) handleParse(m *pgproto3.Parse) {
 	start := time.Now()
 	id := s.nextStatementID()
@@ -83,6 +98,9 @@ func (s *session) handleParse(m *pgproto3.Parse) {
 		err = newClientError(codeFeatureUnsupported, "send the COPY as a simple query", "COPY FROM STDIN into a tenant-bound table must use the simple query protocol")
 	}
 	if err != nil {
+		res = nil
+	}
+	if err != nil && !s.shadow {
 		_ = s.auditStatement(id, m.Query, nil, err, snap.Version(), start)
 		if m.Name == "" {
 			s.book.refusedUnnamed()
@@ -90,32 +108,52 @@ func (s *session) handleParse(m *pgproto3.Parse) {
 		s.refuse(err, &pgproto3.Parse{Name: m.Name})
 		return
 	}
-	if err := s.auditStatement(id, m.Query, res, nil, snap.Version(), start); err != nil {
+	if aerr := s.auditStatement(id, m.Query, res, err, snap.Version(), start); aerr != nil {
 		if m.Name == "" {
 			s.book.refusedUnnamed()
 		}
-		s.refuse(errAuditUnavailable(err), &pgproto3.Parse{Name: m.Name})
+		s.refuse(errAuditUnavailable(aerr), &pgproto3.Parse{Name: m.Name})
 		return
 	}
-	// Drops take effect only when executed; definitions are recorded now
-	// (keeping more than exists only adds checks).
-	s.book.sqlChanges(&rewrite.Result{SQL: res.SQL, Defines: res.Defines, Uses: res.Uses}, m.Query, snap.Version())
 	serverName := s.serverName(m.Name)
-	s.book.parsed(m.Name, preparedStmt{
-		id: id, serverName: serverName,
-		definition: definition{sql: m.Query, rewritten: res.SQL, version: snap.Version(), uses: res.Uses},
-		checks:     res.ParamChecks, oids: slices.Clone(m.ParameterOIDs),
-	}, s.rounds)
+	st := preparedStmt{id: id, serverName: serverName, oids: slices.Clone(m.ParameterOIDs)}
+	query := m.Query
+	if err != nil {
+		// Shadow mode: enforce mode would have refused it; it is
+		// prepared as sent, and its Binds have nothing to check. The
+		// book still records it: its ParseComplete will come.
+		s.log.Info("would refuse (shadow mode: sent as written)", "code", errorResponse(err, "ERROR").Code, "reason", err.Error())
+		st.definition, st.unscoped = definition{sql: m.Query}, true
+	} else {
+		// Drops take effect only when executed; definitions are
+		// recorded now (keeping more than exists only adds checks).
+		s.book.sqlChanges(&rewrite.Result{SQL: res.SQL, Defines: res.Defines, Uses: res.Uses}, m.Query, snap.Version())
+		st.definition = definition{sql: m.Query, rewritten: res.SQL, version: snap.Version(), uses: res.Uses}
+		st.checks, st.fingerprint = res.ParamChecks, res.Fingerprint
+		s.settingsDirty = s.settingsDirty || s.pooled && res.Settings
+		if !s.shadow {
+			query = res.SQL
+		}
+	}
+	s.book.parsed(m.Name, st, s.rounds)
 	s.sentParse(serverName, id)
-	s.settingsDirty = s.settingsDirty || s.pooled && res.Settings
-	s.fe.Send(&pgproto3.Parse{Name: serverName, Query: res.SQL, ParameterOIDs: m.ParameterOIDs})
+	s.fe.Send(&pgproto3.Parse{Name: serverName, Query: query, ParameterOIDs: m.ParameterOIDs})
 }
 
 // handleBind checks the parameters that must name the session's tenant and
-// forwards the Bind, or refuses it.
+// forwards the Bind, or refuses it. In shadow mode a Bind enforce mode
+// would refuse is recorded and forwarded.
 func (s *session) handleBind(m *pgproto3.Bind) {
 	recs := s.book.statement(m.PreparedStatement)
 	err := s.checkBind(m)
+	if err != nil {
+		ref := stmtRef{}
+		if len(recs) > 0 {
+			st := recs[len(recs)-1]
+			ref = stmtRef{id: st.id, sql: st.sql, fingerprint: st.fingerprint}
+		}
+		err = s.lateRefusal("statement.bind", ref, err)
+	}
 	if err == nil && s.pooled && len(recs) == 0 {
 		// Never pass on a name this session did not prepare: upstream
 		// it could be another session's statement.
@@ -139,6 +177,27 @@ func (s *session) handleBind(m *pgproto3.Bind) {
 	s.fe.Send(m)
 }
 
+// handleFunctionCall refuses the fast-path function call protocol, which
+// carries no SQL to scope (in shadow mode: records that enforce mode
+// would, and forwards it).
+func (s *session) handleFunctionCall(m *pgproto3.FunctionCall) {
+	start := time.Now()
+	id := s.nextStatementID()
+	err := newClientError(codeInsufficientPriv, "call functions from SQL instead",
+		"the fast-path function call protocol is not allowed (function oid %d)", m.Function)
+	aerr := s.auditStatement(id, "", nil, err, s.srv.cfg.Catalog.Snapshot().Version(), start)
+	switch {
+	case !s.shadow:
+		s.refuse(err, nil)
+	case aerr != nil:
+		s.refuse(errAuditUnavailable(aerr), nil)
+	default:
+		s.results.expect(id, false, s.rounds)
+		s.fe.Send(m)
+		s.rounds++ // answered with ReadyForQuery
+	}
+}
+
 // checkBind checks every record of the statement being bound: it must still
 // be scoped the same way under the current catalog, and its tenant
 // parameters must carry the session's tenants.
@@ -150,6 +209,9 @@ func (s *session) checkBind(m *pgproto3.Bind) error {
 		return s.checkUses([]string{"stmt:" + m.PreparedStatement}, snap)
 	}
 	for _, st := range recs {
+		if st.unscoped {
+			continue // shadow mode: its Parse was recorded as would-reject
+		}
 		if !s.current(st.definition, snap) {
 			return staleError("prepared statement "+quoteName(m.PreparedStatement), snap.Version())
 		}

@@ -21,7 +21,7 @@ func newAuditCmd() *cobra.Command {
 		Use:   "audit",
 		Short: "Read and verify the audit stream",
 	}
-	cmd.AddCommand(newAuditVerifyCmd(), newAuditTailCmd())
+	cmd.AddCommand(newAuditVerifyCmd(), newAuditTailCmd(), newAuditReportCmd())
 	return cmd
 }
 
@@ -102,6 +102,9 @@ func newAuditTailCmd() *cobra.Command {
 			if output != "text" && output != "json" {
 				return fmt.Errorf("--output %q: use text or json", output)
 			}
+			if f.decision != "" && !slices.Contains(audit.Decisions, f.decision) {
+				return fmt.Errorf("--decision %q: use one of %s", f.decision, strings.Join(audit.Decisions, ", "))
+			}
 			file, err := os.Open(args[0])
 			if err != nil {
 				return err
@@ -154,7 +157,7 @@ func newAuditTailCmd() *cobra.Command {
 	fl := cmd.Flags()
 	fl.BoolVarP(&follow, "follow", "f", false, "keep printing events as they are written")
 	fl.StringVar(&f.tenant, "tenant", "", "only events of this tenant")
-	fl.StringVar(&f.decision, "decision", "", "only statements with this decision: passed, rewritten or rejected")
+	fl.StringVar(&f.decision, "decision", "", "only statements with this decision: passed, rewritten, rejected or unscoped; in shadow mode would-rewrite or would-reject")
 	fl.StringVar(&f.subject, "subject", "", "only events of this token subject")
 	fl.StringVar(&f.kind, "kind", "", "only events of this kind (statement, auth.failed, ...)")
 	fl.IntVarP(&lines, "lines", "n", 20, "how many matching events to show first (0: all)")
@@ -188,6 +191,9 @@ func followFile(ctx context.Context, r *bufio.Reader, show func([]byte)) error {
 func formatEvent(e audit.Event) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s #%d %-15s", e.Time.Format(time.RFC3339), e.Seq, e.Kind)
+	if e.Mode != "" {
+		fmt.Fprintf(&b, " [%s]", e.Mode)
+	}
 	if e.Subject != "" || len(e.Tenants) > 0 {
 		fmt.Fprintf(&b, " sub=%s tenant=%s", e.Subject, strings.Join(e.Tenants, ","))
 	}

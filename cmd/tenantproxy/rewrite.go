@@ -38,7 +38,7 @@ func newRewriteCmd() *cobra.Command {
 The statement is rewritten exactly as a session of the given tenants would
 have it rewritten: the output is the SQL sent upstream; a refusal prints
 "rejected: <reason>" and "hint: <what to do>" and exits 1. --explain adds the
-decision (passed, rewritten, rejected), the tables scoped and the parameters
+decision (passed, rewritten, rejected, unscoped), the tables scoped and the parameters
 the session checks at Bind.
 
 The catalog comes from --upstream (the tenantproxy schema of that database)

@@ -48,6 +48,8 @@ type serveOptions struct {
 	auditDSN       string
 	auditGrace     time.Duration
 	logLevel       string
+	mode           string
+	shadowPoolMode string
 	poolMode       string
 	poolSize       int
 	maxClientConn  int
@@ -106,6 +108,8 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f.StringVar(&o.auditDSN, "audit-dsn", "", "write the audit stream to table tenantproxy.audit_events of this database instead of a file")
 	f.Int64Var(&o.auditMaxSize, "audit-rotate-size", 1<<30, "rotate the audit file when it reaches this many bytes (0: never; SIGHUP always rotates)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&o.mode, "mode", proxy.ModeEnforce, "enforce: scope every statement and refuse what cannot be scoped; shadow: send statements unchanged and only audit what enforce would do (protects nothing; needs --pool-mode session)")
+	f.StringVar(&o.shadowPoolMode, "shadow-pool-mode", proxy.PoolTransaction, "with --mode shadow: the --pool-mode enforce mode will run with, whose refusals shadow mode reports (transaction also refuses SQL PREPARE/EXECUTE/DEALLOCATE and DECLARE ... WITH HOLD)")
 	f.StringVar(&o.poolMode, "pool-mode", proxy.PoolTransaction, "transaction: clients share --pool-size upstream connections, one per transaction; session: one upstream connection per client")
 	f.IntVar(&o.poolSize, "pool-size", 20, "upstream connections in transaction mode")
 	f.IntVar(&o.maxClientConn, "max-client-conn", 10000, "client connections the proxy accepts at once")
@@ -131,6 +135,9 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	if len(o.jwtKeys) == 0 {
 		return errors.New("set --jwt-key (or TENANTPROXY_JWT_KEY) to the key that verifies client tokens")
+	}
+	if err := checkModeFlags(o); err != nil {
+		return err
 	}
 	upCfg, err := pgconn.ParseConfig(o.upstream)
 	if err != nil {
@@ -177,6 +184,9 @@ func serve(ctx context.Context, o serveOptions) error {
 			events = append(events, audit.Event{Kind: "catalog.changed", Time: c.At.UTC(), Subject: c.By, Reason: c.Action + " " + c.Detail, CatalogVersion: c.Version})
 		}
 		for _, e := range events {
+			if o.mode == proxy.ModeShadow {
+				e.Mode = proxy.ModeShadow
+			}
 			if err := queue.Write(e); err != nil {
 				log.Error("audit event for a catalog change not accepted", "err", err, "version", e.CatalogVersion, "change", e.Reason)
 			}
@@ -203,8 +213,14 @@ func serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	// The rewriter decides as enforce mode would: in shadow mode, for the
+	// pool mode enforce mode will run with.
+	scopedPoolMode := o.poolMode
+	if o.mode == proxy.ModeShadow {
+		scopedPoolMode = o.shadowPoolMode
+	}
 	var rewriter proxy.StatementRewriter = rewrite.New(rewrite.Config{SearchPath: o.searchPath, Database: upCfg.Database,
-		TransactionPooling: o.poolMode == proxy.PoolTransaction, TenantSchema: tenantSchema})
+		TransactionPooling: scopedPoolMode == proxy.PoolTransaction, TenantSchema: tenantSchema})
 	var cache *rewrite.Cache
 	if o.rewriteCache < 0 {
 		return fmt.Errorf("--rewrite-cache-size must be 0 (off) or more, got %d", o.rewriteCache)
@@ -236,6 +252,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		AuditExecutions:        o.auditExecs,
 		Logger:                 log,
 		Metrics:                metrics,
+		Mode:                   o.mode,
 		PoolMode:               o.poolMode,
 		Pool: proxy.PoolConfig{Size: o.poolSize, WaitTimeout: o.queryWait,
 			IdleTimeout: o.serverIdle, Lifetime: o.serverLifetime},
@@ -284,7 +301,13 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	log.Info("tenantproxy listening", "addr", ln.Addr().String(), "database", upCfg.Database,
 		"catalog_version", snap.Version(), "tables", len(snap.Tables()), "tls", tlsCfg != nil,
-		"search_path", strings.Join(o.searchPath, ","), "pool_mode", o.poolMode, "pool_size", o.poolSize)
+		"search_path", strings.Join(o.searchPath, ","), "pool_mode", o.poolMode, "pool_size", o.poolSize, "mode", o.mode)
+	if o.mode == proxy.ModeShadow {
+		log.Warn("SHADOW MODE: THIS PROXY PROTECTS NOTHING. Statements go to the database exactly as clients send them: "+
+			"no tenant is confined, nothing is refused. The audit stream records what --mode enforce would do "+
+			"(decisions would-rewrite and would-reject; tenantproxy audit report FILE sums them up).",
+			"predicting_pool_mode", o.shadowPoolMode)
+	}
 	err = srv.Serve(ctx, ln)
 	if ctx.Err() != nil {
 		log.Info("tenantproxy stopped")
@@ -312,6 +335,21 @@ func checkPoolFlags(o serveOptions) error {
 		return fmt.Errorf("--token-expiry-grace must be 0 or positive, got %s", o.expiryGrace)
 	case o.clientIdle < 0 || o.idleInTx < 0:
 		return errors.New("--client-idle-timeout and --idle-in-transaction-timeout must be 0 (never) or positive")
+	}
+	return nil
+}
+
+// checkModeFlags refuses a --mode the proxy cannot run safely.
+func checkModeFlags(o serveOptions) error {
+	switch {
+	case o.mode != proxy.ModeEnforce && o.mode != proxy.ModeShadow:
+		return fmt.Errorf("--mode must be %s or %s, got %q", proxy.ModeEnforce, proxy.ModeShadow, o.mode)
+	case o.shadowPoolMode != proxy.PoolTransaction && o.shadowPoolMode != proxy.PoolSession:
+		return fmt.Errorf("--shadow-pool-mode must be %s or %s, got %q", proxy.PoolTransaction, proxy.PoolSession, o.shadowPoolMode)
+	case o.mode == proxy.ModeShadow && o.poolMode != proxy.PoolSession:
+		return errors.New("--mode shadow needs --pool-mode session: statements enforce mode would refuse do run in shadow mode, " +
+			"and the session state they can leave (SET search_path, PREPARE, LISTEN, advisory locks, temporary tables) must not reach " +
+			"another client's transaction on a shared connection; --shadow-pool-mode (default transaction) says which pool mode to predict")
 	}
 	return nil
 }
