@@ -14,10 +14,22 @@ type Identity struct {
 	Issuer string
 	// Tenants holds the tenant claim's values: at least one, canonical
 	// (integers in decimal without sign for zero or leading zeros),
-	// duplicates removed, in token order.
+	// duplicates removed, in token order. It is empty only when Unscoped
+	// and the token has no tenant claim.
 	Tenants []string
 	// Role is the role claim, or empty when the token has none.
 	Role string
+	// Unscoped is true when the role claim equals the configured unscoped
+	// role (Config.UnscopedRole) and the token's issuer may issue tokens
+	// for it. It is never true when no unscoped role is configured. The
+	// token asked for an unscoped session and was entitled to ask; what
+	// such a session may do is for the proxy to decide, not auth.
+	Unscoped bool
+	// ReadOnly is true when the token carries the scope claim
+	// (Config.ScopeClaim) and its scopes do not include the write scope
+	// (Config.WriteScope). A token without the scope claim is read-write.
+	// auth only reports it; the proxy enforces it.
+	ReadOnly bool
 	// Claims holds every claim that can bind a table to a dimension (a
 	// string, an integer or an array of them), by name, nested objects'
 	// claims also by dotted path ("org.id"), values canonical as Tenants.
@@ -29,11 +41,14 @@ type Identity struct {
 // SQLSTATE codes carried by Error.
 const (
 	// CodeInvalidPassword (28P01, invalid_password) means the token itself is
-	// bad: malformed, badly signed, expired, not yet valid, from the wrong
-	// issuer or for the wrong audience.
+	// bad: malformed, badly signed, expired, not yet valid, from an issuer
+	// not accepted (or whose keys cannot be fetched) or for the wrong
+	// audience.
 	CodeInvalidPassword = "28P01"
 	// CodeInvalidAuthorization (28000, invalid_authorization_specification)
-	// means the token is genuine but does not name its tenants usably.
+	// means the token is genuine but does not name its tenants usably, names
+	// a tenant its issuer may not speak for, asks for the unscoped role its
+	// issuer may not grant, or carries a scope claim of the wrong shape.
 	CodeInvalidAuthorization = "28000"
 )
 
