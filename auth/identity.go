@@ -15,27 +15,23 @@ type Identity struct {
 	// Tenants holds the tenant claim's values: at least one, canonical
 	// (integers in decimal without sign for zero or leading zeros),
 	// duplicates removed, in token order. It is empty only when Unscoped
-	// and the token has no tenant claim.
+	// and the token has no tenant claim (Config.UnscopedRole says when a
+	// token is unscoped, Config.ScopeClaim and Config.WriteScope when it is
+	// read-only; auth reports both, the proxy acts on them).
 	Tenants []string
 	// Role is the role claim, or empty when the token has none.
 	Role string
-	// Unscoped is true when the role claim equals the configured unscoped
-	// role (Config.UnscopedRole) and the token's issuer may issue tokens
-	// for it. It is never true when no unscoped role is configured. The
-	// token asked for an unscoped session and was entitled to ask; what
-	// such a session may do is for the proxy to decide, not auth.
-	Unscoped bool
-	// ReadOnly is true when the token carries the scope claim
-	// (Config.ScopeClaim) and its scopes do not include the write scope
-	// (Config.WriteScope). A token without the scope claim is read-write.
-	// auth only reports it; the proxy enforces it.
-	ReadOnly bool
 	// Claims holds every claim that can bind a table to a dimension (a
 	// string, an integer or an array of them), by name, nested objects'
 	// claims also by dotted path ("org.id"), values canonical as Tenants.
 	Claims map[string][]string
 	// Expiry is the token's exp claim.
 	Expiry time.Time
+	// Unscoped: the token's role is the configured unscoped role and its
+	// issuer may issue such tokens; Tenants may then be empty.
+	Unscoped bool
+	// ReadOnly: the token carries the scope claim without the write scope.
+	ReadOnly bool
 }
 
 // SQLSTATE codes carried by Error.
