@@ -151,3 +151,45 @@ func claimValues(claims map[string]any) map[string][]string {
 	walk("", claims, 0)
 	return out
 }
+
+// MaxScopes is the largest number of scopes a scope claim may hold.
+const MaxScopes = 1000
+
+// scopesFromClaims reads the scope claim: a space-separated string, as
+// OAuth writes it, or an array of strings. present is false when the token
+// has no such claim. Any other shape is an *Error with
+// CodeInvalidAuthorization: a token whose scopes cannot be read must not
+// fall back to read-write.
+func scopesFromClaims(claims map[string]any, name string) (scopes []string, present bool, err error) {
+	v, ok := lookupClaim(claims, name)
+	if !ok {
+		return nil, false, nil
+	}
+	switch x := v.(type) {
+	case string:
+		scopes = strings.Fields(x)
+	case []any:
+		scopes = make([]string, 0, len(x))
+		for i, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				_, kind := tenantValue(e)
+				if kind == "" {
+					kind = "a number"
+				}
+				return nil, true, badTenant("claim %q entry %d must be a string, not %s", name, i, kind)
+			}
+			scopes = append(scopes, s)
+		}
+	default:
+		_, kind := tenantValue(v)
+		if kind == "" {
+			kind = "a number"
+		}
+		return nil, true, badTenant("claim %q must be a space-separated string or an array of strings, not %s", name, kind)
+	}
+	if len(scopes) > MaxScopes {
+		return nil, true, badTenant("claim %q has %d scopes; at most %d are allowed", name, len(scopes), MaxScopes)
+	}
+	return scopes, true, nil
+}

@@ -14,7 +14,10 @@ type Identity struct {
 	Issuer string
 	// Tenants holds the tenant claim's values: at least one, canonical
 	// (integers in decimal without sign for zero or leading zeros),
-	// duplicates removed, in token order.
+	// duplicates removed, in token order. It is empty only when Unscoped
+	// and the token has no tenant claim (Config.UnscopedRole says when a
+	// token is unscoped, Config.ScopeClaim and Config.WriteScope when it is
+	// read-only; auth reports both, the proxy acts on them).
 	Tenants []string
 	// Role is the role claim, or empty when the token has none.
 	Role string
@@ -34,11 +37,14 @@ type Identity struct {
 // SQLSTATE codes carried by Error.
 const (
 	// CodeInvalidPassword (28P01, invalid_password) means the token itself is
-	// bad: malformed, badly signed, expired, not yet valid, from the wrong
-	// issuer or for the wrong audience.
+	// bad: malformed, badly signed, expired, not yet valid, from an issuer
+	// not accepted (or whose keys cannot be fetched) or for the wrong
+	// audience.
 	CodeInvalidPassword = "28P01"
 	// CodeInvalidAuthorization (28000, invalid_authorization_specification)
-	// means the token is genuine but does not name its tenants usably.
+	// means the token is genuine but does not name its tenants usably, names
+	// a tenant its issuer may not speak for, asks for the unscoped role its
+	// issuer may not grant, or carries a scope claim of the wrong shape.
 	CodeInvalidAuthorization = "28000"
 )
 

@@ -39,12 +39,16 @@ var (
 	edAlgs   = []string{"EdDSA"}
 )
 
-// loadKeyFile reads one --jwt-key file: PEM (public keys or certificates), a
-// JWKS document (or a single JWK), or else an HMAC secret.
+// loadKeyFile reads one key file (--jwt-key, or an issuer's keys: in the
+// issuers file): PEM (public keys or certificates), a JWKS document (or a
+// single JWK), or else an HMAC secret. Its errors start with the path.
 func loadKeyFile(path string) ([]*key, error) {
 	data, err := os.ReadFile(path)
+	if pe, ok := err.(*os.PathError); ok {
+		return nil, fmt.Errorf("%s: %w", path, pe.Err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("--jwt-key %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var keys []*key
 	trimmed := bytes.TrimSpace(data)
@@ -61,7 +65,7 @@ func loadKeyFile(path string) ([]*key, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("--jwt-key %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return keys, nil
 }

@@ -12,13 +12,20 @@ import (
 // MintOptions describe a development token.
 type MintOptions struct {
 	// Tenants the token names: one becomes a string claim, several an array.
+	// None is allowed only with a Role (an unscoped-role token).
 	Tenants []string
 	// TenantClaim names the claim; default "tenant_id". A dotted path
 	// ("org.id") nests the value in objects.
 	TenantClaim string
-	// Subject, Issuer, Audience and Role become sub, iss, aud and role when
-	// not empty.
-	Subject, Issuer, Audience, Role string
+	// Subject, Issuer and Audience become sub, iss and aud when not empty.
+	Subject, Issuer, Audience string
+	// Role becomes the RoleClaim claim (default "role") when not empty.
+	Role, RoleClaim string
+	// Scope, when not nil, becomes the ScopeClaim claim (default "scope")
+	// as one space-separated string, as OAuth writes it; an empty list
+	// makes a token with no scopes (read-only).
+	Scope      []string
+	ScopeClaim string
 	// TTL is how long the token is valid; default one hour.
 	TTL time.Duration
 	// Now is the issue time; default the current time.
@@ -31,12 +38,17 @@ func Mint(secret []byte, o MintOptions) (string, error) {
 	if len(secret) < MinSecretBytes {
 		return "", fmt.Errorf("HMAC secret is %d bytes, shorter than %d; use a longer random secret (e.g. openssl rand -hex 32)", len(secret), MinSecretBytes)
 	}
-	if len(o.Tenants) == 0 {
-		return "", errors.New("a token needs at least one tenant")
+	if len(o.Tenants) == 0 && o.Role == "" {
+		return "", errors.New("a token needs at least one tenant (only a token with a role, for the unscoped role, may have none)")
 	}
 	for _, t := range o.Tenants {
 		if t == "" {
 			return "", errors.New("a tenant may not be empty")
+		}
+	}
+	for _, sc := range o.Scope {
+		if sc == "" || strings.ContainsAny(sc, " \t\r\n") {
+			return "", fmt.Errorf("scope %q is empty or holds whitespace; give one scope per entry", sc)
 		}
 	}
 	switch {
@@ -48,31 +60,58 @@ func Mint(secret []byte, o MintOptions) (string, error) {
 	if o.TenantClaim == "" {
 		o.TenantClaim = DefaultTenantClaim
 	}
+	if o.RoleClaim == "" {
+		o.RoleClaim = DefaultRoleClaim
+	}
+	if o.ScopeClaim == "" {
+		o.ScopeClaim = DefaultScopeClaim
+	}
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}
-	path := strings.Split(o.TenantClaim, ".")
-	for _, p := range path {
-		if p == "" {
-			return "", fmt.Errorf("tenant claim %q has an empty path segment", o.TenantClaim)
-		}
-	}
 	claims := jwt.MapClaims{"iat": o.Now.Unix(), "exp": o.Now.Add(o.TTL).Unix()}
-	for name, v := range map[string]string{"sub": o.Subject, "iss": o.Issuer, "aud": o.Audience, DefaultRoleClaim: o.Role} {
+	for name, v := range map[string]string{"sub": o.Subject, "iss": o.Issuer, "aud": o.Audience} {
 		if v != "" {
 			claims[name] = v
 		}
 	}
-	var tenant any = o.Tenants[0]
-	if len(o.Tenants) > 1 {
-		tenant = o.Tenants
+	if len(o.Tenants) > 0 {
+		var tenant any = o.Tenants[0]
+		if len(o.Tenants) > 1 {
+			tenant = o.Tenants
+		}
+		if err := setClaim(claims, "tenant", o.TenantClaim, tenant); err != nil {
+			return "", err
+		}
+	}
+	if o.Role != "" {
+		if err := setClaim(claims, "role", o.RoleClaim, o.Role); err != nil {
+			return "", err
+		}
+	}
+	if o.Scope != nil {
+		if err := setClaim(claims, "scope", o.ScopeClaim, strings.Join(o.Scope, " ")); err != nil {
+			return "", err
+		}
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+}
+
+// setClaim puts value at a claim name; a dotted path nests it in objects.
+// what says which claim it is, for messages.
+func setClaim(claims jwt.MapClaims, what, name string, value any) error {
+	path := strings.Split(name, ".")
+	for _, p := range path {
+		if p == "" {
+			return fmt.Errorf("%s claim %q has an empty path segment", what, name)
+		}
 	}
 	m := map[string]any(claims)
 	for _, p := range path[:len(path)-1] {
 		next, ok := m[p].(map[string]any)
 		if !ok {
 			if _, taken := m[p]; taken {
-				return "", fmt.Errorf("tenant claim %q collides with the %q claim", o.TenantClaim, p)
+				return fmt.Errorf("%s claim %q collides with the %q claim", what, name, p)
 			}
 			next = map[string]any{}
 			m[p] = next
@@ -81,8 +120,8 @@ func Mint(secret []byte, o MintOptions) (string, error) {
 	}
 	last := path[len(path)-1]
 	if _, taken := m[last]; taken {
-		return "", fmt.Errorf("tenant claim %q collides with another claim", o.TenantClaim)
+		return fmt.Errorf("%s claim %q collides with another claim", what, name)
 	}
-	m[last] = tenant
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	m[last] = value
+	return nil
 }

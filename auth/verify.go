@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -16,10 +18,23 @@ import (
 type Config struct {
 	// KeyFiles are the --jwt-key files: a PEM public key (PUBLIC KEY, RSA
 	// PUBLIC KEY or CERTIFICATE; RSA, ECDSA or Ed25519), a JWKS document, or
-	// an HMAC secret. At least one is required.
+	// an HMAC secret. Without an IssuersFile at least one is required; with
+	// one, none may be given.
 	KeyFiles []string
-	// Issuers, when any is set, are the only accepted iss values.
+	// Issuers, when any is set, are the only accepted iss values (not with
+	// an IssuersFile).
 	Issuers []string
+	// IssuersFile is the --issuers YAML file: each issuer (an exact iss
+	// value) with its own keys (files and/or a jwks_url) and the tenants it
+	// may speak for. A token is verified only with the keys of the issuer
+	// its iss names; an iss the file does not list is refused.
+	IssuersFile string
+	// JWKSCache keeps the key sets fetched from jwks_url addresses; give the
+	// Verifier that replaces this one the same cache so an address that
+	// cannot be fetched keeps its last good keys. Default: a new cache.
+	JWKSCache *JWKSCache
+	// Logger hears about jwks_url fetches; default: discarded.
+	Logger *slog.Logger
 	// Audience, when set, must be one of the token's aud values.
 	Audience string
 	// TenantClaim names the tenant claim; default "tenant_id". A name is
@@ -27,6 +42,18 @@ type Config struct {
 	TenantClaim string
 	// RoleClaim names the optional role claim; default "role".
 	RoleClaim string
+	// UnscopedRole, when set, is the role claim value that asks for an
+	// unscoped session (Identity.Unscoped). Such a token needs no tenant
+	// claim, and is refused unless its issuer may issue it: with an
+	// IssuersFile, an issuer with unscoped: true; without one, any issuer.
+	// When empty, no token is ever unscoped and the role is just a value.
+	UnscopedRole string
+	// ScopeClaim names the OAuth scope claim (a space-separated string or
+	// an array of strings); default "scope".
+	ScopeClaim string
+	// WriteScope is the scope a token must hold to write when it carries
+	// the scope claim at all (Identity.ReadOnly); default "write".
+	WriteScope string
 	// Leeway is the clock skew allowed for exp, nbf and iat; default 30s.
 	Leeway time.Duration
 	// MaxTokenBytes is the longest token accepted; default 16384.
@@ -39,6 +66,8 @@ type Config struct {
 const (
 	DefaultTenantClaim   = "tenant_id"
 	DefaultRoleClaim     = "role"
+	DefaultScopeClaim    = "scope"
+	DefaultWriteScope    = "write"
 	DefaultLeeway        = 30 * time.Second
 	DefaultMaxTokenBytes = 16384
 )
@@ -46,28 +75,41 @@ const (
 // Verifier checks tokens against the configured keys and rules. It is safe
 // for concurrent use.
 type Verifier struct {
-	cfg     Config
-	keys    []*key
-	byKid   map[string][]*key
-	noKid   []*key
-	methods []string
-	parser  *jwt.Parser
+	cfg Config
+	// single verifies every token when there is no issuers file.
+	single *issuer
+	// byName holds the issuers file's issuers by iss; names keeps the
+	// file's order for messages, listed every tenant some issuer names.
+	byName map[string]*issuer
+	names  []string
+	listed map[string]bool
 }
 
-// algOrder lists every algorithm auth can accept, in a stable order.
-var algOrder = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
-
-// NewVerifier loads and checks every key file. Its errors name the file and
-// say what is wrong with it.
+// NewVerifier loads and checks every key file (and the issuers file), and
+// fetches every jwks_url once; a jwks_url that cannot be fetched is logged
+// and fetched again when a token needs it. Its errors name the file and say
+// what is wrong with it.
 func NewVerifier(cfg Config) (*Verifier, error) {
-	if len(cfg.KeyFiles) == 0 {
-		return nil, errors.New("no --jwt-key given; name a PEM public key, a JWKS file or an HMAC secret file")
+	if cfg.IssuersFile != "" && (len(cfg.KeyFiles) > 0 || len(cfg.Issuers) > 0) {
+		return nil, errors.New("--issuers names every issuer with its own keys; give it alone, without --jwt-key or --jwt-issuer (move those keys into the file as an issuer entry)")
+	}
+	if len(cfg.KeyFiles) == 0 && cfg.IssuersFile == "" {
+		return nil, errors.New("no --jwt-key given; name a PEM public key, a JWKS file or an HMAC secret file (or give --issuers)")
 	}
 	if cfg.TenantClaim == "" {
 		cfg.TenantClaim = DefaultTenantClaim
 	}
 	if cfg.RoleClaim == "" {
 		cfg.RoleClaim = DefaultRoleClaim
+	}
+	if cfg.ScopeClaim == "" {
+		cfg.ScopeClaim = DefaultScopeClaim
+	}
+	if cfg.WriteScope == "" {
+		cfg.WriteScope = DefaultWriteScope
+	}
+	if strings.ContainsAny(cfg.WriteScope, " \t\r\n") {
+		return nil, fmt.Errorf("write scope %q holds whitespace; give one scope", cfg.WriteScope)
 	}
 	switch {
 	case cfg.Leeway == 0:
@@ -84,84 +126,113 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.JWKSCache == nil {
+		cfg.JWKSCache = NewJWKSCache()
+	}
 	for _, iss := range cfg.Issuers {
 		if iss == "" {
 			return nil, errors.New("--jwt-issuer is empty; give the issuer's exact iss value")
 		}
 	}
 	cfg.Issuers = slices.Clone(cfg.Issuers)
+	v := &Verifier{cfg: cfg}
 
-	v := &Verifier{cfg: cfg, byKid: map[string][]*key{}}
-	for _, path := range cfg.KeyFiles {
-		keys, err := loadKeyFile(path)
-		if err != nil {
-			return nil, err
+	if cfg.IssuersFile == "" {
+		var keys []*key
+		for _, path := range cfg.KeyFiles {
+			ks, err := loadKeyFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("--jwt-key %w", err)
+			}
+			keys = append(keys, ks...)
 		}
-		v.keys = append(v.keys, keys...)
+		v.single = &issuer{static: newKeySet(keys), unscoped: true}
+		return v, nil
 	}
-	for _, k := range v.keys {
-		if k.kid == "" {
-			v.noKid = append(v.noKid, k)
-		} else {
-			v.byKid[k.kid] = append(v.byKid[k.kid], k)
+
+	list, err := loadIssuers(cfg.IssuersFile, &cfg, cfg.JWKSCache)
+	if err != nil {
+		return nil, err
+	}
+	v.byName, v.names, v.listed = map[string]*issuer{}, issuerNames(list), map[string]bool{}
+	urls := map[string]bool{}
+	var wg sync.WaitGroup
+	for _, iss := range list {
+		v.byName[iss.name] = iss
+		for t := range iss.names {
+			v.listed[t] = true
+		}
+		if r := iss.remote; r != nil && !urls[r.url] {
+			urls[r.url] = true
+			wg.Go(func() { r.refresh(cfg.Now(), cfg.Logger.With("issuer", iss.name)) })
 		}
 	}
-	for _, alg := range algOrder {
-		if slices.ContainsFunc(v.keys, func(k *key) bool { return k.accepts(alg) }) {
-			v.methods = append(v.methods, alg)
-		}
-	}
-	v.parser = jwt.NewParser(
-		jwt.WithValidMethods(v.methods),
-		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(cfg.Leeway),
-		jwt.WithIssuedAt(),
-		jwt.WithJSONNumber(),
-		jwt.WithTimeFunc(cfg.Now),
-	)
+	wg.Wait()
+	cfg.JWKSCache.retain(urls)
 	return v, nil
 }
 
-// Algorithms lists the signing algorithms the configured keys accept.
-func (v *Verifier) Algorithms() []string { return slices.Clone(v.methods) }
+// Algorithms lists the signing algorithms the configured keys accept (for
+// an issuers file, those of every issuer's keys as last loaded or fetched).
+func (v *Verifier) Algorithms() []string {
+	if v.single != nil {
+		return slices.Clone(v.single.static.methods)
+	}
+	var keys []*key
+	for _, iss := range v.byName {
+		keys = append(keys, iss.current().keysOrNil()...)
+	}
+	return methodsOf(keys)
+}
 
-// Keyfunc failures, told apart in Verify.
-var (
-	errCrit       = errors.New("crit header")
-	errBadKid     = errors.New("kid is not a string")
-	errUnknownKid = errors.New("unknown kid")
-	errNoKeyAlg   = errors.New("no key for alg")
-)
+// Issuers lists the issuers of the issuers file, in its order (nil
+// without one).
+func (v *Verifier) Issuers() []string { return slices.Clone(v.names) }
 
-// keyfunc picks the candidate keys for a token. A kid is only ever a map
-// key; jku, x5u, jwk and x5c headers are never looked at.
-func (v *Verifier) keyfunc(t *jwt.Token) (any, error) {
-	if _, ok := t.Header["crit"]; ok {
-		return nil, errCrit
+// current is the issuer's key set without fetching.
+func (iss *issuer) current() *keySet {
+	if iss.remote == nil {
+		return iss.static
 	}
-	candidates := v.keys
-	if raw, ok := t.Header["kid"]; ok {
-		kid, ok := raw.(string)
-		if !ok {
-			return nil, errBadKid
-		}
-		if ks, ok := v.byKid[kid]; ok {
-			candidates = ks
-		} else if candidates = v.noKid; len(candidates) == 0 {
-			return nil, errUnknownKid
-		}
+	iss.remote.mu.Lock()
+	set := iss.remote.set
+	iss.remote.mu.Unlock()
+	return iss.static.join(set)
+}
+
+func (s *keySet) keysOrNil() []*key {
+	if s == nil {
+		return nil
 	}
-	alg := t.Method.Alg()
-	var set jwt.VerificationKeySet
-	for _, k := range candidates {
-		if k.accepts(alg) {
-			set.Keys = append(set.Keys, k.pub)
-		}
+	return s.keys
+}
+
+// keySet returns the keys to verify a token with kid by, fetching the
+// issuer's jwks_url when it is due or the kid is new to it.
+func (iss *issuer) keySet(kid string, now time.Time, log *slog.Logger) (*keySet, *Error) {
+	if iss.remote == nil {
+		return iss.static, nil
 	}
-	if len(set.Keys) == 0 {
-		return nil, errNoKeyAlg
+	set := iss.remote.keys(kid, now, log.With("issuer", iss.name))
+	if set == nil && iss.static == nil {
+		return nil, badToken("the keys of issuer %s could not be fetched from its jwks_url; try again later", quoteClaim(iss.name))
 	}
-	return set, nil
+	return iss.static.join(set), nil
+}
+
+// parser checks signatures with methods and every registered claim.
+func (v *Verifier) parser(methods []string) *jwt.Parser {
+	return jwt.NewParser(
+		jwt.WithValidMethods(methods),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(v.cfg.Leeway),
+		jwt.WithIssuedAt(),
+		jwt.WithJSONNumber(),
+		jwt.WithTimeFunc(v.cfg.Now),
+	)
 }
 
 // Verify checks a token and returns who it names. Every error is an *Error;
@@ -173,18 +244,54 @@ func (v *Verifier) Verify(token string) (*Identity, error) {
 	if token == "" {
 		return nil, badToken("no token given; send a JWT as the password")
 	}
-	claims := jwt.MapClaims{}
-	tok, err := v.parser.ParseWithClaims(token, claims, v.keyfunc)
-	if err != nil {
-		return nil, v.explain(tok, claims, err)
+	iss, kid := v.single, ""
+	if iss == nil {
+		var err *Error
+		if iss, kid, err = v.route(token); err != nil {
+			return nil, err
+		}
 	}
-	return v.identity(claims)
+	set, e := iss.keySet(kid, v.cfg.Now(), v.cfg.Logger)
+	if e != nil {
+		return nil, e
+	}
+	claims := jwt.MapClaims{}
+	tok, err := v.parser(set.methods).ParseWithClaims(token, claims, set.keyfunc)
+	if err != nil {
+		return nil, v.explain(tok, claims, err, set.methods)
+	}
+	return v.identity(claims, iss)
+}
+
+// route reads the unverified iss (and kid) to pick the issuer whose keys
+// alone may verify the token.
+func (v *Verifier) route(token string) (*issuer, string, *Error) {
+	claims := jwt.MapClaims{}
+	tok, _, err := jwt.NewParser(jwt.WithJSONNumber()).ParseUnverified(token, claims)
+	if err != nil && !errors.Is(err, jwt.ErrTokenUnverifiable) {
+		// Unverifiable (alg) is told with the issuer's algorithms below.
+		return nil, "", v.explain(tok, claims, err, nil)
+	}
+	raw, ok := claims["iss"]
+	if !ok {
+		return nil, "", badToken("token has no issuer (iss); expected %s", quoteList(v.names))
+	}
+	name, ok := raw.(string)
+	if !ok {
+		return nil, "", badToken("token issuer (iss) is not a string")
+	}
+	iss := v.byName[name]
+	if iss == nil {
+		return nil, "", badToken("token issuer %s is not allowed; expected %s", quoteClaim(name), quoteList(v.names))
+	}
+	kid, _ := tok.Header["kid"].(string)
+	return iss, kid, nil
 }
 
 // explain turns a jwt error into an *Error. It builds every reason from
 // fixed words and checked claim values, never from the library's message,
 // which may quote bytes of the token.
-func (v *Verifier) explain(tok *jwt.Token, claims jwt.MapClaims, err error) *Error {
+func (v *Verifier) explain(tok *jwt.Token, claims jwt.MapClaims, err error, methods []string) *Error {
 	switch {
 	case errors.Is(err, errCrit):
 		return badToken("token has an unsupported critical header (crit)")
@@ -197,10 +304,10 @@ func (v *Verifier) explain(tok *jwt.Token, claims jwt.MapClaims, err error) *Err
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return badToken("token is not a JWT (three base64url parts holding JSON objects, joined by dots)")
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		return badToken("token algorithm (alg) is missing or unknown; accepted: %s", strings.Join(v.methods, ", "))
+		return badToken("token algorithm (alg) is missing or unknown; accepted: %s", strings.Join(methods, ", "))
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		if tok != nil && tok.Method != nil && !slices.Contains(v.methods, tok.Method.Alg()) {
-			return badToken("token algorithm %s is not accepted; accepted: %s", tok.Method.Alg(), strings.Join(v.methods, ", "))
+		if tok != nil && tok.Method != nil && !slices.Contains(methods, tok.Method.Alg()) {
+			return badToken("token algorithm %s is not accepted; accepted: %s", tok.Method.Alg(), strings.Join(methods, ", "))
 		}
 		return badToken("token signature is invalid")
 	case errors.Is(err, jwt.ErrInvalidType):
@@ -239,21 +346,27 @@ func expSeconds(claims jwt.MapClaims) (float64, bool) {
 	return secs, true
 }
 
-// identity checks the claims jwt does not and builds the Identity.
-func (v *Verifier) identity(claims jwt.MapClaims) (*Identity, error) {
+// identity checks the claims jwt does not and builds the Identity. iss is
+// the issuer whose keys verified the token.
+func (v *Verifier) identity(claims jwt.MapClaims, iss *issuer) (*Identity, error) {
 	secs, ok := expSeconds(claims)
 	if !ok {
 		return nil, badToken("token exp claim is out of range")
 	}
-	iss, err := claims.GetIssuer()
+	name, err := claims.GetIssuer()
 	if err != nil {
 		return nil, badToken("token issuer (iss) is not a string")
 	}
-	if len(v.cfg.Issuers) > 0 && !slices.Contains(v.cfg.Issuers, iss) {
-		if iss == "" {
+	if iss.bound && name != iss.name {
+		// route read the same bytes, so this cannot happen; if it ever
+		// did, the keys that verified the token were another issuer's.
+		return nil, badToken("token issuer does not match the issuer whose keys verified it")
+	}
+	if len(v.cfg.Issuers) > 0 && !slices.Contains(v.cfg.Issuers, name) {
+		if name == "" {
 			return nil, badToken("token has no issuer (iss); expected %s", quoteList(v.cfg.Issuers))
 		}
-		return nil, badToken("token issuer %s is not allowed; expected %s", quoteClaim(iss), quoteList(v.cfg.Issuers))
+		return nil, badToken("token issuer %s is not allowed; expected %s", quoteClaim(name), quoteList(v.cfg.Issuers))
 	}
 	if v.cfg.Audience != "" {
 		aud, err := claims.GetAudience()
@@ -270,22 +383,43 @@ func (v *Verifier) identity(claims jwt.MapClaims) (*Identity, error) {
 	if err != nil {
 		return nil, badToken("token subject (sub) is not a string")
 	}
-	tenants, err := tenantsFromClaims(claims, v.cfg.TenantClaim)
+	role, err := roleFromClaims(claims, v.cfg.RoleClaim)
 	if err != nil {
 		return nil, err
 	}
-	role, err := roleFromClaims(claims, v.cfg.RoleClaim)
+	unscoped := v.cfg.UnscopedRole != "" && role == v.cfg.UnscopedRole
+	if unscoped && !iss.unscoped {
+		return nil, badTenant("issuer %s may not issue tokens for the unscoped role %q", quoteClaim(name), v.cfg.UnscopedRole)
+	}
+	var tenants []string
+	if _, named := lookupClaim(claims, v.cfg.TenantClaim); named || !unscoped {
+		if tenants, err = tenantsFromClaims(claims, v.cfg.TenantClaim); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range tenants {
+		if !iss.mayName(t, v.listed) {
+			why := "it is not among the issuer's tenants"
+			if iss.any {
+				why = "the issuers file binds that tenant to other issuers"
+			}
+			return nil, badTenant("issuer %s may not speak for tenant %s; %s", quoteClaim(name), quoteClaim(t), why)
+		}
+	}
+	scopes, hasScope, err := scopesFromClaims(claims, v.cfg.ScopeClaim)
 	if err != nil {
 		return nil, err
 	}
 	whole, frac := math.Modf(secs)
 	return &Identity{
-		Subject: sub,
-		Issuer:  iss,
-		Tenants: tenants,
-		Role:    role,
-		Claims:  claimValues(claims),
-		Expiry:  time.Unix(int64(whole), int64(frac*1e9)).UTC(),
+		Subject:  sub,
+		Issuer:   name,
+		Tenants:  tenants,
+		Role:     role,
+		Unscoped: unscoped,
+		ReadOnly: hasScope && !slices.Contains(scopes, v.cfg.WriteScope),
+		Claims:   claimValues(claims),
+		Expiry:   time.Unix(int64(whole), int64(frac*1e9)).UTC(),
 	}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -190,8 +191,12 @@ func (e *env) start(t testing.TB, listen string, extra ...string) {
 		}
 		e.addr = fmt.Sprintf("127.0.0.1:%d", port)
 	}
-	args := append([]string{"serve", "--listen", e.addr, "--upstream", e.upstream, "--jwt-key", e.keyFile,
-		"--audit-file", filepath.Join(e.dir, "audit.jsonl"), "--log-level", "debug"}, extra...)
+	args := []string{"serve", "--listen", e.addr, "--upstream", e.upstream,
+		"--audit-file", filepath.Join(e.dir, "audit.jsonl"), "--log-level", "debug"}
+	if !slices.Contains(extra, "--issuers") { // the issuers file holds every key
+		args = append(args, "--jwt-key", e.keyFile)
+	}
+	args = append(args, extra...)
 	// A test may start several proxies; each cleanup stops its own.
 	logs := &syncBuffer{}
 	proxy := exec.Command(binary(t), args...)

@@ -28,7 +28,12 @@ type serveOptions struct {
 	jwtKeys        []string
 	jwtIssuers     []string
 	jwtAudience    string
+	issuersFile    string
 	tenantClaim    string
+	roleClaim      string
+	unscopedRole   string
+	scopeClaim     string
+	writeScope     string
 	tlsCert        string
 	tlsKey         string
 	tlsSelfSigned  bool
@@ -82,10 +87,15 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:6432", "address to accept clients on")
 	f.StringVar(&o.upstream, "upstream", "", "Postgres URL or DSN with the proxy's own credentials (required)")
-	f.StringArrayVar(&o.jwtKeys, "jwt-key", nil, "file with a PEM public key, a JWKS JSON document or an HMAC secret (repeatable; required)")
+	f.StringArrayVar(&o.jwtKeys, "jwt-key", nil, "file with a PEM public key, a JWKS JSON document or an HMAC secret (repeatable; required unless --issuers is given)")
 	f.StringArrayVar(&o.jwtIssuers, "jwt-issuer", nil, "accepted token issuer (repeatable; any issuer when none is given)")
+	f.StringVar(&o.issuersFile, "issuers", "", "YAML file binding each token issuer to its keys (files or a jwks_url) and the tenants it may speak for; replaces --jwt-key and --jwt-issuer")
 	f.StringVar(&o.jwtAudience, "jwt-audience", "", "required token audience")
-	f.StringVar(&o.tenantClaim, "tenant-claim", "tenant_id", "claim naming the tenant; a dotted path reaches nested claims")
+	f.StringVar(&o.tenantClaim, "tenant-claim", auth.DefaultTenantClaim, "claim naming the tenant; a dotted path reaches nested claims")
+	f.StringVar(&o.roleClaim, "role-claim", auth.DefaultRoleClaim, "claim naming the token's role; a dotted path reaches nested claims")
+	f.StringVar(&o.unscopedRole, "unscoped-role", "", "role claim value that marks a token as unscoped (no tenant needed); only issuers allowed to issue it (unscoped: true in --issuers) are accepted; off when empty")
+	f.StringVar(&o.scopeClaim, "scope-claim", auth.DefaultScopeClaim, "claim holding the token's OAuth scopes (a space-separated string or an array of strings)")
+	f.StringVar(&o.writeScope, "write-scope", auth.DefaultWriteScope, "scope a token must hold to write when it carries the scope claim; without it the session is read-only")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file for client connections")
 	f.StringVar(&o.tlsKey, "tls-key", "", "TLS key file for client connections")
 	f.BoolVar(&o.tlsSelfSigned, "tls-self-signed", false, "offer TLS with a throwaway self-signed certificate (development)")
@@ -133,8 +143,16 @@ func serve(ctx context.Context, o serveOptions) error {
 	if o.upstream == "" {
 		return errors.New("set --upstream or TENANTPROXY_UPSTREAM to the database's URL")
 	}
-	if len(o.jwtKeys) == 0 {
-		return errors.New("set --jwt-key (or TENANTPROXY_JWT_KEY) to the key that verifies client tokens")
+	switch {
+	case o.issuersFile != "" && (len(o.jwtKeys) > 0 || len(o.jwtIssuers) > 0):
+		return errors.New("give --issuers or --jwt-key/--jwt-issuer, not both: the issuers file names every issuer with its own keys (move the --jwt-key files into it as an issuer's keys:)")
+	case o.issuersFile == "" && len(o.jwtKeys) == 0:
+		return errors.New("set --jwt-key (or TENANTPROXY_JWT_KEY) to the key that verifies client tokens, or --issuers to a file of issuers and their keys")
+	}
+	for name, v := range map[string]string{"--tenant-claim": o.tenantClaim, "--role-claim": o.roleClaim, "--scope-claim": o.scopeClaim, "--write-scope": o.writeScope} {
+		if strings.TrimSpace(v) == "" {
+			return fmt.Errorf("%s is empty; give a claim name (or leave the flag out for its default)", name)
+		}
 	}
 	if err := checkModeFlags(o); err != nil {
 		return err
@@ -143,10 +161,20 @@ func serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("--upstream: %w", err)
 	}
-	verifierConfig := auth.Config{KeyFiles: o.jwtKeys, Issuers: o.jwtIssuers, Audience: o.jwtAudience, TenantClaim: o.tenantClaim}
+	verifierConfig := auth.Config{KeyFiles: o.jwtKeys, Issuers: o.jwtIssuers, IssuersFile: o.issuersFile,
+		JWKSCache: auth.NewJWKSCache(), Logger: log, Audience: o.jwtAudience,
+		TenantClaim: o.tenantClaim, RoleClaim: o.roleClaim, UnscopedRole: o.unscopedRole,
+		ScopeClaim: o.scopeClaim, WriteScope: o.writeScope}
 	verifier, err := auth.NewVerifier(verifierConfig)
 	if err != nil {
 		return err
+	}
+	if o.issuersFile != "" {
+		log.Info("issuers file loaded", "file", o.issuersFile, "issuers", strings.Join(verifier.Issuers(), ","))
+	}
+	if o.unscopedRole != "" && o.issuersFile == "" {
+		log.Warn("--unscoped-role without --issuers: every accepted token whose role claim is the unscoped role is unscoped; bind it to one issuer with an issuers file (unscoped: true)",
+			"unscoped_role", o.unscopedRole, "role_claim", o.roleClaim)
 	}
 	tlsCfg, certFiles, err := serverTLS(o)
 	if err != nil {
@@ -275,15 +303,18 @@ func serve(ctx context.Context, o serveOptions) error {
 		for {
 			select {
 			case <-hup:
-				log.Info("SIGHUP: reloading the catalog, the JWT keys and the TLS certificate, and rotating the audit file")
+				log.Info("SIGHUP: reloading the catalog, the JWT keys (and the issuers file, fetching every jwks_url) and the TLS certificate, and rotating the audit file")
 				cat.Reload()
 				if err := queue.Rotate(); err != nil {
 					log.Error("rotating the audit file", "err", err)
 				}
 				if v, err := auth.NewVerifier(verifierConfig); err != nil {
-					log.Error("reloading the JWT keys failed; the previous keys stay", "err", err)
+					log.Error("reloading the JWT keys or the issuers file failed; the previous ones stay", "err", err)
 				} else {
 					srv.SetVerifier(v)
+					if o.issuersFile != "" {
+						log.Info("issuers file reloaded", "file", o.issuersFile, "issuers", strings.Join(v.Issuers(), ","))
+					}
 				}
 				if certFiles != nil {
 					if err := certFiles.Reload(); err != nil {

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tenantproxy/tenantproxy/auth"
+)
+
+// TestTokenCommand: tenantproxy token mints what the verifier reads back:
+// an issuer, a role (without a tenant for the unscoped role) and scopes.
+func TestTokenCommand(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "hmac.key")
+	if err := os.WriteFile(key, []byte("cli-test-secret-0123456789abcdefghij\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier(auth.Config{KeyFiles: []string{key}, UnscopedRole: "support"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		check   func(*auth.Identity) bool
+		refusal string
+	}{
+		{"issuer and read scope", []string{"--tenant", "42", "--issuer", "https://idp.test", "--scope", "read"},
+			func(id *auth.Identity) bool {
+				return id.Issuer == "https://idp.test" && id.ReadOnly && id.Tenants[0] == "42"
+			}, ""},
+		{"several scopes", []string{"--tenant", "42", "--scope", "read write", "--scope", "admin"},
+			func(id *auth.Identity) bool { return !id.ReadOnly }, ""},
+		{"no scopes", []string{"--tenant", "42", "--scope", ""}, func(id *auth.Identity) bool { return id.ReadOnly }, ""},
+		{"unscoped role", []string{"--role", "support"}, func(id *auth.Identity) bool { return id.Unscoped && len(id.Tenants) == 0 }, ""},
+		{"neither tenant nor role", []string{"--issuer", "x"}, nil, "--tenant is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := runCLI(t, append([]string{"token", "--secret-file", key}, tc.args...)...)
+			if tc.refusal != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.refusal) {
+					t.Fatalf("error %v, want %q", err, tc.refusal)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := v.Verify(strings.TrimSpace(out))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(id) {
+				t.Errorf("identity %+v", id)
+			}
+		})
+	}
+}
+
+// TestServeTokenFlagsAreChecked: --issuers excludes --jwt-key and
+// --jwt-issuer, and a bad issuers file stops serve before it connects.
+func TestServeTokenFlagsAreChecked(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "hmac.key")
+	issuers := filepath.Join(dir, "issuers.yaml")
+	if err := os.WriteFile(key, []byte("cli-test-secret-0123456789abcdefghij\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(issuers, []byte("issuers:\n  - issuer: https://idp.test\n    keys: [hmac.key]\n    tenants: [acme]\n    unscoped: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	up := "postgres://tp@127.0.0.1:1/db"
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--issuers", issuers, "--jwt-key", key}, "give --issuers or --jwt-key/--jwt-issuer, not both"},
+		{[]string{"--issuers", issuers, "--jwt-issuer", "https://idp.test"}, "not both"},
+		{[]string{}, "--jwt-key"},
+		{[]string{"--issuers", issuers}, "unscoped: true but no unscoped role"},
+		{[]string{"--jwt-key", key, "--write-scope", " "}, "--write-scope is empty"},
+		{[]string{"--jwt-key", key, "--write-scope", "a b"}, "holds whitespace"},
+	} {
+		_, err := runCLI(t, append([]string{"serve", "--upstream", up}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("serve %s: error %v, want %q", strings.Join(tc.args, " "), err, tc.says)
+		}
+	}
+}
