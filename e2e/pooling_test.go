@@ -270,3 +270,29 @@ func TestPoolingRefusesSessionState(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNewClientStartsWithItsOwnSettings: a client that connects onto a
+// pooled connection another client's startup settings were applied to
+// starts with the connection's defaults, not with the other's values.
+func TestNewClientStartsWithItsOwnSettings(t *testing.T) {
+	e := newEnv(t, envOptions{extraArgs: []string{"--pool-size", "1"}})
+	want := column(t, e.direct(t), "SHOW TimeZone")[0]
+	other := "Asia/Tokyo"
+	if want == other {
+		other = "America/Lima"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first, err := pgx.Connect(ctx, e.connString(e.token(t, "1"))+"&timezone="+other+"&application_name=first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close(context.Background())
+	wantRows(t, column(t, first, "SHOW TimeZone"), other)
+	second := e.connect(t, "2")
+	wantRows(t, column(t, second, "SHOW TimeZone"), want)
+	if got := column(t, second, "SHOW application_name")[0]; got == "first" {
+		t.Fatalf("the second client inherited the first's application_name")
+	}
+	wantRows(t, column(t, first, "SHOW TimeZone"), other)
+}

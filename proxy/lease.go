@@ -147,7 +147,11 @@ func (s *session) startPooled(params map[string]string) (map[string]string, erro
 		}
 		return nil, upstreamConnectError(s.log, err)
 	}
-	var stmts []string
+	// The connection carries the settings of whichever client used it
+	// last: back to the connection's defaults first, then the client's
+	// startup parameters, so a new client starts as on a connection of
+	// its own (never with another's read-only flag or time zone).
+	stmts := []string{"RESET ALL"}
 	for _, name := range trackedSettings {
 		for k, v := range params {
 			if strings.EqualFold(k, name) {
@@ -155,12 +159,10 @@ func (s *session) startPooled(params map[string]string) (map[string]string, erro
 			}
 		}
 	}
-	if len(stmts) > 0 {
-		sc.settings = nil
-		if _, err := sc.exec(strings.Join(stmts, "; "), settingsTimeout); err != nil {
-			s.srv.pool.release(sc, true)
-			return nil, err // Postgres's own error about the setting
-		}
+	sc.settings = nil
+	if _, err := sc.exec(strings.Join(stmts, "; "), settingsTimeout); err != nil {
+		s.srv.pool.release(sc, true)
+		return nil, err // Postgres's own error about the setting
 	}
 	vals, err := sc.readSettings(settingsTimeout)
 	if err != nil {
