@@ -138,6 +138,7 @@ func TestReadOnlyTokens(t *testing.T) {
 		"SELECT * FROM orders FOR UPDATE",
 		"BEGIN READ WRITE",
 		"SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+		"RESET transaction_read_only", // before Postgres 16: read-write
 	} {
 		_, err := reader.Exec(ctx, sql)
 		if pe := wantState(t, err, "25006"); !strings.Contains(pe.Message, "read-only") || !strings.Contains(pe.Hint, "write scope") {

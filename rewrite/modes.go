@@ -227,8 +227,11 @@ func (w *walker) readOnly(n *pg.Node) {
 				w.fail(readOnlyRefusal("read-write transactions are"))
 			}
 		case *pg.VariableSetStmt:
-			if strings.EqualFold(x.GetName(), "transaction_read_only") && x.GetKind() == pg.VariableSetKind_VAR_SET_VALUE &&
-				(len(x.GetArgs()) != 1 || !settingOn(x.GetArgs()[0])) {
+			// RESET and SET ... TO DEFAULT count as read-write: before
+			// Postgres 16 they set the session's start value, off,
+			// whatever default_transaction_read_only says.
+			if strings.EqualFold(x.GetName(), "transaction_read_only") && (x.GetKind() != pg.VariableSetKind_VAR_SET_VALUE ||
+				len(x.GetArgs()) != 1 || !settingOn(x.GetArgs()[0])) {
 				w.fail(readOnlyRefusal("read-write transactions are"))
 			}
 		}
