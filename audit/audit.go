@@ -26,14 +26,19 @@ type Event struct {
 	Kind string `json:"kind"`
 	// Mode is "shadow" on every event of a proxy in shadow mode, whose
 	// statements ran as the client sent them; empty in enforce mode.
-	Mode        string   `json:"mode,omitempty"`
-	Session     string   `json:"session,omitempty"`
-	Client      string   `json:"client,omitempty"`
-	Subject     string   `json:"subject,omitempty"`
-	Issuer      string   `json:"issuer,omitempty"`
-	Tenants     []string `json:"tenants,omitempty"`
-	Database    string   `json:"database,omitempty"`
-	Application string   `json:"application,omitempty"`
+	Mode    string   `json:"mode,omitempty"`
+	Session string   `json:"session,omitempty"`
+	Client  string   `json:"client,omitempty"`
+	Subject string   `json:"subject,omitempty"`
+	Issuer  string   `json:"issuer,omitempty"`
+	Tenants []string `json:"tenants,omitempty"`
+	// Role is the token's role claim; Access how the session runs when it
+	// is not the default tenant-scoped read-write: "unscoped",
+	// "read-only", or both, space-separated.
+	Role        string `json:"role,omitempty"`
+	Access      string `json:"access,omitempty"`
+	Database    string `json:"database,omitempty"`
+	Application string `json:"application,omitempty"`
 
 	SQL            string  `json:"sql,omitempty"`
 	Fingerprint    string  `json:"fingerprint,omitempty"`
@@ -87,7 +92,7 @@ type Sink interface {
 // encoding/json would, so the event reads back exactly as it was hashed.
 // Client-supplied text (SQL, application names) need not be valid UTF-8.
 func (e *Event) normalise() {
-	for _, p := range []*string{&e.PrevHash, &e.Hash, &e.Kind, &e.Mode, &e.Session, &e.Client, &e.Subject, &e.Issuer,
+	for _, p := range []*string{&e.PrevHash, &e.Hash, &e.Kind, &e.Mode, &e.Session, &e.Client, &e.Subject, &e.Issuer, &e.Role, &e.Access,
 		&e.Database, &e.Application, &e.SQL, &e.Fingerprint, &e.Decision, &e.Reason, &e.Rewritten,
 		&e.CommandTag, &e.SQLState, &e.StatementID} {
 		*p = strings.ToValidUTF8(*p, "\uFFFD")

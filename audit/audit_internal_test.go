@@ -53,7 +53,7 @@ func FuzzAppendEvent(f *testing.F) {
 	f.Add(int64(9), int64(9223372036854775807), "x", "y", 1e21, int64(1))
 	f.Fuzz(func(t *testing.T, seq, nanos int64, s, tenant string, d float64, n int64) {
 		e := Event{Seq: seq, Time: time.Unix(0, nanos).UTC(), PrevHash: s, Kind: s, SQL: s, Reason: tenant,
-			Tenants: []string{tenant, s}, DurationMS: d, Rows: n, CatalogVersion: seq, Mode: tenant}
+			Tenants: []string{tenant, s}, DurationMS: d, Rows: n, CatalogVersion: seq, Mode: tenant, Role: s, Access: tenant}
 		if tenant == "" {
 			e.Tenants = nil
 		}

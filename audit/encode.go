@@ -58,6 +58,8 @@ func appendEvent(b []byte, e *Event) ([]byte, bool) {
 		}
 		b = append(b, ']')
 	}
+	str("role", e.Role)
+	str("access", e.Access)
 	str("database", e.Database)
 	str("application", e.Application)
 	str("sql", e.SQL)
@@ -82,7 +84,7 @@ func appendEvent(b []byte, e *Event) ([]byte, bool) {
 
 // eventFields are the JSON names appendEvent writes, in order.
 var eventFields = []string{"seq", "time", "prev_hash", "hash", "kind", "mode", "session", "client", "subject", "issuer", "tenants",
-	"database", "application", "sql", "fingerprint", "decision", "reason", "rewritten", "catalog_version", "command_tag",
+	"role", "access", "database", "application", "sql", "fingerprint", "decision", "reason", "rewritten", "catalog_version", "command_tag",
 	"rows", "sqlstate", "duration_ms", "statement_id", "executions", "statements", "rejected"}
 
 // marshalEvent is appendEvent, or json.Marshal where it steps aside.

@@ -34,6 +34,21 @@ type Identity struct {
 	ReadOnly bool
 }
 
+// Access names how the session runs when it is not the default,
+// tenant-scoped and read-write: "unscoped", "read-only", or both
+// space-separated; empty otherwise. The audit stream records it.
+func (id *Identity) Access() string {
+	switch {
+	case id.Unscoped && id.ReadOnly:
+		return "unscoped read-only"
+	case id.Unscoped:
+		return "unscoped"
+	case id.ReadOnly:
+		return "read-only"
+	}
+	return ""
+}
+
 // SQLSTATE codes carried by Error.
 const (
 	// CodeInvalidPassword (28P01, invalid_password) means the token itself is

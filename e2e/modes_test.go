@@ -157,6 +157,17 @@ func TestReadOnlyTokens(t *testing.T) {
 		wantRows(t, column(t, reader, "SELECT count(*) FROM orders"), "3")
 	}
 	wantRows(t, column(t, e.direct(t), "SELECT coalesce(note, '-') FROM orders WHERE id IN (10, 11) ORDER BY id"), "first", "w")
+
+	// The audit stream says which sessions were read-only.
+	access := map[string]int{}
+	for _, ev := range auditEvents(t, filepath.Join(e.dir, "audit.jsonl")) {
+		if ev.Kind == "statement" {
+			access[ev.Access]++
+		}
+	}
+	if access["read-only"] < 10 || access[""] < 3 || len(access) != 2 {
+		t.Errorf("statements by access: %v; want the reader's read-only, the writer's without", access)
+	}
 }
 
 // TestUnscopedRole: with --unscoped-role, a token of that role runs without
@@ -201,6 +212,12 @@ func TestUnscopedRole(t *testing.T) {
 	events := auditEvents(t, filepath.Join(e.dir, "audit.jsonl"))
 	unscoped := 0
 	for _, ev := range events {
+		if ev.Subject == "ops@example.com" && ev.Kind != "session.accepted" && (ev.Access != "unscoped" || ev.Role != "platform-admin") {
+			t.Errorf("admin %s event records access %q, role %q", ev.Kind, ev.Access, ev.Role)
+		}
+		if ev.Subject == "" && ev.Access != "" {
+			t.Errorf("tenant %s event records access %q", ev.Kind, ev.Access)
+		}
 		if ev.Kind == "statement" && ev.Subject == "ops@example.com" {
 			if ev.Decision != "unscoped" && ev.Decision != "rejected" {
 				t.Errorf("admin statement %q audited as %s", ev.SQL, ev.Decision)

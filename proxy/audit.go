@@ -21,6 +21,7 @@ func (s *session) audit(ev event) error {
 	}
 	if s.identity != nil {
 		ev.Subject, ev.Issuer, ev.Tenants = s.identity.Subject, s.identity.Issuer, s.identity.Tenants
+		ev.Role, ev.Access = s.identity.Role, s.identity.Access()
 	}
 	if err := s.srv.cfg.Audit.Write(ev); err != nil {
 		s.log.Error("audit event not accepted", "err", err, "kind", ev.Kind)
