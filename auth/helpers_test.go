@@ -152,6 +152,7 @@ func keyFiles(t testing.TB) map[string]string {
 	enc["use"] = "enc"
 	return map[string]string{
 		"rsa":      writeFile(t, "rsa.pem", pkixPEM(t, &k.rsa.PublicKey)),
+		"rsa2":     writeFile(t, "rsa2.pem", pkixPEM(t, &k.rsa2.PublicKey)),
 		"rsa-pkcs": writeFile(t, "rsa-pkcs1.pem", pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey)})),
 		"rsa-cert": writeFile(t, "rsa-cert.pem", certPEM(t, k.rsa)),
 		"p256":     writeFile(t, "p256.pem", pkixPEM(t, &k.p256.PublicKey)),

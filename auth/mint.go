@@ -26,6 +26,9 @@ type MintOptions struct {
 	// makes a token with no scopes (read-only).
 	Scope      []string
 	ScopeClaim string
+	// KeyID, when not empty, becomes the kid header: the key a JWKS
+	// should verify the token with.
+	KeyID string
 	// TTL is how long the token is valid; default one hour.
 	TTL time.Duration
 	// Now is the issue time; default the current time.
@@ -35,27 +38,49 @@ type MintOptions struct {
 // Mint signs an HS256 token with secret, for development, tests and demos.
 // The secret must be at least MinSecretBytes long, as NewVerifier requires.
 func Mint(secret []byte, o MintOptions) (string, error) {
-	if len(secret) < MinSecretBytes {
-		return "", fmt.Errorf("HMAC secret is %d bytes, shorter than %d; use a longer random secret (e.g. openssl rand -hex 32)", len(secret), MinSecretBytes)
+	k, err := HMACSigningKey(secret)
+	if err != nil {
+		return "", err
 	}
+	return k.Mint(o)
+}
+
+// Mint signs a token with k, for development, tests and demos.
+func (k SigningKey) Mint(o MintOptions) (string, error) {
+	if k.method == nil {
+		return "", errors.New("no signing key; give an HMAC secret or a private key")
+	}
+	claims, err := mintClaims(o)
+	if err != nil {
+		return "", err
+	}
+	tok := jwt.NewWithClaims(k.method, claims)
+	if o.KeyID != "" {
+		tok.Header["kid"] = o.KeyID
+	}
+	return tok.SignedString(k.key)
+}
+
+// mintClaims checks o and returns its claims.
+func mintClaims(o MintOptions) (jwt.MapClaims, error) {
 	if len(o.Tenants) == 0 && o.Role == "" {
-		return "", errors.New("a token needs at least one tenant (only a token with a role, for the unscoped role, may have none)")
+		return nil, errors.New("a token needs at least one tenant (only a token with a role, for the unscoped role, may have none)")
 	}
 	for _, t := range o.Tenants {
 		if t == "" {
-			return "", errors.New("a tenant may not be empty")
+			return nil, errors.New("a tenant may not be empty")
 		}
 	}
 	for _, sc := range o.Scope {
 		if sc == "" || strings.ContainsAny(sc, " \t\r\n") {
-			return "", fmt.Errorf("scope %q is empty or holds whitespace; give one scope per entry", sc)
+			return nil, fmt.Errorf("scope %q is empty or holds whitespace; give one scope per entry", sc)
 		}
 	}
 	switch {
 	case o.TTL == 0:
 		o.TTL = time.Hour
 	case o.TTL < 0:
-		return "", fmt.Errorf("TTL %s is negative; give how long the token should be valid", o.TTL)
+		return nil, fmt.Errorf("TTL %s is negative; give how long the token should be valid", o.TTL)
 	}
 	if o.TenantClaim == "" {
 		o.TenantClaim = DefaultTenantClaim
@@ -81,20 +106,20 @@ func Mint(secret []byte, o MintOptions) (string, error) {
 			tenant = o.Tenants
 		}
 		if err := setClaim(claims, "tenant", o.TenantClaim, tenant); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
 	if o.Role != "" {
 		if err := setClaim(claims, "role", o.RoleClaim, o.Role); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
 	if o.Scope != nil {
 		if err := setClaim(claims, "scope", o.ScopeClaim, strings.Join(o.Scope, " ")); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	return claims, nil
 }
 
 // setClaim puts value at a claim name; a dotted path nests it in objects.

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,6 +60,55 @@ func TestTokenCommand(t *testing.T) {
 				t.Errorf("identity %+v", id)
 			}
 		})
+	}
+}
+
+// TestTokenCommandPrivateKey: --key-file signs with a PEM private key
+// (EdDSA for Ed25519) that the proxy verifies with the public key; exactly
+// one of --secret-file and --key-file is required.
+func TestTokenCommandPrivateKey(t *testing.T) {
+	dir := t.TempDir()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile, pubFile := filepath.Join(dir, "idp.key"), filepath.Join(dir, "idp.pub")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier(auth.Config{KeyFiles: []string{pubFile}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "token", "--key-file", keyFile, "--kid", "k1", "--tenant", "7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := v.Verify(strings.TrimSpace(out))
+	if err != nil || id.Tenants[0] != "7" {
+		t.Fatalf("identity %+v, %v", id, err)
+	}
+	for _, args := range [][]string{
+		{"token", "--tenant", "7"},
+		{"token", "--tenant", "7", "--key-file", keyFile, "--secret-file", keyFile},
+	} {
+		if _, err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), "give one of --secret-file") {
+			t.Errorf("%v: error %v", args, err)
+		}
+	}
+	if _, err := runCLI(t, "token", "--tenant", "7", "--key-file", pubFile); err == nil || !strings.Contains(err.Error(), "not a private key") {
+		t.Errorf("public key as --key-file: error %v", err)
 	}
 }
 
