@@ -112,3 +112,100 @@ func FuzzCache(f *testing.F) {
 		}
 	})
 }
+
+// FuzzModes checks the session modes on every input:
+//   - read-only accepts a subset of what read-write accepts, with the same
+//     result, and what it accepts writes and locks nothing;
+//   - an unscoped session's accepted statement goes out unchanged;
+//   - in schema-per-tenant isolation, tenant A's output never names tenant
+//     B's schema, A and B get the same text up to the schema name, and the
+//     cache serves exactly the uncached rewrite (read-write and read-only).
+func FuzzModes(f *testing.F) {
+	for _, cases := range loadGolden(f) {
+		for _, c := range cases {
+			f.Add(c.SQL)
+		}
+	}
+	snap := testCatalog()
+	rows := rewrite.New(rewrite.Config{SearchPath: []string{"public"}})
+	schemas := rewrite.New(rewrite.Config{SearchPath: []string{"public"}, TenantSchema: "tenant_{tenant}"})
+	schemaCache, err := rewrite.NewCache(schemas, 1000)
+	if err != nil {
+		f.Fatal(err)
+	}
+	scope := func(v string, readOnly bool) rewrite.Scope {
+		return rewrite.Scope{Values: map[string][]string{"": {v}, "org": {v + "-org"}}, ReadOnly: readOnly}
+	}
+	same := func(a, b *rewrite.Result, errA, errB error) bool {
+		return (errA == nil) == (errB == nil) && (errA != nil && errA.Error() == errB.Error() || errA == nil && reflect.DeepEqual(a, b))
+	}
+	f.Fuzz(func(t *testing.T, sql string) {
+		rw, rwErr := rows.Rewrite(sql, scope("7", false), snap)
+		ro, roErr := rows.Rewrite(sql, scope("7", true), snap)
+		if roErr == nil {
+			if rwErr != nil {
+				t.Fatalf("read-only accepts what read-write refuses (%v)", rwErr)
+			}
+			if ro.SQL != rw.SQL || ro.Decision != rw.Decision {
+				t.Fatalf("read-only output differs:\n%s\n%s", ro.SQL, rw.SQL)
+			}
+			if w := writes(t, ro.SQL); w != "" {
+				t.Fatalf("read-only output holds %s:\n%s", w, ro.SQL)
+			}
+		}
+		un, unErr := rows.Rewrite(sql, rewrite.Scope{Unscoped: true}, snap)
+		if unErr == nil && (un.Decision != rewrite.Unscoped || un.SQL != sql) {
+			t.Fatalf("unscoped statement changed or decided %s:\n%s", un.Decision, un.SQL)
+		}
+
+		_, _ = schemaCache.Rewrite(sql, scope("zq1", false), snap) // makes the template
+		var outA, outB *rewrite.Result
+		var errA, errB error
+		for _, readOnly := range []bool{false, true} {
+			for _, v := range []string{"zq2", "zq1"} {
+				want, wantErr := schemas.Rewrite(sql, scope(v, readOnly), snap)
+				got, gotErr := schemaCache.Rewrite(sql, scope(v, readOnly), snap)
+				if !same(want, got, wantErr, gotErr) {
+					t.Fatalf("tenant %s read-only %v: uncached %+v (%v), cached %+v (%v)", v, readOnly, want, wantErr, got, gotErr)
+				}
+				if !readOnly && v == "zq1" {
+					outA, errA = want, wantErr
+				} else if !readOnly {
+					outB, errB = want, wantErr
+				}
+			}
+		}
+		if strings.Contains(sql, "zq") {
+			return
+		}
+		if (errA == nil) != (errB == nil) {
+			t.Fatalf("schema mode accepted for one tenant and not the other: %v / %v", errA, errB)
+		}
+		if errA != nil {
+			return
+		}
+		if strings.Contains(outA.SQL, "zq2") {
+			t.Fatalf("tenant zq1's output names tenant zq2 or its schema:\n%s", outA.SQL)
+		}
+		aToB := strings.NewReplacer("zq1", "zq2", rewrite.ChannelPrefix("zq1"), rewrite.ChannelPrefix("zq2"))
+		if aToB.Replace(outA.SQL) != outB.SQL {
+			t.Fatalf("schema mode output depends on the tenant beyond its schema:\n%s\n%s", outA.SQL, outB.SQL)
+		}
+	})
+}
+
+// writes names the first node of sql's parse tree that writes or locks
+// rows, or returns "".
+func writes(t *testing.T, sql string) string {
+	t.Helper()
+	tree, err := pg.ParseToJSON(sql)
+	if err != nil {
+		t.Fatalf("output does not parse: %v\n%s", err, sql)
+	}
+	for _, w := range []string{`"InsertStmt"`, `"UpdateStmt"`, `"DeleteStmt"`, `"MergeStmt"`, `"lockingClause"`, `"intoClause"`, `"is_from":true`} {
+		if strings.Contains(tree, w) {
+			return w
+		}
+	}
+	return ""
+}

@@ -3,6 +3,7 @@ package rewrite
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -205,13 +206,24 @@ func (c *Cache) markLiterals(sql string, lits []literal) (*literalMarkers, strin
 	var b strings.Builder
 	b.Grow(len(sql) + 32*len(lits))
 	prev := 0
+	want := make([]literal, len(lits))
 	for i, l := range lits {
 		b.WriteString(sql[prev:l.start])
+		want[i].start, want[i].kind = b.Len(), l.kind
 		b.WriteString(m.marker(i))
+		want[i].end = b.Len()
 		prev = l.end
 	}
 	b.WriteString(sql[prev:])
-	return m, b.String(), true
+	marked := b.String()
+	// The scanner must split the marked statement as it split the
+	// client's: markers can glue to what follows where the client's
+	// constants did not ($$a$$$$b$$ is two constants; two string markers
+	// in a row, '..''..', are one).
+	if got, ok := scanLiterals(marked); !ok || !slices.Equal(got, want) {
+		return nil, "", false
+	}
+	return m, marked, true
 }
 
 // marker is what stands for literal i.
