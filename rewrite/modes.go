@@ -39,7 +39,7 @@ func eachMessage(m protoreflect.Message, fn func(protoreflect.Message)) {
 // files, and in transaction pooling nothing that outlives the transaction.
 func (w *walker) unscopedStatement(n *pg.Node) {
 	w.literalSensitive = true // never cached: unscoped sessions bypass the cache
-	switch x := n.GetNode().(type) {
+	switch n.GetNode().(type) {
 	case *pg.Node_DoStmt:
 		w.fail(refuseHint("run the block directly on the database, or write it as statements",
 			"DO blocks are not allowed, even unscoped: their code runs unseen by the proxy"))
@@ -54,39 +54,8 @@ func (w *walker) unscopedStatement(n *pg.Node) {
 	case *pg.Node_ListenStmt, *pg.Node_UnlistenStmt, *pg.Node_NotifyStmt:
 		w.fail(refuseHint("use a token of the tenant whose channel it is",
 			"%s is not available to an unscoped session: channels belong to a tenant", statementName(n)))
-	case *pg.Node_TransactionStmt:
-		switch x.TransactionStmt.GetKind() {
-		case pg.TransactionStmtKind_TRANS_STMT_PREPARE, pg.TransactionStmtKind_TRANS_STMT_COMMIT_PREPARED, pg.TransactionStmtKind_TRANS_STMT_ROLLBACK_PREPARED:
-			w.fail(refuseHint("use ordinary transactions", "two-phase commit is not supported"))
-		}
-	case *pg.Node_CopyStmt:
-		if x.CopyStmt.GetIsProgram() || x.CopyStmt.GetFilename() != "" {
-			w.fail(refuseHint("use COPY ... TO STDOUT or FROM STDIN", "COPY to or from a server file or program is not allowed"))
-		}
-	case *pg.Node_PrepareStmt, *pg.Node_ExecuteStmt, *pg.Node_DeallocateStmt:
-		if w.cfg.TransactionPooling {
-			w.fail(refuseHint("use the protocol's prepared statements (most drivers do), or a proxy in --pool-mode session",
-				"%s is not available in transaction pooling mode: a prepared statement would outlive the transaction on a shared connection", statementName(n)))
-		}
-		switch x := n.GetNode().(type) {
-		case *pg.Node_PrepareStmt:
-			w.defines = append(w.defines, "stmt:"+x.PrepareStmt.GetName())
-		case *pg.Node_ExecuteStmt:
-			w.uses = append(w.uses, "stmt:"+x.ExecuteStmt.GetName())
-		case *pg.Node_DeallocateStmt:
-			w.drops = append(w.drops, "stmt:"+orAll(x.DeallocateStmt.GetName()))
-		}
-	case *pg.Node_DeclareCursorStmt:
-		const cursorOptHold = 0x20 // CURSOR_OPT_HOLD
-		if w.cfg.TransactionPooling && x.DeclareCursorStmt.GetOptions()&cursorOptHold != 0 {
-			w.fail(refuseHint("declare the cursor without WITH HOLD, or use a proxy in --pool-mode session",
-				"DECLARE ... WITH HOLD is not available in transaction pooling mode: the cursor would outlive the transaction on a shared connection"))
-		}
-		w.defines = append(w.defines, "cursor:"+x.DeclareCursorStmt.GetPortalname())
-	case *pg.Node_FetchStmt:
-		w.uses = append(w.uses, "cursor:"+x.FetchStmt.GetPortalname())
-	case *pg.Node_ClosePortalStmt:
-		w.drops = append(w.drops, "cursor:"+orAll(x.ClosePortalStmt.GetPortalname()))
+	default:
+		w.connectionState(n)
 	}
 	if w.err != nil {
 		return

@@ -266,3 +266,40 @@ func BenchmarkAuditFingerprint(b *testing.B) {
 		}
 	})
 }
+
+// Every session mode records the prepared statements and cursors a
+// statement defines, uses and drops, which the proxy tracks per session.
+func TestNamesDefinedUsedAndDropped(t *testing.T) {
+	snap := testCatalog()
+	tenant := rewrite.Scope{Values: map[string][]string{"": {"1"}}}
+	cases := []struct {
+		sql                  string
+		defines, uses, drops string
+	}{
+		{"PREPARE p AS SELECT * FROM orders", "stmt:p", "", ""},
+		{"EXECUTE p", "", "stmt:p", ""},
+		{"EXPLAIN EXECUTE p", "", "stmt:p", ""},
+		{"DEALLOCATE p", "", "", "stmt:p"},
+		{"DEALLOCATE ALL", "", "", "stmt:*"},
+		{"DECLARE c CURSOR FOR SELECT * FROM orders", "cursor:c", "", ""},
+		{"FETCH 10 FROM c", "", "cursor:c", ""},
+		{"CLOSE c", "", "", "cursor:c"},
+		{"CLOSE ALL", "", "", "cursor:*"},
+		{"BEGIN; DECLARE c CURSOR FOR SELECT 1; FETCH c; CLOSE c; COMMIT", "cursor:c", "cursor:c", "cursor:c"},
+	}
+	for _, mode := range []struct {
+		name  string
+		scope rewrite.Scope
+	}{{"tenant", tenant}, {"unscoped", rewrite.Scope{Unscoped: true}}} {
+		for _, c := range cases {
+			res, err := rewrite.New(rewrite.Config{SearchPath: []string{"public"}}).Rewrite(c.sql, mode.scope, snap)
+			if err != nil {
+				t.Fatalf("%s %q: %v", mode.name, c.sql, err)
+			}
+			got := [3]string{strings.Join(res.Defines, ","), strings.Join(res.Uses, ","), strings.Join(res.Drops, ",")}
+			if want := [3]string{c.defines, c.uses, c.drops}; got != want {
+				t.Errorf("%s %q: defines, uses, drops %q, want %q", mode.name, c.sql, got, want)
+			}
+		}
+	}
+}

@@ -14,43 +14,25 @@ func (w *walker) topStatement(n *pg.Node) {
 	default:
 		w.literalSensitive = true
 	}
+	if w.connectionState(n); w.err != nil {
+		return
+	}
 	switch x := n.GetNode().(type) {
-	case *pg.Node_SelectStmt, *pg.Node_InsertStmt, *pg.Node_UpdateStmt, *pg.Node_DeleteStmt:
+	case *pg.Node_SelectStmt, *pg.Node_InsertStmt, *pg.Node_UpdateStmt, *pg.Node_DeleteStmt, *pg.Node_MergeStmt:
 		w.statement(n, "")
-	case *pg.Node_TransactionStmt:
-		switch x.TransactionStmt.GetKind() {
-		case pg.TransactionStmtKind_TRANS_STMT_PREPARE, pg.TransactionStmtKind_TRANS_STMT_COMMIT_PREPARED, pg.TransactionStmtKind_TRANS_STMT_ROLLBACK_PREPARED:
-			w.fail(refuseHint("use ordinary transactions", "two-phase commit is not supported"))
-		}
-	case *pg.Node_VariableShowStmt:
+	case *pg.Node_TransactionStmt, *pg.Node_VariableShowStmt, *pg.Node_DeallocateStmt, *pg.Node_FetchStmt, *pg.Node_ClosePortalStmt:
+		// FETCH and CLOSE name a cursor, DEALLOCATE a prepared statement,
+		// which went through the proxy when it was created.
 	case *pg.Node_VariableSetStmt:
 		w.setting(x.VariableSetStmt)
-	case *pg.Node_MergeStmt:
-		w.statement(n, "")
 	case *pg.Node_ExplainStmt:
 		w.explainStmt(x.ExplainStmt)
-	case *pg.Node_PrepareStmt, *pg.Node_ExecuteStmt, *pg.Node_DeallocateStmt:
-		if w.cfg.TransactionPooling {
-			w.fail(refuseHint("use the protocol's prepared statements (most drivers do), or a proxy in --pool-mode session",
-				"%s is not available in transaction pooling mode: a prepared statement would outlive the transaction on a shared connection", statementName(n)))
-			return
-		}
-		switch x := n.GetNode().(type) {
-		case *pg.Node_PrepareStmt:
-			w.prepareStmt(x.PrepareStmt)
-		case *pg.Node_ExecuteStmt:
-			w.executeStmt(x.ExecuteStmt)
-		case *pg.Node_DeallocateStmt:
-			w.drops = append(w.drops, "stmt:"+orAll(x.DeallocateStmt.GetName()))
-		}
-	case *pg.Node_FetchStmt:
-		w.uses = append(w.uses, "cursor:"+x.FetchStmt.GetPortalname())
-	case *pg.Node_ClosePortalStmt:
-		w.drops = append(w.drops, "cursor:"+orAll(x.ClosePortalStmt.GetPortalname()))
-		// They name a prepared statement or cursor, which went through the
-		// proxy when it was created.
+	case *pg.Node_PrepareStmt:
+		w.prepareStmt(x.PrepareStmt)
+	case *pg.Node_ExecuteStmt:
+		w.exprs(x.ExecuteStmt.GetParams())
 	case *pg.Node_DeclareCursorStmt:
-		w.declareCursor(x.DeclareCursorStmt)
+		w.statement(x.DeclareCursorStmt.GetQuery(), "DECLARE CURSOR")
 	case *pg.Node_CopyStmt:
 		w.copyStmt(x.CopyStmt)
 	case *pg.Node_ListenStmt:
@@ -62,6 +44,57 @@ func (w *walker) topStatement(n *pg.Node) {
 	default:
 		w.fail(refuseHint("only queries, EXPLAIN, PREPARE/EXECUTE, cursors, COPY TO STDOUT, transaction control, SHOW, LISTEN/NOTIFY and a few SETs pass the proxy",
 			"%s statements are not supported", statementName(n)))
+	}
+}
+
+// connectionState checks, in every session mode, what a statement leaves
+// on the upstream connection or takes from the server: it refuses
+// two-phase commit, COPY to or from a server file or program, and in
+// transaction pooling the SQL prepared statements and WITH HOLD cursors
+// that would outlive the transaction on a shared connection. It records
+// the prepared statements and cursors the statement defines, uses and
+// drops, which the session tracks.
+func (w *walker) connectionState(n *pg.Node) {
+	switch x := n.GetNode().(type) {
+	case *pg.Node_TransactionStmt:
+		switch x.TransactionStmt.GetKind() {
+		case pg.TransactionStmtKind_TRANS_STMT_PREPARE, pg.TransactionStmtKind_TRANS_STMT_COMMIT_PREPARED, pg.TransactionStmtKind_TRANS_STMT_ROLLBACK_PREPARED:
+			w.fail(refuseHint("use ordinary transactions", "two-phase commit is not supported"))
+		}
+	case *pg.Node_CopyStmt:
+		if x.CopyStmt.GetIsProgram() || x.CopyStmt.GetFilename() != "" {
+			w.fail(refuseHint("use COPY ... TO STDOUT or FROM STDIN", "COPY to or from a server file or program is not allowed"))
+		}
+	case *pg.Node_PrepareStmt, *pg.Node_ExecuteStmt, *pg.Node_DeallocateStmt:
+		if w.cfg.TransactionPooling {
+			w.fail(refuseHint("use the protocol's prepared statements (most drivers do), or a proxy in --pool-mode session",
+				"%s is not available in transaction pooling mode: a prepared statement would outlive the transaction on a shared connection", statementName(n)))
+			return
+		}
+		switch x := n.GetNode().(type) {
+		case *pg.Node_PrepareStmt:
+			w.defines = append(w.defines, "stmt:"+x.PrepareStmt.GetName())
+		case *pg.Node_ExecuteStmt:
+			w.uses = append(w.uses, "stmt:"+x.ExecuteStmt.GetName())
+		case *pg.Node_DeallocateStmt:
+			w.drops = append(w.drops, "stmt:"+orAll(x.DeallocateStmt.GetName()))
+		}
+	case *pg.Node_ExplainStmt:
+		if e := x.ExplainStmt.GetQuery().GetExecuteStmt(); e != nil {
+			w.uses = append(w.uses, "stmt:"+e.GetName())
+		}
+	case *pg.Node_DeclareCursorStmt:
+		const cursorOptHold = 0x20 // CURSOR_OPT_HOLD
+		if w.cfg.TransactionPooling && x.DeclareCursorStmt.GetOptions()&cursorOptHold != 0 {
+			w.fail(refuseHint("declare the cursor without WITH HOLD, inside the transaction that reads it, or use a proxy in --pool-mode session",
+				"DECLARE ... WITH HOLD is not available in transaction pooling mode: the cursor would outlive the transaction on a shared connection"))
+			return
+		}
+		w.defines = append(w.defines, "cursor:"+x.DeclareCursorStmt.GetPortalname())
+	case *pg.Node_FetchStmt:
+		w.uses = append(w.uses, "cursor:"+x.FetchStmt.GetPortalname())
+	case *pg.Node_ClosePortalStmt:
+		w.drops = append(w.drops, "cursor:"+orAll(x.ClosePortalStmt.GetPortalname()))
 	}
 }
 

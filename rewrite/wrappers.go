@@ -45,7 +45,9 @@ func (w *walker) explainStmt(e *pg.ExplainStmt) {
 	case *pg.Node_SelectStmt, *pg.Node_InsertStmt, *pg.Node_UpdateStmt, *pg.Node_DeleteStmt, *pg.Node_MergeStmt:
 		w.statement(e.GetQuery(), "EXPLAIN")
 	case *pg.Node_ExecuteStmt:
-		w.executeStmt(e.GetQuery().GetExecuteStmt())
+		// The prepared statement went through the proxy when it was
+		// prepared, in this session, under its scope.
+		w.exprs(e.GetQuery().GetExecuteStmt().GetParams())
 	default:
 		w.fail(refusef("EXPLAIN of %s is not supported", statementName(e.GetQuery())))
 		return
@@ -83,7 +85,6 @@ func (w *walker) prepareStmt(p *pg.PrepareStmt) {
 		w.typeName(t.GetTypeName())
 	}
 	before := len(w.params)
-	w.defines = append(w.defines, "stmt:"+p.GetName())
 	w.statement(p.GetQuery(), "PREPARE")
 	if len(w.params) > before {
 		w.fail(refuseHint("leave the tenant column out (the proxy fills it) or write your tenant as a constant",
@@ -91,35 +92,11 @@ func (w *walker) prepareStmt(p *pg.PrepareStmt) {
 	}
 }
 
-// executeStmt checks EXECUTE's arguments. The prepared statement itself went
-// through the proxy when it was prepared, in this session, under its scope.
-func (w *walker) executeStmt(e *pg.ExecuteStmt) {
-	w.uses = append(w.uses, "stmt:"+e.GetName())
-	w.exprs(e.GetParams())
-}
-
-// declareCursor rewrites the query of DECLARE ... CURSOR FOR.
-func (w *walker) declareCursor(d *pg.DeclareCursorStmt) {
-	const cursorOptHold = 0x20 // CURSOR_OPT_HOLD
-	if w.cfg.TransactionPooling && d.GetOptions()&cursorOptHold != 0 {
-		w.fail(refuseHint("declare the cursor without WITH HOLD, inside the transaction that reads it, or use a proxy in --pool-mode session",
-			"DECLARE ... WITH HOLD is not available in transaction pooling mode: the cursor would outlive the transaction on a shared connection"))
-		return
-	}
-	w.defines = append(w.defines, "cursor:"+d.GetPortalname())
-	w.statement(d.GetQuery(), "DECLARE CURSOR")
-}
-
 // copyStmt handles COPY. COPY ... TO STDOUT of a tenant-bound table becomes
 // COPY (SELECT ... FROM the scoped table) TO STDOUT; COPY (query) TO STDOUT
-// has its query rewritten. Files and programs are the server's, never a
-// tenant's. COPY FROM STDIN may fill a writable global table.
+// has its query rewritten (connectionState refuses server files and
+// programs). COPY FROM STDIN may fill a writable global table.
 func (w *walker) copyStmt(c *pg.CopyStmt) {
-	if c.GetIsProgram() || c.GetFilename() != "" {
-		w.fail(refuseHint("use COPY ... TO STDOUT or FROM STDIN",
-			"COPY to or from a server file or program is not allowed"))
-		return
-	}
 	w.copyOptions(c.GetOptions())
 	if q := c.GetQuery(); q != nil {
 		w.statement(q, "COPY")
