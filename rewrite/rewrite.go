@@ -180,6 +180,9 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 		return nil, syntaxRejection(err)
 	}
 	w := &walker{cfg: r.cfg, scope: scope, snap: snap}
+	if r.cfg.TenantSchema != "" {
+		w.ownSchema, w.ownSchemaErr = TenantSchemaName(r.cfg.TenantSchema, scope.Values[""])
+	}
 	for _, raw := range tree.GetStmts() {
 		if scope.ReadOnly {
 			w.readOnly(raw.GetStmt())
@@ -218,10 +221,7 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 	res.Fingerprint = Fingerprint(sql)
 	// The second line: an independent checker must agree with what is sent,
 	// passed statements included.
-	policy := verify.Policy{Tenants: scope.Values, SearchPath: r.cfg.SearchPath, Snapshot: snap}
-	if r.cfg.TenantSchema != "" {
-		policy.TenantSchema, _ = TenantSchemaName(r.cfg.TenantSchema, scope.Values[""])
-	}
+	policy := verify.Policy{Tenants: scope.Values, SearchPath: r.cfg.SearchPath, Snapshot: snap, TenantSchema: w.ownSchema}
 	if err := verify.Check(res.SQL, policy); err != nil {
 		return nil, &Rejection{Code: codeRefused, Reason: "statement could not be verified as tenant-confined: " + err.Error(),
 			Hint: "this is a gap in the rewriter; rephrase the statement, and report it"}

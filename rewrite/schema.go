@@ -59,22 +59,13 @@ func TenantSchemaName(pattern string, tenants []string) (string, error) {
 	return name, nil
 }
 
-// ownSchema returns the session's schema, refusing when it has none.
-func (w *walker) ownSchema() (string, bool) {
-	own, err := TenantSchemaName(w.cfg.TenantSchema, w.scope.Values[""])
-	if err != nil {
-		w.fail(refuseHint("use a token that names one tenant", "%v", err))
-		return "", false
-	}
-	return own, true
-}
-
 // tenantSchemaTable resolves a relation the catalog does not know under
 // schema-per-tenant isolation. handled is false when the name is neither
 // the tenant's nor another tenant's (the caller refuses it as uncatalogued).
 func (w *walker) tenantSchemaTable(rv *pg.RangeVar, schema, name string) (t catalog.Table, handled bool) {
-	own, ok := w.ownSchema()
-	if !ok {
+	own := w.ownSchema
+	if w.ownSchemaErr != nil {
+		w.fail(refuseHint("use a token that names one tenant", "%v", w.ownSchemaErr))
 		return catalog.Table{}, true
 	}
 	switch {

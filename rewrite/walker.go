@@ -34,6 +34,10 @@ type walker struct {
 	// its rewrite is not valid for other constants (literals.go).
 	literalSensitive bool
 	settings         bool // a SET or RESET of a session setting
+	// ownSchema is the session's schema under schema-per-tenant
+	// isolation, or why it has none (schema.go).
+	ownSchema    string
+	ownSchemaErr error
 }
 
 func (w *walker) fail(r *Rejection) {
