@@ -76,6 +76,9 @@ type template struct {
 	// fingerprintOfSQL: the fingerprint depends on a constant's value
 	// (localtimestamp(3)), so it is taken from each statement itself.
 	fingerprintOfSQL bool
+	// negated are the literals the output negates ("-" then the slot):
+	// an integer 0 there comes out of the deparser as 0, not -0.
+	negated []int
 }
 
 // slot names what goes into a gap: value index of claim number claim, the
@@ -250,7 +253,24 @@ func (c *Cache) build(sql string, claims []string, scope Scope, snap *catalog.Sn
 		t.rels = append(t.rels, parts)
 		t.relSlots = append(t.relSlots, slots)
 	}
+	if lits != nil && res.Decision == Rewritten {
+		t.negated = negatedLiterals(t.parts, t.slots, nil)
+		for i := range t.rules {
+			t.negated = negatedLiterals(t.rules[i], t.rslot[i], t.negated)
+			t.negated = negatedLiterals(t.rels[i], t.relSlots[i], t.negated)
+		}
+	}
 	return t
+}
+
+// negatedLiterals appends to out the literal slots that follow a "-".
+func negatedLiterals(parts []string, slots []slot, out []int) []int {
+	for i, s := range slots {
+		if s.claim < 0 && strings.HasSuffix(parts[i], "-") {
+			out = append(out, s.index)
+		}
+	}
+	return out
 }
 
 // split cuts s at every marker. It reports false when the nonce appears in
@@ -377,6 +397,10 @@ func splice(parts []string, slots []slot, claims []string, scope Scope, lits []s
 		n += len(p)
 	}
 	for _, s := range slots {
+		if s.claim >= 0 && s.index == channelSlot {
+			n += channelPrefixLen // not hashed twice
+			continue
+		}
 		n += len(value(s))
 	}
 	var b strings.Builder

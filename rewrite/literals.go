@@ -401,11 +401,13 @@ func (c *Cache) rewriteLiterals(sql string, claims []string, scope Scope, snap *
 			}
 		}
 	}
-	if t.res.Decision == Rewritten && t.negatesZero(texts) {
-		// -0 is the integer 0, which the deparser prints without the
-		// sign the template holds.
-		c.bypasses.Add(1)
-		return c.r.Rewrite(sql, scope, snap)
+	for _, i := range t.negated {
+		if texts[i] == "0" {
+			// -0 is the integer 0, which the deparser prints without
+			// the sign the template holds.
+			c.bypasses.Add(1)
+			return c.r.Rewrite(sql, scope, snap)
+		}
 	}
 	if made {
 		// The statement that made the template is also kept under its
@@ -439,28 +441,6 @@ func (t *template) bind(lits []string, sql string) *template {
 		out.relSlots = append(out.relSlots, slots)
 	}
 	return out
-}
-
-// negatesZero reports whether a literal slot the template's output
-// negates ("-" then the slot) would be filled with the integer 0.
-func (t *template) negatesZero(lits []string) bool {
-	check := func(parts []string, slots []slot) bool {
-		for i, s := range slots {
-			if s.claim < 0 && lits[s.index] == "0" && strings.HasSuffix(parts[i], "-") {
-				return true
-			}
-		}
-		return false
-	}
-	if check(t.parts, t.slots) {
-		return true
-	}
-	for i := range t.rules {
-		if check(t.rules[i], t.rslot[i]) || check(t.rels[i], t.relSlots[i]) {
-			return true
-		}
-	}
-	return false
 }
 
 func bindSlots(parts []string, slots []slot, lits []string) ([]string, []slot) {
