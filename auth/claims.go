@@ -106,6 +106,14 @@ func tenantValue(v any) (tenant, bad string) {
 	return "", fmt.Sprintf("a %T", v)
 }
 
+// kindOf names what a claim value that is not a string is, for messages.
+func kindOf(v any) string {
+	if _, kind := tenantValue(v); kind != "" {
+		return kind
+	}
+	return "a number" // tenantValue accepts integers
+}
+
 // roleFromClaims reads the optional role claim, which must be a string.
 func roleFromClaims(claims map[string]any, name string) (string, error) {
 	v, ok := lookupClaim(claims, name)
@@ -114,11 +122,7 @@ func roleFromClaims(claims map[string]any, name string) (string, error) {
 	}
 	role, ok := v.(string)
 	if !ok {
-		_, kind := tenantValue(v)
-		if kind == "" {
-			kind = "a number"
-		}
-		return "", badTenant("claim %q must be a string, not %s", name, kind)
+		return "", badTenant("claim %q must be a string, not %s", name, kindOf(v))
 	}
 	return role, nil
 }
@@ -173,20 +177,12 @@ func scopesFromClaims(claims map[string]any, name string) (scopes []string, pres
 		for i, e := range x {
 			s, ok := e.(string)
 			if !ok {
-				_, kind := tenantValue(e)
-				if kind == "" {
-					kind = "a number"
-				}
-				return nil, true, badTenant("claim %q entry %d must be a string, not %s", name, i, kind)
+				return nil, true, badTenant("claim %q entry %d must be a string, not %s", name, i, kindOf(e))
 			}
 			scopes = append(scopes, s)
 		}
 	default:
-		_, kind := tenantValue(v)
-		if kind == "" {
-			kind = "a number"
-		}
-		return nil, true, badTenant("claim %q must be a space-separated string or an array of strings, not %s", name, kind)
+		return nil, true, badTenant("claim %q must be a space-separated string or an array of strings, not %s", name, kindOf(v))
 	}
 	if len(scopes) > MaxScopes {
 		return nil, true, badTenant("claim %q has %d scopes; at most %d are allowed", name, len(scopes), MaxScopes)

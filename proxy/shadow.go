@@ -100,6 +100,12 @@ func (s *session) lateRefusal(kind string, st stmtRef, err error) error {
 	case aerr != nil:
 		return errAuditUnavailable(aerr)
 	}
-	s.log.Info("would refuse (shadow mode: sent as written)", "kind", kind, "code", ev.SQLState, "reason", ev.Reason)
+	s.logWouldRefuse(kind, err)
 	return nil
+}
+
+// logWouldRefuse logs, in shadow mode, a refusal enforce mode would have
+// made (kind: the audit event's) of what was sent as written.
+func (s *session) logWouldRefuse(kind string, err error) {
+	s.log.Info("would refuse (shadow mode: sent as written)", "kind", kind, "code", errorResponse(err, "ERROR").Code, "reason", err.Error())
 }

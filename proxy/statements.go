@@ -48,7 +48,7 @@ func (s *session) handleQuery(m *pgproto3.Query) {
 	}
 	if err != nil {
 		// Shadow mode: enforce mode would have refused it; it runs.
-		s.log.Info("would refuse (shadow mode: sent as written)", "code", errorResponse(err, "ERROR").Code, "reason", err.Error())
+		s.logWouldRefuse("statement", err)
 		s.results.expect(id, false, s.rounds)
 		s.sendQuery(m.String, false)
 		return
@@ -122,7 +122,7 @@ func (s *session) handleParse(m *pgproto3.Parse) {
 		// Shadow mode: enforce mode would have refused it; it is
 		// prepared as sent, and its Binds have nothing to check. The
 		// book still records it: its ParseComplete will come.
-		s.log.Info("would refuse (shadow mode: sent as written)", "code", errorResponse(err, "ERROR").Code, "reason", err.Error())
+		s.logWouldRefuse("statement", err)
 		st.definition, st.unscoped = definition{sql: m.Query}, true
 	} else {
 		// Drops take effect only when executed; definitions are
