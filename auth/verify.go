@@ -91,7 +91,7 @@ type Verifier struct {
 // what is wrong with it.
 func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.IssuersFile != "" && (len(cfg.KeyFiles) > 0 || len(cfg.Issuers) > 0) {
-		return nil, errors.New("--issuers names every issuer with its own keys; give it alone, without --jwt-key or --jwt-issuer (move those keys into the file as an issuer entry)")
+		return nil, errors.New("give --issuers or --jwt-key/--jwt-issuer, not both: the issuers file names every issuer with its own keys, so it stands without --jwt-key or --jwt-issuer (move those keys into the file as an issuer's keys:)")
 	}
 	if len(cfg.KeyFiles) == 0 && cfg.IssuersFile == "" {
 		return nil, errors.New("no --jwt-key given; name a PEM public key, a JWKS file or an HMAC secret file (or give --issuers)")

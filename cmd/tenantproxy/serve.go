@@ -143,10 +143,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	if o.upstream == "" {
 		return errors.New("set --upstream or TENANTPROXY_UPSTREAM to the database's URL")
 	}
-	switch {
-	case o.issuersFile != "" && (len(o.jwtKeys) > 0 || len(o.jwtIssuers) > 0):
-		return errors.New("give --issuers or --jwt-key/--jwt-issuer, not both: the issuers file names every issuer with its own keys (move the --jwt-key files into it as an issuer's keys:)")
-	case o.issuersFile == "" && len(o.jwtKeys) == 0:
+	if o.issuersFile == "" && len(o.jwtKeys) == 0 {
 		return errors.New("set --jwt-key (or TENANTPROXY_JWT_KEY) to the key that verifies client tokens, or --issuers to a file of issuers and their keys")
 	}
 	for name, v := range map[string]string{"--tenant-claim": o.tenantClaim, "--role-claim": o.roleClaim, "--scope-claim": o.scopeClaim, "--write-scope": o.writeScope} {
