@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
@@ -89,6 +90,10 @@ func TestReadSigningKeyFileRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	x25519, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		data []byte
@@ -100,6 +105,8 @@ func TestReadSigningKeyFileRefuses(t *testing.T) {
 		{"two keys", append(privatePEM(t, k.p256, "PRIVATE KEY"), privatePEM(t, k.ed, "PRIVATE KEY")...), "more than one key"},
 		{"trailing text", append(privatePEM(t, k.p256, "PRIVATE KEY"), "junk"...), "after the last PEM block"},
 		{"weak rsa", privatePEM(t, weak, "PRIVATE KEY"), "at least 2048"},
+		{"openssh key", pem.EncodeToMemory(&pem.Block{Type: "OPENSSH PRIVATE KEY", Bytes: []byte{1}}), "not supported; use PKCS #8"},
+		{"x25519 key", privatePEM(t, x25519, "PRIVATE KEY"), "unsupported private key type"},
 		{"garbage DER", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("junk")}), "PRIVATE KEY"},
 	}
 	for _, c := range cases {

@@ -159,14 +159,22 @@ func TestReadOnlyTokens(t *testing.T) {
 	wantRows(t, column(t, e.direct(t), "SELECT coalesce(note, '-') FROM orders WHERE id IN (10, 11) ORDER BY id"), "first", "w")
 
 	// The audit stream says which sessions were read-only.
+	events := auditEvents(t, filepath.Join(e.dir, "audit.jsonl"))
 	access := map[string]int{}
-	for _, ev := range auditEvents(t, filepath.Join(e.dir, "audit.jsonl")) {
+	readOnly := map[string]bool{} // sessions
+	for _, ev := range events {
 		if ev.Kind == "statement" {
 			access[ev.Access]++
+			readOnly[ev.Session] = readOnly[ev.Session] || ev.Access == "read-only"
 		}
 	}
 	if access["read-only"] < 10 || access[""] < 3 || len(access) != 2 {
 		t.Errorf("statements by access: %v; want the reader's read-only, the writer's without", access)
+	}
+	for _, ev := range events {
+		if readOnly[ev.Session] && ev.Kind != "session.accepted" && ev.Access != "read-only" {
+			t.Errorf("%s event of the read-only session records access %q", ev.Kind, ev.Access)
+		}
 	}
 }
 
