@@ -72,7 +72,8 @@ func (w *walker) updateStmt(u *pg.UpdateStmt) {
 	w.expr(u.GetWhereClause())
 	w.exprs(u.GetReturningList())
 	if bound && w.err == nil {
-		u.WhereClause = confine(u.GetWhereClause(), w.rowFilter(refName(u.GetRelation()), t))
+		filter := func() *pg.Node { return w.rowFilter(refName(u.GetRelation()), t) }
+		u.WhereClause = confine(w.guarded(u.GetWhereClause(), filter), filter())
 	}
 }
 
@@ -89,7 +90,8 @@ func (w *walker) deleteStmt(d *pg.DeleteStmt) {
 	w.expr(d.GetWhereClause())
 	w.exprs(d.GetReturningList())
 	if bound && w.err == nil {
-		d.WhereClause = confine(d.GetWhereClause(), w.rowFilter(refName(d.GetRelation()), t))
+		filter := func() *pg.Node { return w.rowFilter(refName(d.GetRelation()), t) }
+		d.WhereClause = confine(w.guarded(d.GetWhereClause(), filter), filter())
 	}
 }
 

@@ -97,6 +97,7 @@ func (w *walker) derivedTable(rv *pg.RangeVar, t catalog.Table) *pg.Node {
 		LimitOption: pg.LimitOption_LIMIT_OPTION_DEFAULT,
 		Op:          pg.SetOperation_SETOP_NONE,
 	}
+	w.fenceDerived(rv, sel, t)
 	alias := rv.GetAlias()
 	if alias == nil {
 		alias = &pg.Alias{Aliasname: rv.GetRelname()}

@@ -37,7 +37,8 @@ func (w *walker) insertStmt(ins *pg.InsertStmt) {
 		if bound && oc.GetAction() == pg.OnConflictAction_ONCONFLICT_UPDATE && w.err == nil {
 			// The conflicting row may belong to another tenant (the unique
 			// key spans tenants): it must never be updated or returned.
-			oc.WhereClause = confine(oc.GetWhereClause(), w.rowFilter(refName(ins.GetRelation()), t))
+			filter := func() *pg.Node { return w.rowFilter(refName(ins.GetRelation()), t) }
+			oc.WhereClause = confine(w.guarded(oc.GetWhereClause(), filter), filter())
 		}
 	}
 	w.exprs(ins.GetReturningList())

@@ -37,7 +37,8 @@ func (w *walker) mergeStmt(m *pg.MergeStmt) {
 		}
 	}
 	if bound && w.err == nil {
-		m.JoinCondition = confine(m.GetJoinCondition(), w.rowFilter(refName(m.GetRelation()), t))
+		filter := func() *pg.Node { return w.rowFilter(refName(m.GetRelation()), t) }
+		m.JoinCondition = confine(w.guarded(m.GetJoinCondition(), filter), filter())
 	}
 }
 

@@ -192,7 +192,11 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 		case scope.Unscoped:
 			w.unscopedStatement(raw.GetStmt())
 		default:
+			w.scanBarrier(raw.GetStmt())
 			w.topStatement(raw.GetStmt())
+			if w.err == nil {
+				w.moveIntoFences(raw.GetStmt())
+			}
 		}
 		if w.err != nil {
 			return nil, w.err

@@ -38,6 +38,9 @@ type walker struct {
 	// isolation, or why it has none (schema.go).
 	ownSchema    string
 	ownSchemaErr error
+	// barrier is the security barrier of the statement being rewritten
+	// (barrier.go).
+	barrier barrier
 }
 
 func (w *walker) fail(r *Rejection) {

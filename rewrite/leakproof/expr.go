@@ -1,8 +1,6 @@
 package leakproof
 
 import (
-	"strings"
-
 	pg "github.com/pganalyze/pg_query_go/v5"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -12,8 +10,8 @@ import (
 // Along the way it scans every sub-select n holds, as query levels of
 // their own.
 func (s *scanner) safe(n *pg.Node, l *level) bool {
-	if n == nil {
-		return true
+	if n == nil || n.GetNode() == nil {
+		return true // absent, or plain DISTINCT's empty item
 	}
 	if s.opts.Generated != nil && s.opts.Generated(n) {
 		return true
@@ -116,9 +114,58 @@ func (s *scanner) subLink(sl *pg.SubLink, l *level) bool {
 		fa, ka := s.leaf(sl.GetTestexpr(), l)
 		fb, kb := s.leaf(sub.GetTargetList()[0].GetResTarget().GetVal(), inner)
 		return ka == column && kb == column && fa != "" && fa == fb
+	case pg.SubLinkType_ARRAY_SUBLINK:
+		return ok
+	case pg.SubLinkType_EXPR_SUBLINK:
+		// A scalar sub-select fails when it returns more than one row:
+		// only one that cannot is leakproof.
+		return ok && s.oneRow(sub)
 	}
 	s.safe(sl.GetTestexpr(), l)
 	return false
+}
+
+// oneRow reports a SELECT that returns at most one row of one column:
+// an aggregate without GROUP BY, or LIMIT 1.
+func (s *scanner) oneRow(sub *pg.SelectStmt) bool {
+	if sub.GetOp() != pg.SetOperation_SETOP_NONE || len(sub.GetTargetList()) != 1 || len(sub.GetValuesLists()) > 0 {
+		return false
+	}
+	if lc := sub.GetLimitCount().GetAConst(); lc != nil {
+		s.rep.ReadConstant = true
+		if lc.GetIval() != nil && lc.GetIval().GetIval() <= 1 {
+			return true
+		}
+	}
+	f := sub.GetTargetList()[0].GetResTarget().GetVal().GetFuncCall()
+	if f == nil || f.GetOver() != nil || len(sub.GetGroupClause()) > 0 || sub.GetHavingClause() != nil {
+		return false
+	}
+	switch funcName(f) {
+	case "count", "min", "max", "sum", "avg":
+		return true
+	}
+	return false
+}
+
+// valueFamily types a one-value sub-select or an aggregate: count is an
+// integer, min and max have their column's family, a column its own.
+func (s *scanner) valueFamily(n *pg.Node, l *level) Family {
+	switch x := n.GetNode().(type) {
+	case *pg.Node_ColumnRef:
+		_, typ, _ := l.owner(x.ColumnRef)
+		return FamilyOf(typ)
+	case *pg.Node_FuncCall:
+		switch funcName(x.FuncCall) {
+		case "count":
+			return Int
+		case "min", "max":
+			if args := x.FuncCall.GetArgs(); len(args) == 1 {
+				return s.valueFamily(args[0], l)
+			}
+		}
+	}
+	return ""
 }
 
 // comparisonName reports one of the leakproof comparison operators, bare
@@ -179,14 +226,14 @@ func (s *scanner) comparison(e *pg.A_Expr, l *level) bool {
 type leafKind int
 
 const (
-	invalid     leafKind = iota // not a leaf we can type
-	column                      // a column of a known or unknown family
-	untyped                     // a string literal or NULL: takes the other side's type
-	intConst                    // an integer literal
-	numConst                    // a numeric literal with a fraction or exponent
-	boolConst                   // TRUE or FALSE
-	param                       // $n
-	typed                       // a constant of a known family (a cast, CURRENT_DATE, now())
+	invalid   leafKind = iota // not a leaf we can type
+	column                    // a column of a known or unknown family
+	untyped                   // a string literal or NULL: takes the other side's type
+	intConst                  // an integer literal
+	numConst                  // a numeric literal with a fraction or exponent
+	boolConst                 // TRUE or FALSE
+	param                     // $n
+	typed                     // a constant of a known family (a cast, CURRENT_DATE, now())
 )
 
 // leaf classifies a comparison operand. For a column and a typed
@@ -204,11 +251,12 @@ func (s *scanner) leaf(n *pg.Node, l *level) (Family, leafKind) {
 		case c.GetIval() != nil:
 			return "", intConst
 		case c.GetFval() != nil:
-			v := strings.TrimPrefix(c.GetFval().GetFval(), "-")
-			if len(v) <= 18 && strings.Trim(v, "0123456789") == "" {
-				return "", intConst // an int8 constant
-			}
-			return "", numConst
+			// 1.5 and integers beyond int8: the column is compared as
+			// numeric, which Postgres does not mark leakproof but which
+			// cannot fail for an integer or float column. Deciding the
+			// same for every numeric constant keeps a cached template
+			// (whose markers are ten-digit or .5 numbers) right.
+			return "", intConst
 		case c.GetBoolval() != nil:
 			return "", boolConst
 		}
@@ -234,6 +282,19 @@ func (s *scanner) leaf(n *pg.Node, l *level) (Family, leafKind) {
 	case *pg.Node_FuncCall:
 		if funcName(x.FuncCall) == "now" && len(x.FuncCall.GetArgs()) == 0 && x.FuncCall.GetOver() == nil {
 			return Timestamptz, typed
+		}
+		if l != nil && s.funcCall(x.FuncCall, l) {
+			if f := s.valueFamily(n, l); f != "" {
+				return f, column
+			}
+		}
+	case *pg.Node_SubLink:
+		sub := x.SubLink.GetSubselect().GetSelectStmt()
+		if l != nil && x.SubLink.GetSubLinkType() == pg.SubLinkType_EXPR_SUBLINK && sub != nil && s.subLink(x.SubLink, l) {
+			inner, _ := s.selectLevel(sub, l)
+			if f := s.valueFamily(sub.GetTargetList()[0].GetResTarget().GetVal(), inner); f != "" {
+				return f, column
+			}
 		}
 	}
 	return "", invalid
@@ -271,8 +332,6 @@ func (s *scanner) compatible(f Family, n *pg.Node, k leafKind, array bool) bool 
 		return true
 	case intConst:
 		return !array && (f == Int || f == Float || f == OID)
-	case numConst:
-		return !array && f == Float
 	case boolConst:
 		return !array && f == Bool
 	case param:

@@ -36,6 +36,9 @@ type Report struct {
 	Conjuncts map[*pg.Node]Conjunct
 	// Params says how leakproof comparisons use parameters ($1 is 1).
 	Params map[int]ParamUse
+	// ReadConstant: a decision read a constant's value (LIMIT 1), so it
+	// holds for this statement only, not for others of its shape.
+	ReadConstant bool
 }
 
 // Options are what Scan needs beyond the tree.
