@@ -383,22 +383,33 @@ func (s *scanner) tableItem(rv *pg.RangeVar, l *level) *item {
 }
 
 // starColumns returns the columns of a derived table of the shape
-// (SELECT * FROM t ...) AS alias: t's own.
+// (SELECT * FROM t ...) AS alias: t's own, where t may itself be such a
+// derived table.
 func (s *scanner) starColumns(rs *pg.RangeSubselect, l *level) map[string]string {
+	if len(rs.GetAlias().GetColnames()) > 0 {
+		return nil
+	}
 	sel := rs.GetSubquery().GetSelectStmt()
-	if sel == nil || len(rs.GetAlias().GetColnames()) > 0 || sel.GetOp() != pg.SetOperation_SETOP_NONE ||
+	if sel == nil || sel.GetOp() != pg.SetOperation_SETOP_NONE ||
 		len(sel.GetFromClause()) != 1 || len(sel.GetTargetList()) != 1 || len(sel.GetGroupClause()) > 0 ||
 		len(sel.GetDistinctClause()) > 0 || len(sel.GetWindowClause()) > 0 || sel.GetWithClause() != nil {
 		return nil
 	}
 	fields := sel.GetTargetList()[0].GetResTarget().GetVal().GetColumnRef().GetFields()
-	rv := sel.GetFromClause()[0].GetRangeVar()
-	if len(fields) != 1 || fields[0].GetAStar() == nil || rv == nil || rv.GetSchemaname() == "" && l.ctes[rv.GetRelname()] {
+	if len(fields) != 1 || fields[0].GetAStar() == nil {
 		return nil
 	}
-	t, ok := s.opts.Env.Table(rv)
-	if !ok || len(rv.GetAlias().GetColnames()) > 0 {
-		return nil
+	switch x := sel.GetFromClause()[0].GetNode().(type) {
+	case *pg.Node_RangeSubselect:
+		return s.starColumns(x.RangeSubselect, l)
+	case *pg.Node_RangeVar:
+		rv := x.RangeVar
+		if rv.GetSchemaname() == "" && l.ctes[rv.GetRelname()] || len(rv.GetAlias().GetColnames()) > 0 {
+			return nil
+		}
+		if t, ok := s.opts.Env.Table(rv); ok {
+			return t.Columns
+		}
 	}
-	return t.Columns
+	return nil
 }

@@ -48,6 +48,7 @@ func (c *checker) updateStmt(u *pg.UpdateStmt) error {
 	}
 	if bound {
 		ref := tableRef{table: t, rv: u.GetRelation(), bare: len(from) == 0}
+		c.targets = append(c.targets, targetFilter{conj: conj, ref: ref, what: "UPDATE ... WHERE"})
 		if err := c.confined(conj, ref); err != nil {
 			return refuse("UPDATE of tenant-bound table %s is not confined: %v; the rewriter must add WHERE %s.%s = '<tenant>' as a top-level conjunct",
 				rvName(u.GetRelation()), err, ref.refname(), t.TenantColumn)
@@ -79,6 +80,7 @@ func (c *checker) deleteStmt(d *pg.DeleteStmt) error {
 	}
 	if bound {
 		ref := tableRef{table: t, rv: d.GetRelation(), bare: len(using) == 0}
+		c.targets = append(c.targets, targetFilter{conj: conj, ref: ref, what: "DELETE ... WHERE"})
 		if err := c.confined(conj, ref); err != nil {
 			return refuse("DELETE from tenant-bound table %s is not confined: %v; the rewriter must add WHERE %s.%s = '<tenant>' as a top-level conjunct",
 				rvName(d.GetRelation()), err, ref.refname(), t.TenantColumn)

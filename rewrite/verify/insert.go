@@ -142,6 +142,7 @@ func (c *checker) onConflict(s *pg.InsertStmt, t catalog.Table) error {
 		return nil
 	}
 	ref := tableRef{table: t, rv: s.GetRelation()}
+	c.targets = append(c.targets, targetFilter{conj: conjuncts(oc.GetWhereClause()), ref: ref, what: "ON CONFLICT ... WHERE"})
 	if err := c.confined(conjuncts(oc.GetWhereClause()), ref); err != nil {
 		return refuse("ON CONFLICT DO UPDATE on %s is not confined: %v; the rewriter must add WHERE %s.%s = '<tenant>' to DO UPDATE",
 			rvName(s.GetRelation()), err, ref.refname(), t.TenantColumn)

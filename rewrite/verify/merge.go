@@ -22,6 +22,7 @@ func (c *checker) mergeStmt(m *pg.MergeStmt) error {
 	}
 	if bound {
 		ref := tableRef{table: t, rv: m.GetRelation()}
+		c.targets = append(c.targets, targetFilter{conj: conjuncts(m.GetJoinCondition()), ref: ref, what: "MERGE ... ON"})
 		if err := c.confined(conjuncts(m.GetJoinCondition()), ref); err != nil {
 			return refuse("MERGE into tenant-bound table %s is not confined: %v; the rewriter must add %s.%s = '<tenant>' to the ON condition",
 				rvName(m.GetRelation()), err, ref.refname(), t.TenantColumn)

@@ -33,6 +33,7 @@ func (c *checker) confined(conj []*pg.Node, r tableRef) error {
 	if r.table.Kind == catalog.PathBound {
 		for _, n := range conj {
 			if sl := n.GetSubLink(); sl != nil && r.isColumn(sl.GetTestexpr(), r.table.Via) && c.parentKeys(sl, r.table) == nil {
+				c.mark(n)
 				return nil
 			}
 		}
@@ -153,6 +154,7 @@ func (c *checker) tenantAssignments(set []*pg.Node, t catalog.Table, constOK boo
 			if err := c.parentGuarded(rt.GetVal(), t); err != nil {
 				return err
 			}
+			c.mark(rt.GetVal())
 		}
 		return nil
 	}
@@ -193,7 +195,11 @@ func (c *checker) insertValues(s *pg.InsertStmt, t catalog.Table) error {
 		if !ok {
 			return refuse("INSERT into %s: cannot tell which value feeds %s", t.QualifiedName(), t.Via)
 		}
-		return c.parentGuarded(n, t)
+		if err := c.parentGuarded(n, t); err != nil {
+			return err
+		}
+		c.mark(n)
+		return nil
 	}
 	if rows := sel.GetValuesLists(); len(rows) > 0 {
 		for _, row := range rows {

@@ -61,6 +61,7 @@ func (c *checker) confinedBinding(conj []*pg.Node, r tableRef) error {
 	for _, n := range conj {
 		err := c.tenantPredicate(n, r, allowed)
 		if err == nil {
+			c.mark(n)
 			return nil
 		}
 		if !errors.Is(err, errNotPredicate) {

@@ -43,9 +43,13 @@ func Check(sql string, p Policy) (err error) {
 	if err != nil {
 		return refuse("the statement does not parse (%v); the rewriter emitted invalid SQL", err)
 	}
-	c := &checker{p: p}
 	for i, raw := range tree.GetStmts() {
-		if err := c.topLevel(raw.GetStmt()); err != nil {
+		c := &checker{p: p, generated: map[*pg.Node]bool{}}
+		err := c.topLevel(raw.GetStmt())
+		if err == nil {
+			err = c.barrier(raw.GetStmt())
+		}
+		if err != nil {
 			if len(tree.GetStmts()) > 1 {
 				return fmt.Errorf("statement %d: %w", i+1, err)
 			}
@@ -69,6 +73,11 @@ type checker struct {
 	// inPrepare is set inside PREPARE, whose parameters are never checked
 	// at Bind and so may not supply a tenant column.
 	inPrepare bool
+	// generated are the tenant predicates, parent sub-links and parent
+	// guards the checks recognised, and targets the filters of the write
+	// targets: the security barrier's check reads them (barrier.go).
+	generated map[*pg.Node]bool
+	targets   []targetFilter
 }
 
 // topLevel checks one statement of the parse result.
