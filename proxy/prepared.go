@@ -26,6 +26,9 @@ type definition struct {
 	rewritten string // as it went upstream (shadow mode: as enforce mode would send it)
 	version   int64  // catalog version it was rewritten under
 	uses      []string
+	// fence: rewritten with rewrite.Scope.Fence, because the Parse
+	// declared parameter types the security barrier could not rely on.
+	fence bool
 }
 
 // preparedStmt is what the session must remember of an accepted Parse.

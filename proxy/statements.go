@@ -88,7 +88,7 @@ func (s *session) handleParse(m *pgproto3.Parse) {
 		s.endUnnamed()
 	}
 	snap := s.srv.cfg.Catalog.Snapshot()
-	res, err := s.srv.cfg.Rewriter.Rewrite(m.Query, s.scope, snap)
+	res, fence, err := s.rewriteParse(m.Query, m.ParameterOIDs, snap)
 	if err == nil && s.pooled && m.Name != "" && len(s.book.statement(m.Name)) > 0 {
 		// Upstream, every Parse has a name of its own: say what
 		// Postgres would.
@@ -128,7 +128,7 @@ func (s *session) handleParse(m *pgproto3.Parse) {
 		// Drops take effect only when executed; definitions are
 		// recorded now (keeping more than exists only adds checks).
 		s.book.sqlChanges(&rewrite.Result{SQL: res.SQL, Defines: res.Defines, Uses: res.Uses}, m.Query, snap.Version())
-		st.definition = definition{sql: m.Query, rewritten: res.SQL, version: snap.Version(), uses: res.Uses}
+		st.definition = definition{sql: m.Query, rewritten: res.SQL, version: snap.Version(), uses: res.Uses, fence: fence}
 		st.checks, st.fingerprint = res.ParamChecks, res.Fingerprint
 		s.settingsDirty = s.settingsDirty || s.pooled && res.Settings
 		if !s.shadow {
@@ -234,8 +234,25 @@ func (s *session) current(def definition, snap *catalog.Snapshot) bool {
 	if def.version == snap.Version() {
 		return true
 	}
-	res, err := s.srv.cfg.Rewriter.Rewrite(def.sql, s.scope, snap)
+	scope := s.scope
+	scope.Fence = def.fence
+	res, err := s.srv.cfg.Rewriter.Rewrite(def.sql, scope, snap)
 	return err == nil && res.SQL == def.rewritten
+}
+
+// rewriteParse rewrites a Parse's SQL. When the parameter types the client
+// declared do not fit the comparisons the security barrier counted as
+// leakproof (a parameter declared numeric against an integer column
+// coerces the column), it rewrites again with every statement fenced.
+func (s *session) rewriteParse(sql string, oids []uint32, snap *catalog.Snapshot) (res *rewrite.Result, fence bool, err error) {
+	res, err = s.srv.cfg.Rewriter.Rewrite(sql, s.scope, snap)
+	if err != nil || res.ParamTypesFit(oids) {
+		return res, false, err
+	}
+	scope := s.scope
+	scope.Fence = true
+	res, err = s.srv.cfg.Rewriter.Rewrite(sql, scope, snap)
+	return res, true, err
 }
 
 // checkUses refuses running a prepared statement or cursor that was defined

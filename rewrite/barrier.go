@@ -42,12 +42,24 @@ type fence struct {
 // scanBarrier reads the statement before the walker changes it.
 func (w *walker) scanBarrier(stmt *pg.Node) {
 	env := leakproof.CatalogEnv{Snapshot: w.snap, SearchPath: w.cfg.SearchPath}
-	w.barrier = barrier{report: leakproof.Scan(stmt, leakproof.Options{Env: env}), fences: map[*pg.RangeVar]fence{}}
-	w.literalSensitive = w.literalSensitive || w.barrier.report.ReadConstant
+	rep := leakproof.Scan(stmt, leakproof.Options{Env: env, UntypedParams: w.scope.Fence})
+	w.barrier = barrier{report: rep, fences: map[*pg.RangeVar]fence{}}
+	w.literalSensitive = w.literalSensitive || rep.ReadConstant
+	for i, use := range rep.Params {
+		if w.paramUses == nil {
+			w.paramUses = map[int]leakproof.ParamUse{}
+		}
+		if prev, ok := w.paramUses[i]; ok && prev != use {
+			// Two statements of the string disagree: no declared type
+			// fits both; Fits must fail for any declared type.
+			use = leakproof.ParamUse{}
+		}
+		w.paramUses[i] = use
+	}
 }
 
 func (w *walker) leaky() bool {
-	return w.barrier.report != nil && w.barrier.report.Leaky
+	return w.scope.Fence || w.barrier.report != nil && w.barrier.report.Leaky
 }
 
 // fenceDerived makes a derived table a fence when the statement needs it.

@@ -48,8 +48,8 @@ const payloadCols = `body text, len text, re text, d text, j text, a text, mood 
 // The payloads: harmless on the session's rows, failing on the others'.
 const (
 	benign = `'11', 'ab', 'a', '2024-01-02', '{"a":1}', '{1,2}', 'ok', 5, 5`
-	trip   = `'TOPSECRET_T2', 'seven77', '(', 'x-not-date', '{bad', '{1,x', 'angry', -5, 3000000000`
-	trip7  = `'SECRET7', 'seven77', '(', 'x-not-date', '{bad', '{1,x', 'angry', -5, 3000000000`
+	trip   = `'TOPSECRET_T2', 'seven77', '(', 'x-not-date', '{bad', '{1,x', 'angry', -5, 5000000000`
+	trip7  = `'SECRET7', 'seven77', '(', 'x-not-date', '{bad', '{1,x', 'angry', -5, 5000000000`
 )
 
 // barrierRows are (table, mine, values) for every row.
@@ -467,4 +467,51 @@ func TestBarrierTiming(t *testing.T) {
 	if ratio > 5 {
 		t.Errorf("the statement took %.1f times as long beside other tenants' rows (%v vs %v): the expensive expression ran on their rows", ratio, mixed, own)
 	}
+}
+
+// A parameter the client declares with a type that does not fit the
+// column coerces the column: bigint = oid casts every row's value to oid,
+// which fails on another tenant's 5000000000. The session rewrites such a
+// Parse again with every table fenced and no parameter comparison moved.
+func TestBarrierDeclaredParamTypes(t *testing.T) {
+	ctx, shared, solo := openBarrierDBs(t)
+	snap := barrierCatalog()
+	rw := rewrite.New(rewrite.Config{SearchPath: []string{"public"}})
+	sql := "SELECT X.id FROM teams X WHERE X.big = $1"
+	res, err := rw.Rewrite(sql, barrierScope, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const oidType, int8Type = 26, 20
+	if !res.ParamTypesFit([]uint32{0}) || !res.ParamTypesFit([]uint32{int8Type}) || !res.ParamTypesFit(nil) {
+		t.Errorf("unspecified and bigint parameters must fit: %s", res.SQL)
+	}
+	if res.ParamTypesFit([]uint32{oidType}) {
+		t.Fatalf("an oid parameter fits a bigint column: %s", res.SQL)
+	}
+	fence := barrierScope
+	fence.Fence = true
+	fenced, err := rw.Rewrite(sql, fence, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fenced.SQL, "OFFSET 0) x WHERE x.big = $1") {
+		t.Errorf("the comparison must stay outside the fence: %s", fenced.SQL)
+	}
+	run := func(conn *pgx.Conn, q string) string {
+		rr := conn.PgConn().ExecParams(ctx, q, [][]byte{[]byte("5")}, []uint32{oidType}, nil, nil).Read()
+		if rr.Err != nil {
+			var pe *pgconn.PgError
+			if errors.As(rr.Err, &pe) {
+				return "ERROR " + pe.Code + " " + pe.Message
+			}
+			return rr.Err.Error()
+		}
+		return strings.Join(pgtest.ResultTexts([]*pgconn.Result{rr}), "|")
+	}
+	want := run(solo, sql)
+	if got := run(shared, fenced.SQL); got != want {
+		t.Errorf("fenced: %s\n  tenant's own database: %s\n  shared: %s", fenced.SQL, want, got)
+	}
+	t.Logf("own database: %s; fenced: %s", want, run(shared, fenced.SQL))
 }

@@ -191,6 +191,9 @@ func cacheKey(kind, sql string, version int64, claims []string, scope Scope) str
 	if scope.ReadOnly {
 		b.WriteByte('r')
 	}
+	if scope.Fence {
+		b.WriteByte('f')
+	}
 	b.WriteString(strconv.FormatInt(version, 10))
 	for _, name := range claims {
 		b.WriteByte(0)
@@ -215,7 +218,7 @@ func (c *Cache) build(sql string, claims []string, scope Scope, snap *catalog.Sn
 	if len(claims) > 999 {
 		return &template{}
 	}
-	placeholder := Scope{Values: make(map[string][]string, len(claims)), ReadOnly: scope.ReadOnly}
+	placeholder := Scope{Values: make(map[string][]string, len(claims)), ReadOnly: scope.ReadOnly, Fence: scope.Fence}
 
 	for ci, name := range claims {
 		n := len(scope.Values[name])

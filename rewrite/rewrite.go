@@ -8,6 +8,7 @@ import (
 	pg "github.com/pganalyze/pg_query_go/v5"
 	"github.com/pganalyze/pg_query_go/v5/parser"
 	"github.com/tenantproxy/tenantproxy/catalog"
+	"github.com/tenantproxy/tenantproxy/rewrite/leakproof"
 	"github.com/tenantproxy/tenantproxy/rewrite/verify"
 )
 
@@ -24,6 +25,11 @@ type Scope struct {
 	// may not write: INSERT, UPDATE, DELETE, MERGE, COPY FROM, row locks
 	// and read-write transactions are refused (SQLSTATE 25006).
 	ReadOnly bool
+	// Fence rewrites as if every statement held an expression that is not
+	// leakproof, and counts no comparison with a parameter as leakproof:
+	// for a statement whose declared parameter types do not fit the
+	// columns they are compared with (Result.ParamTypesFit).
+	Fence bool
 }
 
 // Decision is what the rewriter did with a statement string.
@@ -88,6 +94,23 @@ type Result struct {
 
 	// literalSensitive: the rewrite read a constant's value (literals.go).
 	literalSensitive bool
+	// paramUses are the parameters the security barrier compared as
+	// leakproof, and the family each must be of.
+	paramUses map[int]leakproof.ParamUse
+}
+
+// ParamTypesFit reports whether the parameter types a client declared
+// (Parse's OIDs, $1 first; 0 for unspecified) fit what the security barrier
+// assumed of them: a parameter compared with an integer column must be an
+// integer, or left to Postgres. When they do not, rewrite the statement
+// again with Scope.Fence.
+func (r *Result) ParamTypesFit(oids []uint32) bool {
+	for i, use := range r.paramUses {
+		if i >= 1 && i <= len(oids) && !use.Fits(oids[i-1]) {
+			return false
+		}
+	}
+	return true
 }
 
 // CopyIn describes the rows of a COPY ... FROM STDIN into a tenant-bound
@@ -223,9 +246,10 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 			Settings: w.settings, literalSensitive: w.literalSensitive}
 	}
 	res.Fingerprint = Fingerprint(sql)
+	res.paramUses = w.paramUses
 	// The second line: an independent checker must agree with what is sent,
 	// passed statements included.
-	policy := verify.Policy{Tenants: scope.Values, SearchPath: r.cfg.SearchPath, Snapshot: snap, TenantSchema: w.ownSchema}
+	policy := verify.Policy{Tenants: scope.Values, SearchPath: r.cfg.SearchPath, Snapshot: snap, TenantSchema: w.ownSchema, UntypedParams: scope.Fence}
 	if err := verify.Check(res.SQL, policy); err != nil {
 		return nil, &Rejection{Code: codeRefused, Reason: "statement could not be verified as tenant-confined: " + err.Error(),
 			Hint: "this is a gap in the rewriter; rephrase the statement, and report it"}

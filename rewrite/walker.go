@@ -7,6 +7,7 @@ import (
 
 	pg "github.com/pganalyze/pg_query_go/v5"
 	"github.com/tenantproxy/tenantproxy/catalog"
+	"github.com/tenantproxy/tenantproxy/rewrite/leakproof"
 	"github.com/tenantproxy/tenantproxy/rewrite/verify"
 )
 
@@ -41,6 +42,9 @@ type walker struct {
 	// barrier is the security barrier of the statement being rewritten
 	// (barrier.go).
 	barrier barrier
+	// paramUses gathers the barrier's assumptions about parameter types
+	// over the string's statements.
+	paramUses map[int]leakproof.ParamUse
 }
 
 func (w *walker) fail(r *Rejection) {

@@ -390,6 +390,9 @@ func (s *scanner) compareArray(col, arr *pg.Node, l *level) bool {
 // (an array of them when array): its type, when declared, must be of f.
 func (s *scanner) paramUse(i int, f Family, array bool) bool {
 	use := ParamUse{Family: f, Array: array}
+	if s.opts.UntypedParams {
+		return false
+	}
 	if declared, ok := s.opts.ParamTypes[i]; ok {
 		if declared.Family == "" {
 			return false

@@ -50,6 +50,9 @@ type Options struct {
 	// ParamTypes are the parameter types a PREPARE or Parse declared,
 	// keyed by number; a declared type outside every family has Family "".
 	ParamTypes map[int]ParamUse
+	// UntypedParams: no comparison with a parameter counts as leakproof
+	// (the client declared parameter types that do not fit).
+	UntypedParams bool
 }
 
 // Scan reads one statement (any statement kind; those without

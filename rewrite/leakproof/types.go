@@ -117,6 +117,38 @@ func typeNameFamily(t *pg.TypeName) Family {
 	return ""
 }
 
+// ArrayOIDFamilies maps the OIDs of the built-in array types to their
+// element's family.
+var ArrayOIDFamilies = map[uint32]Family{
+	1005: Int, 1007: Int, 1016: Int,
+	1021: Float, 1022: Float,
+	1009: Text, 1015: Text, 1003: Text,
+	1014: Bpchar,
+	2951: UUID,
+	1000: Bool,
+	1182: Date,
+	1115: Timestamp,
+	1185: Timestamptz,
+	1183: Time,
+	1187: Interval,
+	1028: OID,
+	1001: Bytea,
+	1041: Inet,
+	1002: Char,
+}
+
+// Fits reports whether a parameter declared with type oid (0 or 705,
+// "unknown", leave it to Postgres) is of the use's family.
+func (u ParamUse) Fits(oid uint32) bool {
+	if oid == 0 || oid == 705 {
+		return true
+	}
+	if u.Array {
+		return ArrayOIDFamilies[oid] == u.Family
+	}
+	return OIDFamilies[oid] == u.Family
+}
+
 // OIDFamilies maps the OIDs of the built-in types to their families, for
 // the parameter types a client declares in a protocol-level Parse.
 var OIDFamilies = map[uint32]Family{

@@ -60,7 +60,7 @@ func (c *checker) own(n *pg.Node) bool {
 // barrier checks one statement that passed the other checks.
 func (c *checker) barrier(stmt *pg.Node) error {
 	env := leakproof.CatalogEnv{Snapshot: c.p.Snapshot, SearchPath: c.p.SearchPath}
-	rep := leakproof.Scan(stmt, leakproof.Options{Env: env, Generated: c.own})
+	rep := leakproof.Scan(stmt, leakproof.Options{Env: env, Generated: c.own, UntypedParams: c.p.UntypedParams})
 	if !rep.Leaky {
 		return nil
 	}

@@ -21,6 +21,9 @@ type Policy struct {
 	// TenantSchema is the session's own schema under schema-per-tenant
 	// isolation: any relation qualified with it is the tenant's.
 	TenantSchema string
+	// UntypedParams: the client declared parameter types, so no
+	// comparison with a parameter counts as leakproof.
+	UntypedParams bool
 }
 
 // ErrUnverified is wrapped by every error Check returns, so callers can
