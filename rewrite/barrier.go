@@ -80,7 +80,7 @@ func (w *walker) guarded(where *pg.Node, filter func() *pg.Node) *pg.Node {
 	if where == nil || !w.leaky() {
 		return where
 	}
-	parts := splitAnd(where)
+	parts := leakproof.Split(where)
 	changed := false
 	for i, c := range parts {
 		if info, ok := w.barrier.report.Conjuncts[c]; ok && info.Safe {
@@ -103,18 +103,6 @@ func (w *walker) guarded(where *pg.Node, filter func() *pg.Node) *pg.Node {
 		return parts[0]
 	}
 	return pg.MakeBoolExprNode(pg.BoolExprType_AND_EXPR, parts, -1)
-}
-
-// splitAnd returns the operands of a (nested) AND, or n itself.
-func splitAnd(n *pg.Node) []*pg.Node {
-	if b := n.GetBoolExpr(); b != nil && b.GetBoolop() == pg.BoolExprType_AND_EXPR {
-		var out []*pg.Node
-		for _, a := range b.GetArgs() {
-			out = append(out, splitAnd(a)...)
-		}
-		return out
-	}
-	return []*pg.Node{n}
 }
 
 // moveIntoFences moves each leakproof conjunct that filters one fenced
@@ -155,7 +143,7 @@ func (w *walker) moveIntoFences(stmt *pg.Node) {
 			return nil
 		}
 		var kept []*pg.Node
-		for _, c := range splitAnd(n) {
+		for _, c := range leakproof.Split(n) {
 			f, ok := target[c]
 			if !ok {
 				kept = append(kept, c)
@@ -163,7 +151,7 @@ func (w *walker) moveIntoFences(stmt *pg.Node) {
 			}
 			delete(target, c) // moved once: the fence's own WHERE is walked too
 			requalify(c, f.name)
-			f.sel.WhereClause = pg.MakeBoolExprNode(pg.BoolExprType_AND_EXPR, append(splitAnd(f.sel.GetWhereClause()), c), -1)
+			f.sel.WhereClause = pg.MakeBoolExprNode(pg.BoolExprType_AND_EXPR, append(leakproof.Split(f.sel.GetWhereClause()), c), -1)
 		}
 		switch len(kept) {
 		case 0:
@@ -171,7 +159,7 @@ func (w *walker) moveIntoFences(stmt *pg.Node) {
 		case 1:
 			return kept[0]
 		}
-		if len(kept) == len(splitAnd(n)) {
+		if len(kept) == len(leakproof.Split(n)) {
 			return n
 		}
 		return pg.MakeBoolExprNode(pg.BoolExprType_AND_EXPR, kept, -1)

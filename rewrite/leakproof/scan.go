@@ -216,7 +216,7 @@ func (s *scanner) selectLevel(sel *pg.SelectStmt, parent *level) (*level, bool) 
 // for each, whether it is leakproof and which single table of movable it
 // alone filters.
 func (s *scanner) conjuncts(where *pg.Node, l *level, movable []*item) {
-	for _, c := range split(where) {
+	for _, c := range Split(where) {
 		ok := s.root(c, l)
 		info := Conjunct{Safe: ok}
 		if ok {
@@ -226,15 +226,16 @@ func (s *scanner) conjuncts(where *pg.Node, l *level, movable []*item) {
 	}
 }
 
-// split returns the operands of a flat AND, or the expression itself.
-func split(n *pg.Node) []*pg.Node {
+// Split returns the operands of a (nested) AND, or the expression itself;
+// nothing for nil.
+func Split(n *pg.Node) []*pg.Node {
 	if n == nil {
 		return nil
 	}
 	if b := n.GetBoolExpr(); b != nil && b.GetBoolop() == pg.BoolExprType_AND_EXPR {
 		var out []*pg.Node
 		for _, a := range b.GetArgs() {
-			out = append(out, split(a)...)
+			out = append(out, Split(a)...)
 		}
 		return out
 	}

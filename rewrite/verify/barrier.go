@@ -78,16 +78,13 @@ func (c *checker) barrier(stmt *pg.Node) error {
 	}
 	ctes := cteNames(stmt)
 	var err error
-	var walk func(m protoreflect.Message)
-	walk = func(m protoreflect.Message) {
+	walkTree(stmt.ProtoReflect(), func(m protoreflect.Message) bool {
 		if err != nil {
-			return
+			return false // the first refusal stands
 		}
 		switch x := m.Interface().(type) {
 		case *pg.Node:
-			if c.own(x) {
-				return
-			}
+			return !c.own(x)
 		case *pg.SelectStmt:
 			err = c.fenced(x, ctes, safe)
 		case *pg.UpdateStmt:
@@ -97,21 +94,8 @@ func (c *checker) barrier(stmt *pg.Node) error {
 		case *pg.MergeStmt:
 			err = c.unfenced([]*pg.Node{x.GetSourceRelation()}, ctes, "MERGE ... USING")
 		}
-		m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-			switch {
-			case fd.Kind() != protoreflect.MessageKind || fd.IsMap():
-			case fd.IsList():
-				l := v.List()
-				for i := 0; i < l.Len(); i++ {
-					walk(l.Get(i).Message())
-				}
-			default:
-				walk(v.Message())
-			}
-			return err == nil
-		})
-	}
-	walk(stmt.ProtoReflect())
+		return err == nil
+	})
 	if err != nil {
 		return refuse("the statement holds an expression that is not leakproof (%s), and %v", nodeName(rep.First), err)
 	}
@@ -202,25 +186,32 @@ func (c *checker) unfenced(items []*pg.Node, ctes map[string]bool, what string) 
 // cteNames returns every CTE name the statement defines, at any level.
 func cteNames(stmt *pg.Node) map[string]bool {
 	out := map[string]bool{}
-	var walk func(m protoreflect.Message)
-	walk = func(m protoreflect.Message) {
+	walkTree(stmt.ProtoReflect(), func(m protoreflect.Message) bool {
 		if cte, ok := m.Interface().(*pg.CommonTableExpr); ok {
 			out[cte.GetCtename()] = true
 		}
-		m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-			switch {
-			case fd.Kind() != protoreflect.MessageKind || fd.IsMap():
-			case fd.IsList():
-				l := v.List()
-				for i := 0; i < l.Len(); i++ {
-					walk(l.Get(i).Message())
-				}
-			default:
-				walk(v.Message())
-			}
-			return true
-		})
-	}
-	walk(stmt.ProtoReflect())
+		return true
+	})
 	return out
+}
+
+// walkTree calls fn for m and the messages below it, parents first; fn
+// returns false to skip what is below a message.
+func walkTree(m protoreflect.Message, fn func(protoreflect.Message) bool) {
+	if !fn(m) {
+		return
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.Kind() != protoreflect.MessageKind || fd.IsMap():
+		case fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				walkTree(l.Get(i).Message(), fn)
+			}
+		default:
+			walkTree(v.Message(), fn)
+		}
+		return true
+	})
 }

@@ -518,3 +518,11 @@ func TestCheckTenantSchema(t *testing.T) {
 		}
 	}
 }
+
+// A refusal of the barrier stands whatever the statement holds after it.
+func TestBarrierFirstRefusalStands(t *testing.T) {
+	sql := `SELECT lower(c.name) FROM (SELECT * FROM public.customers WHERE customers.tenant_id = '42') AS c, ` + ordF
+	if err := verify.Check(sql, policy()); err == nil || !strings.Contains(err.Error(), "without a fence") {
+		t.Fatalf("got %v", err)
+	}
+}
