@@ -121,7 +121,8 @@ var barrierKinds = []struct{ kind, table string }{
 	{"path chain", "reactions"},
 }
 
-// barrierExprs are true on the session's rows and fail on the others'.
+// barrierExprs are true on the session's rows and fail on the others'
+// (all but the last).
 var barrierExprs = []struct{ name, expr string }{
 	{"cast", "X.body::int = 11"},
 	{"division", "1 / (length(X.len) - 7) = 0"},
@@ -133,6 +134,9 @@ var barrierExprs = []struct{ name, expr string }{
 	{"enum", "X.mood::mood = 'ok'"},
 	{"domain", "X.n::posint > 0"},
 	{"overflow", "X.big::int = 5"},
+	// Fails on the session's rows too: the error must come through as the
+	// tenant's own database gives it.
+	{"own rows fail", "X.n / (X.n - X.n) = 1"},
 }
 
 // barrierPosition is a statement shape: {T} is the table, {e} the

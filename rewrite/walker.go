@@ -214,10 +214,9 @@ func tenantPredicate(ref, col string, values []string) *pg.Node {
 }
 
 // confine returns pred AND (where), or pred alone when where is nil. The
-// tenant predicate comes first: Postgres orders a scan's filter conditions
-// by estimated cost and keeps the written order between equals, so on a tie
-// the tenant filter runs before a user condition that might raise an error
-// on another tenant's row (an error is a side channel).
+// tenant predicate comes first, which Postgres keeps only between quals of
+// equal cost: the order guarantees nothing, the security barrier does
+// (barrier.go guards the user's conditions that are not leakproof).
 func confine(where, pred *pg.Node) *pg.Node {
 	if where == nil {
 		return pred
