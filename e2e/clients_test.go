@@ -154,6 +154,9 @@ func TestClientMatrix(t *testing.T) {
 			for _, tenant := range []string{"1", "2"} {
 				e.runScenario(t, c.name, tenant, c.argv(work))
 			}
+			if c.name == "psycopg3" {
+				e.sawResets(t, "DEALLOCATE ALL", "DEALLOCATE _pg3_")
+			}
 		})
 		refusals += 2
 		if c.name == "psql" || c.name == "pgjdbc" {
@@ -217,6 +220,23 @@ func (e *env) onlyDeliberateRefusals(t *testing.T, want int) {
 	}
 	if len(refused) != want {
 		t.Errorf("%d refusals in the audit stream, want %d: %q", len(refused), want, refused)
+	}
+}
+
+// sawResets checks that the audit stream holds an accepted statement
+// starting with each prefix: what a pooled driver sends to reset its
+// statements went through, it was not merely absent.
+func (e *env) sawResets(t *testing.T, prefixes ...string) {
+	t.Helper()
+	for _, p := range prefixes {
+		eventually(t, 10*time.Second, "a "+p+" in the audit stream", func() error {
+			for _, ev := range auditEvents(t, filepath.Join(e.dir, "audit.jsonl")) {
+				if strings.HasPrefix(ev.SQL, p) && ev.Decision != "rejected" {
+					return nil
+				}
+			}
+			return fmt.Errorf("no accepted statement starting with %q", p)
+		})
 	}
 }
 

@@ -142,6 +142,19 @@ func (b *book) closed(name string) {
 	}
 }
 
+// closedAll forgets every committed protocol statement (DEALLOCATE ALL,
+// DISCARD ALL) and returns them.
+func (b *book) closedAll() []preparedStmt {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []preparedStmt
+	for name, st := range b.committed {
+		out = append(out, st)
+		delete(b.committed, name)
+	}
+	return out
+}
+
 // statement returns every record that may describe what runs when name is
 // bound: the unnamed statement's latest Parse; for a named one, the
 // committed record if there is one (a new Parse of the name fails),

@@ -37,6 +37,12 @@ func (s *session) handleQuery(m *pgproto3.Query) {
 			res = nil
 		}
 	}
+	upstream := ""
+	if err == nil && res.Reset != nil && s.pooled {
+		if upstream, err = s.pooledReset(res.Reset); err != nil {
+			res = nil
+		}
+	}
 	if err != nil && !s.shadow {
 		_ = s.auditStatement(id, m.String, nil, err, snap.Version(), start)
 		s.refuse(err, nil)
@@ -60,11 +66,14 @@ func (s *session) handleQuery(m *pgproto3.Query) {
 		s.copyIn.stmt = stmtRef{id: id, sql: m.String, fingerprint: res.Fingerprint}
 		s.copyIn.watch = s.shadow
 	}
-	if s.shadow {
+	switch {
+	case upstream != "":
+		s.sendQuery(upstream, res.Settings)
+	case s.shadow:
 		s.sendQuery(m.String, res.Settings)
-		return
+	default:
+		s.sendQuery(res.SQL, res.Settings)
 	}
-	s.sendQuery(res.SQL, res.Settings)
 }
 
 // sendQuery sends a simple Query upstream. changesSettings marks the
@@ -96,6 +105,12 @@ func (s *session) handleParse(m *pgproto3.Parse) {
 	}
 	if err == nil && res.CopyIn != nil {
 		err = newClientError(codeFeatureUnsupported, "send the COPY as a simple query", "COPY FROM STDIN into a tenant-bound table must use the simple query protocol")
+	}
+	upstream := ""
+	if err == nil && res.Reset != nil && s.pooled {
+		// The reset happens as the Parse goes upstream: what it sends
+		// is a statement of the lent connection's.
+		upstream, err = s.pooledReset(res.Reset)
 	}
 	if err != nil {
 		res = nil
@@ -129,10 +144,16 @@ func (s *session) handleParse(m *pgproto3.Parse) {
 		// recorded now (keeping more than exists only adds checks).
 		s.book.sqlChanges(&rewrite.Result{SQL: res.SQL, Defines: res.Defines, Uses: res.Uses}, m.Query, snap.Version())
 		st.definition = definition{sql: m.Query, rewritten: res.SQL, version: snap.Version(), uses: res.Uses, fence: fence}
+		if upstream != "" {
+			st.rewritten = upstream
+		}
 		st.checks, st.fingerprint = res.ParamChecks, res.Fingerprint
 		s.settingsDirty = s.settingsDirty || s.pooled && res.Settings
 		if !s.shadow {
 			query = res.SQL
+		}
+		if upstream != "" {
+			query = upstream
 		}
 	}
 	s.book.parsed(m.Name, st, s.rounds)

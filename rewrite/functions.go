@@ -13,6 +13,7 @@ import (
 // ones is sound. greatest, least, coalesce and nullif are syntax (their own
 // nodes), listed only for the function-call spelling some tools emit.
 var allowedFunctions = toSet(`
+pg_advisory_unlock_all
 count sum avg min max bool_and bool_or every string_agg array_agg json_agg jsonb_agg
 json_object_agg jsonb_object_agg stddev stddev_pop stddev_samp variance var_pop var_samp
 bit_and bit_or percentile_cont percentile_disc mode

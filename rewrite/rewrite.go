@@ -58,6 +58,19 @@ type ParamCheck struct {
 	Type  string
 }
 
+// PooledReset is what a pool's reset statement asks of the session in
+// transaction pooling, where the upstream connection is shared.
+type PooledReset struct {
+	// Deallocate names the client's protocol-level prepared statement to
+	// drop; All drops every one of them.
+	Deallocate string
+	All        bool
+	// ResetAll: the session's settings go back to their defaults.
+	ResetAll bool
+	// Tag is the command tag the client expects ("DEALLOCATE ALL").
+	Tag string
+}
+
 // Rule says what the rewriter did with one relation, for --explain.
 type Rule struct {
 	Relation string // schema.name
@@ -88,6 +101,11 @@ type Result struct {
 	// Settings reports that the string changes session settings (SET or
 	// RESET without LOCAL, SET SESSION CHARACTERISTICS).
 	Settings bool
+	// Reset, in transaction pooling, is the statement's reset of the
+	// client's connection state (DEALLOCATE, DISCARD, RESET ALL): the
+	// session carries it out on what it tracks for the client. The
+	// string holds that statement only.
+	Reset *PooledReset
 	// Fingerprint is pg_query's fingerprint of the statement as the client
 	// sent it (the same for every constant), for the audit stream.
 	Fingerprint string
@@ -225,11 +243,18 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 			return nil, w.err
 		}
 	}
+	if w.pooledReset != nil {
+		if len(tree.GetStmts()) > 1 {
+			return nil, refuseHint("send it as a statement of its own",
+				"DEALLOCATE, DISCARD and RESET ALL must be the only statement of their string in transaction pooling mode")
+		}
+		w.literalSensitive = true // names matter; rare enough not to cache
+	}
 	if scope.Unscoped {
 		// Nothing to scope and nothing the verifier could check: the
 		// statement goes as sent.
 		return &Result{SQL: sql, Decision: Unscoped, Defines: w.defines, Uses: w.uses, Drops: w.drops,
-			Settings: w.settings, Fingerprint: Fingerprint(sql), literalSensitive: true}, nil
+			Settings: w.settings, Fingerprint: Fingerprint(sql), literalSensitive: true, Reset: w.pooledReset}, nil
 	}
 	if w.copyIn != nil && len(tree.GetStmts()) > 1 {
 		// The session checks the rows of exactly one COPY.
@@ -247,6 +272,10 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 	}
 	res.Fingerprint = Fingerprint(sql)
 	res.paramUses = w.paramUses
+	res.Reset = w.pooledReset
+	if w.pooledReset != nil && w.pooledReset.ResetAll {
+		res.Settings = true
+	}
 	// The second line: an independent checker must agree with what is sent,
 	// passed statements included.
 	policy := verify.Policy{Tenants: scope.Values, SearchPath: r.cfg.SearchPath, Snapshot: snap, TenantSchema: w.ownSchema, UntypedParams: scope.Fence}

@@ -41,6 +41,8 @@ func (w *walker) topStatement(n *pg.Node) {
 		w.unlistenStmt(x.UnlistenStmt)
 	case *pg.Node_NotifyStmt:
 		w.notifyStmt(x.NotifyStmt)
+	case *pg.Node_DiscardStmt:
+		w.discard(x.DiscardStmt)
 	default:
 		w.fail(refuseHint("only queries, EXPLAIN, PREPARE/EXECUTE, cursors, COPY TO STDOUT, transaction control, SHOW, LISTEN/NOTIFY and a few SETs pass the proxy",
 			"%s statements are not supported", statementName(n)))
@@ -65,7 +67,19 @@ func (w *walker) connectionState(n *pg.Node) {
 		if x.CopyStmt.GetIsProgram() || x.CopyStmt.GetFilename() != "" {
 			w.fail(refuseHint("use COPY ... TO STDOUT or FROM STDIN", "COPY to or from a server file or program is not allowed"))
 		}
-	case *pg.Node_PrepareStmt, *pg.Node_ExecuteStmt, *pg.Node_DeallocateStmt:
+	case *pg.Node_DeallocateStmt:
+		name := x.DeallocateStmt.GetName()
+		w.drops = append(w.drops, "stmt:"+orAll(name))
+		if w.cfg.TransactionPooling {
+			// No SQL-level prepared statement exists on a shared
+			// connection: DEALLOCATE names the client's protocol-level
+			// ones, which the session drops under their server names.
+			w.pooledReset = &PooledReset{Deallocate: name, All: name == "", Tag: "DEALLOCATE"}
+			if name == "" {
+				w.pooledReset.Tag = "DEALLOCATE ALL"
+			}
+		}
+	case *pg.Node_PrepareStmt, *pg.Node_ExecuteStmt:
 		if w.cfg.TransactionPooling {
 			w.fail(refuseHint("use the protocol's prepared statements (most drivers do), or a proxy in --pool-mode session",
 				"%s is not available in transaction pooling mode: a prepared statement would outlive the transaction on a shared connection", statementName(n)))
@@ -76,8 +90,6 @@ func (w *walker) connectionState(n *pg.Node) {
 			w.defines = append(w.defines, "stmt:"+x.PrepareStmt.GetName())
 		case *pg.Node_ExecuteStmt:
 			w.uses = append(w.uses, "stmt:"+x.ExecuteStmt.GetName())
-		case *pg.Node_DeallocateStmt:
-			w.drops = append(w.drops, "stmt:"+orAll(x.DeallocateStmt.GetName()))
 		}
 	case *pg.Node_ExplainStmt:
 		if e := x.ExplainStmt.GetQuery().GetExecuteStmt(); e != nil {
@@ -168,6 +180,35 @@ func (w *walker) selectStmt(s *pg.SelectStmt) {
 	}
 }
 
+// discard handles DISCARD, which a pool sends to reset a connection. In
+// transaction pooling the client's state lives in the session (its
+// prepared statements, settings); the session drops it, and upstream
+// DISCARD acts on the lent connection only. In session mode it is refused:
+// it would drop statements the session still tracks.
+func (w *walker) discard(d *pg.DiscardStmt) {
+	if !w.cfg.TransactionPooling {
+		w.fail(refuseHint("DEALLOCATE and CLOSE what you created and RESET the settings you changed, or use a proxy in --pool-mode transaction",
+			"DISCARD is not supported in session pooling mode"))
+		return
+	}
+	r := &PooledReset{}
+	switch d.GetTarget() {
+	case pg.DiscardMode_DISCARD_ALL:
+		r.Deallocate, r.All, r.ResetAll, r.Tag = "", true, true, "DISCARD ALL"
+		w.drops = append(w.drops, "stmt:*", "cursor:*")
+	case pg.DiscardMode_DISCARD_PLANS:
+		r.Tag = "DISCARD PLANS"
+	case pg.DiscardMode_DISCARD_SEQUENCES:
+		r.Tag = "DISCARD SEQUENCES"
+	case pg.DiscardMode_DISCARD_TEMP:
+		r.Tag = "DISCARD TEMP"
+	default:
+		w.fail(refusef("unsupported DISCARD"))
+		return
+	}
+	w.pooledReset = r
+}
+
 // allowedSettings may be SET and RESET by clients: they change formatting,
 // timeouts and labels, never what a statement reads.
 var allowedSettings = toSet(`application_name timezone datestyle intervalstyle statement_timeout
@@ -184,7 +225,14 @@ func (w *walker) setting(s *pg.VariableSetStmt) {
 			return // SET TRANSACTION ISOLATION LEVEL / READ ONLY
 		}
 	case pg.VariableSetKind_VAR_RESET_ALL:
-		w.fail(refuseHint("RESET the settings you changed one by one", "RESET ALL is not allowed"))
+		if w.cfg.TransactionPooling {
+			// The connection's settings go back to their defaults; the
+			// session reads its settings back, and the next lent
+			// connection gets them.
+			w.pooledReset = &PooledReset{ResetAll: true, Tag: "RESET"}
+			return
+		}
+		w.fail(refuseHint("RESET the settings you changed one by one, or use a proxy in --pool-mode transaction", "RESET ALL is not allowed"))
 		return
 	}
 	if !allowedSettings[name] {

@@ -42,6 +42,9 @@ type walker struct {
 	// barrier is the security barrier of the statement being rewritten
 	// (barrier.go).
 	barrier barrier
+	// pooledReset is the connection reset the string asks for in
+	// transaction pooling (DEALLOCATE, DISCARD, RESET ALL).
+	pooledReset *PooledReset
 	// paramUses gathers the barrier's assumptions about parameter types
 	// over the string's statements.
 	paramUses map[int]leakproof.ParamUse

@@ -100,6 +100,8 @@ func (c *checker) topLevel(n *pg.Node) error {
 		return c.fields(x.ExecuteStmt.ProtoReflect(), nil)
 	case *pg.Node_DeallocateStmt:
 		return c.fields(x.DeallocateStmt.ProtoReflect(), nil)
+	case *pg.Node_DiscardStmt:
+		return nil // the connection's own state; it names no relation
 	case *pg.Node_FetchStmt:
 		return c.fields(x.FetchStmt.ProtoReflect(), nil)
 	case *pg.Node_ClosePortalStmt:

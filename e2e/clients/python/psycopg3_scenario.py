@@ -52,6 +52,41 @@ with conn.pipeline():
     c2 = conn.execute("SELECT name FROM accounts WHERE id = %s", (aid,))
 check(c1.fetchone()[0] == 1 and c2.fetchone()[0] == TAG, "pipeline")
 
+# A prepared statement inside a transaction that is rolled back: psycopg
+# sends ROLLBACK, then DEALLOCATE ALL for the statements it prepared.
+with conn.transaction():
+    conn.execute("SELECT name FROM accounts WHERE id = %s", (aid,), prepare=True)
+    raise psycopg.Rollback()
+rows = conn.execute("SELECT name FROM accounts WHERE id = %s", (aid,), prepare=True).fetchall()
+check(rows == [(TAG,)], "prepared statements after a rollback", rows)
+
+# The default prepare threshold (5) over more distinct statements than the
+# statement cache holds (100): evicting one sends DEALLOCATE <name>.
+check(conn.prepare_threshold == 5 and conn.prepared_max == 100, "default prepare settings",
+      [conn.prepare_threshold, conn.prepared_max])
+for i in range(110):
+    for _ in range(6):
+        n = conn.execute(f"SELECT count(*) FROM accounts WHERE id = %s AND {i} = {i}", (aid,)).fetchone()[0]
+        if n != 1:
+            check(False, "statement cache eviction", [i, n])
+check(True, "statement cache eviction (110 prepared statements, 10 deallocated)")
+
+# Pipeline mode: statements prepared and evicted inside a pipeline.
+with conn.pipeline():
+    curs = [conn.execute(f"SELECT {i} + %s", (i,)) for i in range(8) for _ in range(6)]
+check([c.fetchone()[0] for c in curs] == [2 * i for i in range(8) for _ in range(6)], "pipeline with prepared statements")
+
+# A rollback inside a pipeline, after prepared statements.
+try:
+    with conn.pipeline(), conn.transaction():
+        for _ in range(6):
+            conn.execute("SELECT count(*) FROM notes WHERE account_id = %s", (aid,))
+        raise psycopg.Rollback()
+except psycopg.Rollback:
+    pass
+check(conn.execute("SELECT count(*) FROM notes WHERE account_id = %s", (aid,)).fetchone()[0] == 1,
+      "pipeline rollback after prepared statements")
+
 with conn.cursor() as cur:
     with cur.copy("COPY notes (account_id, body) FROM STDIN") as copy:
         copy.write_row((aid, "copied 1"))
@@ -82,3 +117,25 @@ except psycopg.Error as e:
           [e.sqlstate, str(e)])
 check(conn.execute("SELECT 1").fetchone() == (1,), "session usable after refusal")
 conn.close()
+
+# psycopg_pool: connections are reset and reused; each checkout runs
+# prepared statements again.
+try:
+    import psycopg_pool
+except ImportError:
+    psycopg_pool = None
+if psycopg_pool is not None:
+    with psycopg_pool.ConnectionPool(ENV["DATABASE_URL"], min_size=1, max_size=2, open=True) as pool:
+        for i in range(4):
+            with pool.connection() as pc:
+                for _ in range(6):
+                    rows = pc.execute("SELECT name FROM accounts WHERE id = %s", (aid,)).fetchall()
+                check(rows == [(TAG,)], f"psycopg_pool checkout {i + 1}", rows)
+        with pool.connection() as pc:
+            with pc.transaction():
+                pc.execute("SELECT name FROM accounts WHERE id = %s", (aid,), prepare=True)
+                raise psycopg.Rollback()
+        with pool.connection() as pc:
+            rows = pc.execute("SELECT name FROM accounts WHERE id = %s", (aid,), prepare=True).fetchall()
+            check(rows == [(TAG,)], "psycopg_pool after a rolled-back checkout", rows)
+    print(f"version: psycopg_pool {psycopg_pool.__version__}", flush=True)

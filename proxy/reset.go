@@ -1,0 +1,60 @@
+package proxy
+
+import (
+	"strings"
+
+	"github.com/tenantproxy/tenantproxy/rewrite"
+)
+
+// Pooled drivers reset what they left on a connection: psycopg 3 sends
+// DEALLOCATE name when its statement cache evicts and DEALLOCATE ALL after
+// a rollback; pools send DISCARD ALL or RESET ALL when a connection goes
+// back. In transaction mode that state is the session's, not the upstream
+// connection's: its protocol statements have server names of their own
+// and its settings follow it from connection to connection. A reset acts
+// on the session's records, and what goes upstream touches the lent
+// connection only, with the command tag the driver expects.
+
+// pooledReset carries out a reset on the session's records and returns the
+// statement to send upstream in its place.
+func (s *session) pooledReset(r *rewrite.PooledReset) (string, error) {
+	sc := s.up
+	switch {
+	case r.All:
+		for _, st := range s.book.closedAll() {
+			s.statementEnded(st.id, s.results.take(st.id))
+		}
+		// Every statement on the connection goes; each session prepares
+		// its own again where it needs them.
+		clear(sc.prepared)
+		if !r.ResetAll {
+			return "DEALLOCATE ALL", nil
+		}
+		sc.settings = nil // applied again when next lent
+		s.settingsDirty = true
+		return "DISCARD ALL", nil
+	case r.Deallocate != "":
+		recs := s.book.statement(r.Deallocate)
+		if len(recs) == 0 {
+			return "", unknownStatement(r.Deallocate)
+		}
+		st := recs[len(recs)-1]
+		s.statementEnded(recs[0].id, s.results.take(recs[0].id))
+		// Drop it where it is: prepared on this connection first if an
+		// earlier transaction prepared it on another.
+		s.onServer(st)
+		s.book.closed(r.Deallocate)
+		delete(sc.prepared, st.serverName)
+		return "DEALLOCATE " + quoteIdent(st.serverName), nil
+	case r.ResetAll:
+		sc.settings = nil
+		s.settingsDirty = true
+		return "RESET ALL", nil
+	}
+	return r.Tag, nil // DISCARD PLANS, SEQUENCES, TEMP: the lent connection's own
+}
+
+// quoteIdent quotes an identifier for Postgres.
+func quoteIdent(name string) string {
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
