@@ -96,6 +96,8 @@ var scriptClients = []scriptClient{
 		probe: []string{systemPython, "-c", "import psycopg2"}, install: "apt-get install python3-psycopg2"},
 	{name: "psycopg3", argv: script(systemPython, "python/psycopg3_scenario.py"),
 		probe: []string{systemPython, "-c", "import psycopg"}, install: "apt-get install python3-psycopg"},
+	{name: "asyncpg", argv: script(systemPython, "python/asyncpg_scenario.py"),
+		probe: []string{systemPython, "-c", "import asyncpg"}, install: "apt-get install python3-asyncpg"},
 	{name: "sqlalchemy", argv: script(systemPython, "python/sqlalchemy_scenario.py"),
 		probe: []string{systemPython, "-c", "import sqlalchemy, psycopg2"}, install: "apt-get install python3-sqlalchemy python3-psycopg2"},
 	{name: "django", argv: script(systemPython, "python/django_scenario.py", "scenario"),
@@ -154,8 +156,11 @@ func TestClientMatrix(t *testing.T) {
 			for _, tenant := range []string{"1", "2"} {
 				e.runScenario(t, c.name, tenant, c.argv(work))
 			}
-			if c.name == "psycopg3" {
+			switch c.name {
+			case "psycopg3":
 				e.sawResets(t, "DEALLOCATE ALL", "DEALLOCATE _pg3_")
+			case "asyncpg":
+				e.sawResets(t, "SELECT pg_advisory_unlock_all();")
 			}
 		})
 		refusals += 2

@@ -15,43 +15,38 @@ import (
 // on the session's records, and what goes upstream touches the lent
 // connection only, with the command tag the driver expects.
 
-// pooledReset carries out a reset on the session's records and returns the
-// statement to send upstream in its place.
+// pooledReset carries out a reset on the session's records. It returns
+// the statement to send upstream in place of the client's, or "" when the
+// client's string acts on the lent connection only and goes as it is.
 func (s *session) pooledReset(r *rewrite.PooledReset) (string, error) {
 	sc := s.up
-	switch {
-	case r.All:
+	if r.ResetAll {
+		sc.settings = nil // applied again when next lent
+		s.settingsDirty = true
+	}
+	if r.All {
 		for _, st := range s.book.closedAll() {
 			s.statementEnded(st.id, s.results.take(st.id))
 		}
 		// Every statement on the connection goes; each session prepares
 		// its own again where it needs them.
 		clear(sc.prepared)
-		if !r.ResetAll {
-			return "DEALLOCATE ALL", nil
-		}
-		sc.settings = nil // applied again when next lent
-		s.settingsDirty = true
-		return "DISCARD ALL", nil
-	case r.Deallocate != "":
-		recs := s.book.statement(r.Deallocate)
-		if len(recs) == 0 {
-			return "", unknownStatement(r.Deallocate)
-		}
-		st := recs[len(recs)-1]
-		s.statementEnded(recs[0].id, s.results.take(recs[0].id))
-		// Drop it where it is: prepared on this connection first if an
-		// earlier transaction prepared it on another.
-		s.onServer(st)
-		s.book.closed(r.Deallocate)
-		delete(sc.prepared, st.serverName)
-		return "DEALLOCATE " + quoteIdent(st.serverName), nil
-	case r.ResetAll:
-		sc.settings = nil
-		s.settingsDirty = true
-		return "RESET ALL", nil
 	}
-	return r.Tag, nil // DISCARD PLANS, SEQUENCES, TEMP: the lent connection's own
+	if r.Deallocate == "" {
+		return "", nil
+	}
+	recs := s.book.statement(r.Deallocate)
+	if len(recs) == 0 {
+		return "", unknownStatement(r.Deallocate)
+	}
+	st := recs[len(recs)-1]
+	s.statementEnded(recs[0].id, s.results.take(recs[0].id))
+	// Drop it where it is: prepared on this connection first when an
+	// earlier transaction prepared it on another.
+	s.onServer(st)
+	s.book.closed(r.Deallocate)
+	delete(sc.prepared, st.serverName)
+	return "DEALLOCATE " + quoteIdent(st.serverName), nil
 }
 
 // quoteIdent quotes an identifier for Postgres.

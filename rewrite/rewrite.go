@@ -62,13 +62,12 @@ type ParamCheck struct {
 // transaction pooling, where the upstream connection is shared.
 type PooledReset struct {
 	// Deallocate names the client's protocol-level prepared statement to
-	// drop; All drops every one of them.
+	// drop (the session sends DEALLOCATE of its server name instead); All
+	// drops every one of them.
 	Deallocate string
 	All        bool
 	// ResetAll: the session's settings go back to their defaults.
 	ResetAll bool
-	// Tag is the command tag the client expects ("DEALLOCATE ALL").
-	Tag string
 }
 
 // Rule says what the rewriter did with one relation, for --explain.
@@ -244,9 +243,9 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 		}
 	}
 	if w.pooledReset != nil {
-		if len(tree.GetStmts()) > 1 {
+		if w.pooledReset.Deallocate != "" && len(tree.GetStmts()) > 1 {
 			return nil, refuseHint("send it as a statement of its own",
-				"DEALLOCATE, DISCARD and RESET ALL must be the only statement of their string in transaction pooling mode")
+				"DEALLOCATE of a prepared statement must be the only statement of its string in transaction pooling mode")
 		}
 		w.literalSensitive = true // names matter; rare enough not to cache
 	}
@@ -272,7 +271,9 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 	}
 	res.Fingerprint = Fingerprint(sql)
 	res.paramUses = w.paramUses
-	res.Reset = w.pooledReset
+	if w.cfg.TransactionPooling {
+		res.Reset = w.pooledReset
+	}
 	if w.pooledReset != nil && w.pooledReset.ResetAll {
 		res.Settings = true
 	}

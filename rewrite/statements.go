@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/tenantproxy/tenantproxy/rewrite/verify"
 )
 
 // topStatement handles one statement of the string.
@@ -43,6 +45,8 @@ func (w *walker) topStatement(n *pg.Node) {
 		w.notifyStmt(x.NotifyStmt)
 	case *pg.Node_DiscardStmt:
 		w.discard(x.DiscardStmt)
+	case *pg.Node_DoStmt:
+		w.doStmt(x.DoStmt)
 	default:
 		w.fail(refuseHint("only queries, EXPLAIN, PREPARE/EXECUTE, cursors, COPY TO STDOUT, transaction control, SHOW, LISTEN/NOTIFY and a few SETs pass the proxy",
 			"%s statements are not supported", statementName(n)))
@@ -74,10 +78,7 @@ func (w *walker) connectionState(n *pg.Node) {
 			// No SQL-level prepared statement exists on a shared
 			// connection: DEALLOCATE names the client's protocol-level
 			// ones, which the session drops under their server names.
-			w.pooledReset = &PooledReset{Deallocate: name, All: name == "", Tag: "DEALLOCATE"}
-			if name == "" {
-				w.pooledReset.Tag = "DEALLOCATE ALL"
-			}
+			w.reset(PooledReset{Deallocate: name, All: name == ""})
 		}
 	case *pg.Node_PrepareStmt, *pg.Node_ExecuteStmt:
 		if w.cfg.TransactionPooling {
@@ -191,22 +192,52 @@ func (w *walker) discard(d *pg.DiscardStmt) {
 			"DISCARD is not supported in session pooling mode"))
 		return
 	}
-	r := &PooledReset{}
 	switch d.GetTarget() {
 	case pg.DiscardMode_DISCARD_ALL:
-		r.Deallocate, r.All, r.ResetAll, r.Tag = "", true, true, "DISCARD ALL"
+		w.reset(PooledReset{All: true, ResetAll: true})
 		w.drops = append(w.drops, "stmt:*", "cursor:*")
-	case pg.DiscardMode_DISCARD_PLANS:
-		r.Tag = "DISCARD PLANS"
-	case pg.DiscardMode_DISCARD_SEQUENCES:
-		r.Tag = "DISCARD SEQUENCES"
-	case pg.DiscardMode_DISCARD_TEMP:
-		r.Tag = "DISCARD TEMP"
+	case pg.DiscardMode_DISCARD_PLANS, pg.DiscardMode_DISCARD_SEQUENCES, pg.DiscardMode_DISCARD_TEMP:
+		// The lent connection's own plans, sequence values, temporary
+		// objects (none: the proxy refuses temporary tables).
+		w.reset(PooledReset{})
 	default:
 		w.fail(refusef("unsupported DISCARD"))
+	}
+}
+
+// reset records a pooled driver's reset; several in one string add up.
+func (w *walker) reset(r PooledReset) {
+	if w.pooledReset == nil {
+		w.pooledReset = &PooledReset{}
+	}
+	p := w.pooledReset
+	if r.Deallocate != "" {
+		p.Deallocate = r.Deallocate
+	}
+	p.All = p.All || r.All
+	p.ResetAll = p.ResetAll || r.ResetAll
+}
+
+// doStmt admits asyncpg's reset block and refuses every other DO block.
+func (w *walker) doStmt(d *pg.DoStmt) {
+	var body string
+	for _, a := range d.GetArgs() {
+		de := a.GetDefElem()
+		switch de.GetDefname() {
+		case "as":
+			body = de.GetArg().GetString_().GetSval()
+		case "language":
+			if de.GetArg().GetString_().GetSval() != "plpgsql" {
+				body = ""
+			}
+		}
+	}
+	if verify.IsResetBlock(body) {
+		w.reset(PooledReset{})
 		return
 	}
-	w.pooledReset = r
+	w.fail(refuseHint("run the block directly on the database, or write it as statements",
+		"DO blocks are not allowed: their code runs unseen by the proxy"))
 }
 
 // allowedSettings may be SET and RESET by clients: they change formatting,
@@ -229,7 +260,7 @@ func (w *walker) setting(s *pg.VariableSetStmt) {
 			// The connection's settings go back to their defaults; the
 			// session reads its settings back, and the next lent
 			// connection gets them.
-			w.pooledReset = &PooledReset{ResetAll: true, Tag: "RESET"}
+			w.reset(PooledReset{ResetAll: true})
 			return
 		}
 		w.fail(refuseHint("RESET the settings you changed one by one, or use a proxy in --pool-mode transaction", "RESET ALL is not allowed"))

@@ -3,6 +3,7 @@ package verify
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
 
@@ -62,6 +63,17 @@ func Check(sql string, p Policy) (err error) {
 	return nil
 }
 
+// resetBlock is the DO block of asyncpg's connection reset, word by word:
+// it runs UNLISTEN * when the connection listens on a channel.
+const resetBlock = "BEGIN PERFORM * FROM pg_listening_channels() LIMIT 1; IF FOUND THEN UNLISTEN *; END IF; END;"
+
+// IsResetBlock reports whether a DO block's code is asyncpg's reset block,
+// the only DO block that passes the proxy: its code is known and touches
+// only the connection's own channels.
+func IsResetBlock(body string) bool {
+	return strings.Join(strings.Fields(body), " ") == resetBlock
+}
+
 // refuse builds an error wrapping ErrUnverified.
 func refuse(format string, args ...any) error {
 	return fmt.Errorf("verify: %w: %s", ErrUnverified, fmt.Sprintf(format, args...))
@@ -102,6 +114,13 @@ func (c *checker) topLevel(n *pg.Node) error {
 		return c.fields(x.DeallocateStmt.ProtoReflect(), nil)
 	case *pg.Node_DiscardStmt:
 		return nil // the connection's own state; it names no relation
+	case *pg.Node_DoStmt:
+		for _, a := range x.DoStmt.GetArgs() {
+			if de := a.GetDefElem(); de.GetDefname() == "as" && IsResetBlock(de.GetArg().GetString_().GetSval()) && len(x.DoStmt.GetArgs()) == 1 {
+				return nil
+			}
+		}
+		return refuse("DoStmt: DO blocks run code the verifier cannot read; only asyncpg's reset block is known")
 	case *pg.Node_FetchStmt:
 		return c.fields(x.FetchStmt.ProtoReflect(), nil)
 	case *pg.Node_ClosePortalStmt:
