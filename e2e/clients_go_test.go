@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver "pgx"
+	_ "github.com/lib/pq"              // the database/sql driver "postgres"
 )
 
 // scenarioChecks counts the steps a Go scenario passed, as the scripts'
@@ -134,11 +135,12 @@ func (e *env) pgxScenario(t *testing.T, name, tenant string, mode pgx.QueryExecM
 	e.checkScenarioEffects(t, name, tenant, tag)
 }
 
-// stdlibScenario runs the scenario through database/sql with pgx's driver.
-func (e *env) stdlibScenario(t *testing.T, name, tenant string) {
+// stdlibScenario runs the scenario through database/sql with a driver:
+// pgx's ("pgx") or lib/pq ("postgres").
+func (e *env) stdlibScenario(t *testing.T, name, tenant, driver string) {
 	tag, url, tenantID, other := e.goScenarioEnv(t, name, tenant)
 	ctx := context.Background()
-	db, err := sql.Open("pgx", url)
+	db, err := sql.Open(driver, url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,10 +138,16 @@ func TestClientMatrix(t *testing.T) {
 	}
 	t.Run("database-sql", func(t *testing.T) {
 		for _, tenant := range []string{"1", "2"} {
-			e.stdlibScenario(t, "database-sql", tenant)
+			e.stdlibScenario(t, "database-sql", tenant, "pgx")
 		}
 	})
-	refusals += 2
+	t.Run("lib-pq", func(t *testing.T) {
+		t.Logf("version: lib/pq %s", moduleVersion("github.com/lib/pq"))
+		for _, tenant := range []string{"1", "2"} {
+			e.stdlibScenario(t, "lib-pq", tenant, "postgres")
+		}
+	})
+	refusals += 4
 	for _, c := range scriptClients {
 		t.Run(c.name, func(t *testing.T) {
 			probe := exec.Command(c.probe[0], c.probe[1:]...)

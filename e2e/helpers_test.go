@@ -36,6 +36,10 @@ func sqlState(err error) string {
 	if errors.As(err, &pgErr) {
 		return pgErr.Code
 	}
+	var other interface{ SQLState() string } // lib/pq's *pq.Error
+	if errors.As(err, &other) {
+		return other.SQLState()
+	}
 	return ""
 }
 
