@@ -92,6 +92,8 @@ var scriptClients = []scriptClient{
 	}, probe: []string{"psql", "--version"}, install: "apt-get install postgresql-client"},
 	{name: "node-postgres", argv: script("node", "node/scenario.js"),
 		probe: []string{"node", "-e", "require(\"pg\")"}, install: "npm ci --prefix e2e/clients/node"},
+	{name: "postgres.js", argv: script("node", "node/postgresjs.js"),
+		probe: []string{"node", "-e", "require(\"postgres\")"}, install: "npm ci --prefix e2e/clients/node"},
 	{name: "psycopg2", argv: script(systemPython, "python/psycopg2_scenario.py"),
 		probe: []string{systemPython, "-c", "import psycopg2"}, install: "apt-get install python3-psycopg2"},
 	{name: "psycopg3", argv: script(systemPython, "python/psycopg3_scenario.py"),
