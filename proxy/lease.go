@@ -170,6 +170,7 @@ func (s *session) startPooled(params map[string]string) (map[string]string, erro
 		return nil, upstreamConnectError(s.log, err)
 	}
 	s.settings, sc.settings = vals, maps.Clone(vals)
+	s.startSettings = maps.Clone(vals)
 	status := maps.Clone(sc.params)
 	s.srv.pool.release(sc, true)
 	s.keyPID, s.keySecret = s.srv.cancels.register(cancelTarget{})

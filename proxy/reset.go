@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"maps"
 	"strings"
 
 	"github.com/tenantproxy/tenantproxy/rewrite"
@@ -21,8 +22,12 @@ import (
 func (s *session) pooledReset(r *rewrite.PooledReset) (string, error) {
 	sc := s.up
 	if r.ResetAll {
-		sc.settings = nil // applied again when next lent
-		s.settingsDirty = true
+		// Back to what the client started with, as on a connection of its
+		// own. Upstream, RESET ALL takes the lent connection to the
+		// server's defaults; it is marked unknown, so the next lease
+		// applies every setting again.
+		s.settings = maps.Clone(s.startSettings)
+		sc.settings = nil
 	}
 	if r.All {
 		for _, st := range s.book.closedAll() {

@@ -62,6 +62,10 @@ type session struct {
 	// (transaction mode), applied to every connection that serves it;
 	// settingsDirty says a SET ran and they must be read back.
 	settings      map[string]string
+	// startSettings are the settings the client started with (its
+	// startup parameters over the defaults): what RESET ALL and DISCARD
+	// ALL return it to in transaction mode.
+	startSettings map[string]string
 	settingsDirty bool
 	stmtGen       int       // numbers server-side statement names
 	skipToSync    bool      // an extended message failed here: drop the rest until Sync

@@ -274,9 +274,6 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 	if w.cfg.TransactionPooling {
 		res.Reset = w.pooledReset
 	}
-	if w.pooledReset != nil && w.pooledReset.ResetAll {
-		res.Settings = true
-	}
 	// The second line: an independent checker must agree with what is sent,
 	// passed statements included.
 	policy := verify.Policy{Tenants: scope.Values, SearchPath: r.cfg.SearchPath, Snapshot: snap, TenantSchema: w.ownSchema, UntypedParams: scope.Fence}

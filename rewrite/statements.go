@@ -249,10 +249,10 @@ transaction_read_only transaction_deferrable`)
 
 func (w *walker) setting(s *pg.VariableSetStmt) {
 	name := strings.ToLower(s.GetName())
-	w.settings = w.settings || !s.GetIsLocal()
 	switch s.GetKind() {
 	case pg.VariableSetKind_VAR_SET_MULTI:
 		if name == "transaction" || name == "session characteristics" {
+			w.settings = w.settings || !s.GetIsLocal()
 			return // SET TRANSACTION ISOLATION LEVEL / READ ONLY
 		}
 	case pg.VariableSetKind_VAR_RESET_ALL:
@@ -266,6 +266,7 @@ func (w *walker) setting(s *pg.VariableSetStmt) {
 		w.fail(refuseHint("RESET the settings you changed one by one, or use a proxy in --pool-mode transaction", "RESET ALL is not allowed"))
 		return
 	}
+	w.settings = w.settings || !s.GetIsLocal()
 	if !allowedSettings[name] {
 		w.fail(refuseHint("only formatting, timeout and label settings may be changed through the proxy", "setting %s is not allowed", s.GetName()))
 		return
