@@ -61,7 +61,7 @@ type session struct {
 	// settings are the client's values of the tracked settings
 	// (transaction mode), applied to every connection that serves it;
 	// settingsDirty says a SET ran and they must be read back.
-	settings      map[string]string
+	settings map[string]string
 	// startSettings are the settings the client started with (its
 	// startup parameters over the defaults): what RESET ALL and DISCARD
 	// ALL return it to in transaction mode.
