@@ -245,7 +245,6 @@ func TestPoolingRefusesSessionState(t *testing.T) {
 	for _, sql := range []string{
 		"PREPARE p AS SELECT 1",
 		"EXECUTE p",
-		"DEALLOCATE ALL",
 		"DECLARE c CURSOR WITH HOLD FOR SELECT * FROM orders",
 		"SELECT pg_advisory_lock(1)",
 		"LISTEN events",

@@ -297,7 +297,7 @@ func TestShadowModePredictsEnforce(t *testing.T) {
 		"commit":                                "ROLLBACK",
 		"sql prepare":                           "ERROR 42501",
 		"sql execute":                           "ERROR 42501",
-		"sql deallocate":                        "ERROR 42501",
+		"sql deallocate":                        "ERROR 26000", // PREPARE was refused: no such statement
 		"fast-path call":                        "Error 42501 | ReadyForQuery I",
 	}
 	for i, line := range enforced {

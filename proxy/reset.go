@@ -20,6 +20,15 @@ import (
 // the statement to send upstream in place of the client's, or "" when the
 // client's string acts on the lent connection only and goes as it is.
 func (s *session) pooledReset(r *rewrite.PooledReset) (string, error) {
+	if !s.pooled {
+		// Shadow mode on a dedicated connection, predicting transaction
+		// pooling: the client's string runs as sent; only the refusal
+		// enforce mode would give is recorded.
+		if r.Deallocate != "" && len(s.book.statement(r.Deallocate)) == 0 {
+			return "", unknownStatement(r.Deallocate)
+		}
+		return "", nil
+	}
 	sc := s.up
 	if r.ResetAll {
 		// Back to what the client started with, as on a connection of its

@@ -38,7 +38,7 @@ func (s *session) handleQuery(m *pgproto3.Query) {
 		}
 	}
 	upstream := ""
-	if err == nil && res.Reset != nil && s.pooled {
+	if err == nil && res.Reset != nil {
 		if upstream, err = s.pooledReset(res.Reset); err != nil {
 			res = nil
 		}
@@ -107,7 +107,7 @@ func (s *session) handleParse(m *pgproto3.Parse) {
 		err = newClientError(codeFeatureUnsupported, "send the COPY as a simple query", "COPY FROM STDIN into a tenant-bound table must use the simple query protocol")
 	}
 	upstream := ""
-	if err == nil && res.Reset != nil && s.pooled {
+	if err == nil && res.Reset != nil {
 		// The reset happens as the Parse goes upstream: what it sends
 		// is a statement of the lent connection's.
 		upstream, err = s.pooledReset(res.Reset)

@@ -184,14 +184,9 @@ func (w *walker) selectStmt(s *pg.SelectStmt) {
 // discard handles DISCARD, which a pool sends to reset a connection. In
 // transaction pooling the client's state lives in the session (its
 // prepared statements, settings); the session drops it, and upstream
-// DISCARD acts on the lent connection only. In session mode it is refused:
-// it would drop statements the session still tracks.
+// DISCARD acts on the lent connection only. In session mode the connection
+// is the client's own and DISCARD acts on it as on Postgres.
 func (w *walker) discard(d *pg.DiscardStmt) {
-	if !w.cfg.TransactionPooling {
-		w.fail(refuseHint("DEALLOCATE and CLOSE what you created and RESET the settings you changed, or use a proxy in --pool-mode transaction",
-			"DISCARD is not supported in session pooling mode"))
-		return
-	}
 	switch d.GetTarget() {
 	case pg.DiscardMode_DISCARD_ALL:
 		w.reset(PooledReset{All: true, ResetAll: true})
@@ -261,9 +256,10 @@ func (w *walker) setting(s *pg.VariableSetStmt) {
 			// session reads its settings back, and the next lent
 			// connection gets them.
 			w.reset(PooledReset{ResetAll: true})
-			return
 		}
-		w.fail(refuseHint("RESET the settings you changed one by one, or use a proxy in --pool-mode transaction", "RESET ALL is not allowed"))
+		// In session mode the connection is the client's own: RESET ALL
+		// returns it to its startup parameters (the read-only flag of a
+		// read-only token among them), as on Postgres.
 		return
 	}
 	w.settings = w.settings || !s.GetIsLocal()

@@ -447,7 +447,7 @@ var sessions = []Statement{
 	refused("settings", "SET LOCAL search_path = app"),
 	refused("settings", "SET ROLE postgres"),
 	refused("settings", "SET SESSION AUTHORIZATION postgres"),
-	refused("settings", "RESET ALL"),
+	read("settings", "RESET ALL"),
 	refused("settings", "SET standard_conforming_strings = off"),
 	refused("settings", "SET work_mem = '1GB'"),
 
