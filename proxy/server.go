@@ -77,6 +77,10 @@ type Config struct {
 	// MaxClientConn caps the authenticated client connections (default
 	// 10000).
 	MaxClientConn int
+	// MaxUnauthenticatedConn caps the connections that have not finished
+	// authenticating, counted apart (default 100): past it, the oldest
+	// of them is closed to make room.
+	MaxUnauthenticatedConn int
 	// MaxTenantConn caps the client connections per tenant (0: no cap).
 	MaxTenantConn int
 	// TenantSchema is the --tenant-schema pattern under schema-per-tenant
@@ -103,6 +107,8 @@ type Server struct {
 	cancels cancelRegistry
 	pool    *pool // transaction mode's connections; nil in session mode
 	clients atomic.Int64
+	// unauth are the connections still authenticating (unauth.go).
+	unauth *unauthSet
 
 	tenantMu    sync.Mutex
 	tenantConns map[string]int // client connections per tenant
@@ -137,6 +143,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.MaxClientConn <= 0 {
 		cfg.MaxClientConn = 10000
 	}
+	if cfg.MaxUnauthenticatedConn <= 0 {
+		cfg.MaxUnauthenticatedConn = 100
+	}
 	if err := checkMode(cfg); err != nil {
 		return nil, err
 	}
@@ -144,7 +153,8 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.Mode = ModeEnforce
 	}
 	cfg.Metrics.setMode(cfg.Mode)
-	srv := &Server{cfg: cfg, log: cfg.Logger, conns: map[net.Conn]struct{}{}, cancels: newCancelRegistry(), tenantConns: map[string]int{}}
+	srv := &Server{cfg: cfg, log: cfg.Logger, conns: map[net.Conn]struct{}{}, cancels: newCancelRegistry(), tenantConns: map[string]int{},
+		unauth: newUnauthSet(cfg.MaxUnauthenticatedConn)}
 	srv.stopCtx, srv.stop = context.WithCancel(context.Background())
 	srv.verifier.Store(cfg.Verifier)
 	switch cfg.PoolMode {

@@ -73,6 +73,9 @@ type session struct {
 	txStatus      byte      // of the last ReadyForQuery relayed (under leaseMu)
 	lastReady     time.Time // when it was relayed (under leaseMu)
 	counted       bool      // counts against MaxClientConn
+	// authenticated counts the session out of the connections still
+	// authenticating (unauth.go); idempotent.
+	authenticated func()
 	// tenantsAdmitted count against MaxTenantConn until the session ends.
 	tenantsAdmitted []string
 
@@ -116,6 +119,7 @@ func newSession(srv *Server, conn net.Conn) *session {
 		pooled:   srv.pool != nil,
 		shadow:   srv.cfg.Mode == ModeShadow,
 	}
+	s.authenticated = func() {}
 	s.log = srv.log.With("session", s.id, "client", conn.RemoteAddr().String())
 	s.be = s.newBackend(conn)
 	return s
@@ -166,7 +170,10 @@ func (s *session) run(ctx context.Context) {
 	s.ctx = ctx
 	_ = s.audit(event{Kind: "session.accepted"})
 	_ = s.conn.SetDeadline(time.Now().Add(s.srv.cfg.StartupTimeout))
-	if err := s.startup(); err != nil {
+	s.authenticated = s.srv.unauth.enter(s.conn)
+	err := s.startup()
+	s.authenticated() // refused or gone before authenticating
+	if err != nil {
 		if !errors.Is(err, errClientGone) {
 			s.fatal(err)
 		}
@@ -233,12 +240,6 @@ func (s *session) startup() error {
 	if err != nil {
 		return err
 	}
-	if n := s.srv.clients.Add(1); n > int64(s.srv.cfg.MaxClientConn) {
-		s.srv.clients.Add(-1)
-		return newClientError(codeTooManyConnections, "retry later, or raise --max-client-conn",
-			"too many client connections (the proxy's limit is %d)", s.srv.cfg.MaxClientConn)
-	}
-	s.counted = true
 	s.database = start.Parameters["database"]
 	s.application = params["application_name"]
 	upDB := s.srv.cfg.Upstream.Database
@@ -281,6 +282,14 @@ func (s *session) startup() error {
 	}
 	s.tenantsAdmitted = id.Tenants
 	s.identity = id
+	s.authenticated() // no longer one of those --max-unauthenticated-conn may close
+	// Only authenticated clients count against --max-client-conn.
+	if n := s.srv.clients.Add(1); n > int64(s.srv.cfg.MaxClientConn) {
+		s.srv.clients.Add(-1)
+		return newClientError(codeTooManyConnections, "retry later, or raise --max-client-conn",
+			"too many client connections (the proxy's limit is %d)", s.srv.cfg.MaxClientConn)
+	}
+	s.counted = true
 	if id.ReadOnly {
 		// The second line: every upstream transaction of the session is
 		// read-only, whatever the rewriter let through.

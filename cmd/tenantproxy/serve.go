@@ -58,6 +58,7 @@ type serveOptions struct {
 	poolMode       string
 	poolSize       int
 	maxClientConn  int
+	maxUnauthConn  int
 	queryWait      time.Duration
 	serverIdle     time.Duration
 	serverLifetime time.Duration
@@ -122,7 +123,8 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f.StringVar(&o.shadowPoolMode, "shadow-pool-mode", proxy.PoolTransaction, "with --mode shadow: the --pool-mode enforce mode will run with, whose refusals shadow mode reports (transaction also refuses SQL PREPARE/EXECUTE/DEALLOCATE and DECLARE ... WITH HOLD)")
 	f.StringVar(&o.poolMode, "pool-mode", proxy.PoolTransaction, "transaction: clients share --pool-size upstream connections, one per transaction; session: one upstream connection per client")
 	f.IntVar(&o.poolSize, "pool-size", 20, "upstream connections in transaction mode")
-	f.IntVar(&o.maxClientConn, "max-client-conn", 10000, "client connections the proxy accepts at once")
+	f.IntVar(&o.maxClientConn, "max-client-conn", 10000, "authenticated client connections the proxy accepts at once")
+	f.IntVar(&o.maxUnauthConn, "max-unauthenticated-conn", 100, "connections still authenticating, counted apart from --max-client-conn; past it the oldest is closed")
 	f.IntVar(&o.maxTenantConn, "max-tenant-conn", 0, "client connections one tenant may hold at once (0: no cap)")
 	f.StringVar(&o.isolation, "isolation", "row", "row: tenants share tables, rows carry the tenant; schema: each tenant has a schema of its own (--tenant-schema)")
 	f.StringVar(&o.tenantSchema, "tenant-schema", "tenant_"+rewrite.TenantPlaceholder, "with --isolation schema, the name of each tenant's schema; "+rewrite.TenantPlaceholder+" is the tenant value")
@@ -281,9 +283,10 @@ func serve(ctx context.Context, o serveOptions) error {
 		PoolMode:               o.poolMode,
 		Pool: proxy.PoolConfig{Size: o.poolSize, WaitTimeout: o.queryWait,
 			IdleTimeout: o.serverIdle, Lifetime: o.serverLifetime},
-		MaxClientConn: o.maxClientConn,
-		MaxTenantConn: o.maxTenantConn,
-		TenantSchema:  tenantSchema,
+		MaxClientConn:          o.maxClientConn,
+		MaxUnauthenticatedConn: o.maxUnauthConn,
+		MaxTenantConn:          o.maxTenantConn,
+		TenantSchema:           tenantSchema,
 
 		ShutdownTimeout:          o.shutdown,
 		TokenExpiryGrace:         o.expiryGrace,
@@ -353,6 +356,8 @@ func checkPoolFlags(o serveOptions) error {
 		return fmt.Errorf("--pool-size must be at least 1, got %d", o.poolSize)
 	case o.maxClientConn < 1:
 		return fmt.Errorf("--max-client-conn must be at least 1, got %d", o.maxClientConn)
+	case o.maxUnauthConn < 1:
+		return fmt.Errorf("--max-unauthenticated-conn must be at least 1, got %d", o.maxUnauthConn)
 	case o.queryWait <= 0:
 		return fmt.Errorf("--query-wait-timeout must be positive, got %s", o.queryWait)
 	case o.serverIdle < 0 || o.serverLifetime < 0:

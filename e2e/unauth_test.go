@@ -1,0 +1,70 @@
+package e2e_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// A thousand connections that send a startup packet and never a password
+// do not keep a client with a valid token out: connections still
+// authenticating are counted apart from --max-client-conn, and past
+// --max-unauthenticated-conn the oldest of them is closed.
+func TestUnauthenticatedCannotCrowdOut(t *testing.T) {
+	e := newEnv(t, envOptions{extraArgs: []string{"--max-client-conn", "5", "--max-unauthenticated-conn", "50", "--startup-timeout", "60s"}})
+	var idle []net.Conn
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 1000; i++ {
+		c, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		idle = append(idle, c)
+		fe := pgproto3.NewFrontend(c, c)
+		fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber,
+			Parameters: map[string]string{"user": "app", "database": e.database}})
+		if err := fe.Flush(); err != nil {
+			continue // closed to make room already
+		}
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, e.connString(e.token(t, "1")))
+	if err != nil {
+		t.Fatalf("a valid token after 1000 password-less connections: %v", err)
+	}
+	defer conn.Close(context.Background())
+	wantRows(t, column(t, conn, "SELECT count(*)::text FROM customers"), "2")
+	t.Logf("connected in %v", time.Since(start).Round(time.Millisecond))
+
+	// The first ones were closed to make room; the last ones still wait.
+	_ = idle[0].SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 512)
+	for {
+		if _, err := idle[0].Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the oldest password-less connection is still open")
+			}
+			break
+		}
+	}
+	// Four more authenticated clients fit under --max-client-conn 5.
+	for i := 0; i < 4; i++ {
+		c, err := pgx.Connect(ctx, e.connString(e.token(t, "2")))
+		if err != nil {
+			t.Fatalf("authenticated client %d: %v", i+2, err)
+		}
+		defer c.Close(context.Background())
+	}
+	_, err = pgx.Connect(ctx, e.connString(e.token(t, "2")))
+	wantState(t, err, "53300")
+}
