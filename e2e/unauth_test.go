@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,4 +68,40 @@ func TestUnauthenticatedCannotCrowdOut(t *testing.T) {
 	}
 	_, err = pgx.Connect(ctx, e.connString(e.token(t, "2")))
 	wantState(t, err, "53300")
+}
+
+// Two clients that send a query with a large result and never read it do
+// not hold the pool: past --client-write-timeout their sessions end and
+// their connections leave the pool, and another tenant is served.
+func TestNeverReadingClientsAreEnded(t *testing.T) {
+	e := newEnv(t, envOptions{extraArgs: []string{"--pool-size", "2", "--client-write-timeout", "1s", "--query-wait-timeout", "20s"}})
+	for i := 0; i < 2; i++ {
+		r := e.raw(t, "1")
+		if tc, ok := r.conn.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4096) // fill up quickly
+		}
+		r.send(&pgproto3.Query{String: "SELECT repeat('x', 10000) FROM generate_series(1, 1000000)"})
+		// ... and never read.
+	}
+	time.Sleep(200 * time.Millisecond) // both hold a connection now
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, e.connString(e.token(t, "2")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("tenant 2 beside two clients that do not read: %v %d", err, n)
+	}
+	waited := time.Since(start)
+	t.Logf("tenant 2 served after %v (client write timeout 1s)", waited.Round(time.Millisecond))
+	if waited > 10*time.Second {
+		t.Errorf("tenant 2 waited %v", waited)
+	}
+	if !strings.Contains(e.logs.String(), "client-write-timeout") {
+		t.Errorf("the proxy did not say why it ended the sessions:\n%s", e.logs.String())
+	}
 }

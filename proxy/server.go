@@ -98,6 +98,10 @@ type Config struct {
 	// long outside a transaction; IdleInTransactionTimeout one that
 	// leaves a transaction open and silent this long (0: never).
 	ClientIdleTimeout, IdleInTransactionTimeout time.Duration
+	// ClientWriteTimeout ends a session whose client does not read what
+	// is sent to it for this long (0: never); its upstream connection is
+	// closed, which ends its statement and frees its pool slot.
+	ClientWriteTimeout time.Duration
 }
 
 // Server accepts client connections and runs a session for each.

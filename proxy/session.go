@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -73,6 +74,9 @@ type session struct {
 	txStatus      byte      // of the last ReadyForQuery relayed (under leaseMu)
 	lastReady     time.Time // when it was relayed (under leaseMu)
 	counted       bool      // counts against MaxClientConn
+	// writeTimedOut: the client did not read its results for
+	// ClientWriteTimeout (deadlineWriter).
+	writeTimedOut atomic.Bool
 	// authenticated counts the session out of the connections still
 	// authenticating (unauth.go); idempotent.
 	authenticated func()
@@ -128,7 +132,7 @@ func newSession(srv *Server, conn net.Conn) *session {
 // newBackend reads the client through a reader that flushes pending upstream
 // writes before it blocks, so messages are batched per round trip.
 func (s *session) newBackend(conn net.Conn) *pgproto3.Backend {
-	be := pgproto3.NewBackend(flushReader{r: conn, flush: s.flushUpstream}, conn)
+	be := pgproto3.NewBackend(flushReader{r: conn, flush: s.flushUpstream}, &deadlineWriter{conn: conn, timeout: s.srv.cfg.ClientWriteTimeout, failed: &s.writeTimedOut})
 	be.SetMaxBodyLen(s.srv.cfg.MaxMessageSize)
 	return be
 }
@@ -146,6 +150,26 @@ func (s *session) flushClient() error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	return s.be.Flush()
+}
+
+// deadlineWriter gives every write to the client a deadline of its own, so
+// a client that stops reading its results cannot hold its upstream
+// connection (and the pool slot) for ever.
+type deadlineWriter struct {
+	conn    net.Conn
+	timeout time.Duration
+	failed  *atomic.Bool
+}
+
+func (w *deadlineWriter) Write(p []byte) (int, error) {
+	if w.timeout > 0 {
+		_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	}
+	n, err := w.conn.Write(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		w.failed.Store(true)
+	}
+	return n, err
 }
 
 // flushReader calls flush before every read of the underlying connection.
@@ -602,7 +626,12 @@ func (s *session) relay(sc *serverConn, done chan<- error) {
 			s.up, s.fe = nil, nil
 		}
 		s.leaseMu.Unlock()
-		if !s.closing.Load() && s.ctx.Err() == nil {
+		if s.writeTimedOut.Load() {
+			// The client stopped reading: its statement is ended with
+			// the upstream connection, which leaves the pool.
+			s.log.Warn("the client did not read its results within --client-write-timeout; session ended", "timeout", s.srv.cfg.ClientWriteTimeout)
+			s.conn.Close()
+		} else if !s.closing.Load() && s.ctx.Err() == nil {
 			s.log.Warn("upstream connection lost", "err", err)
 			if sc.pool != nil {
 				sc.pool.purge() // a restart took the idle ones too

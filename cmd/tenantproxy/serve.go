@@ -67,6 +67,7 @@ type serveOptions struct {
 	isolation      string
 	tenantSchema   string
 	clientIdle     time.Duration
+	clientWrite    time.Duration
 	idleInTx       time.Duration
 	shutdown       time.Duration
 	expiryGrace    time.Duration
@@ -129,6 +130,7 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f.StringVar(&o.isolation, "isolation", "row", "row: tenants share tables, rows carry the tenant; schema: each tenant has a schema of its own (--tenant-schema)")
 	f.StringVar(&o.tenantSchema, "tenant-schema", "tenant_"+rewrite.TenantPlaceholder, "with --isolation schema, the name of each tenant's schema; "+rewrite.TenantPlaceholder+" is the tenant value")
 	f.DurationVar(&o.clientIdle, "client-idle-timeout", 0, "end a session whose client sends nothing this long outside a transaction (0: never)")
+	f.DurationVar(&o.clientWrite, "client-write-timeout", 30*time.Second, "end a session whose client does not read its results this long, freeing its database connection (0: never)")
 	f.DurationVar(&o.idleInTx, "idle-in-transaction-timeout", 0, "end a session that leaves a transaction open and silent this long, rolling it back (0: never)")
 	f.DurationVar(&o.queryWait, "query-wait-timeout", 10*time.Second, "how long a client waits for a free upstream connection before its statement fails (transaction mode)")
 	f.DurationVar(&o.serverIdle, "server-idle-timeout", 10*time.Minute, "close upstream connections idle this long (transaction mode; 0: never)")
@@ -291,6 +293,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		ShutdownTimeout:          o.shutdown,
 		TokenExpiryGrace:         o.expiryGrace,
 		ClientIdleTimeout:        o.clientIdle,
+		ClientWriteTimeout:       o.clientWrite,
 		IdleInTransactionTimeout: o.idleInTx,
 	})
 	if err != nil {
