@@ -35,6 +35,14 @@ func TestUnauthenticatedCannotCrowdOut(t *testing.T) {
 		if err := fe.Flush(); err != nil {
 			continue // closed to make room already
 		}
+		// The proxy has taken it in once it asks for the password (or
+		// has closed it to make room for a newer one).
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := fe.Receive(); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatalf("connection %d: the proxy never answered its startup packet", i)
+			}
+		}
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
