@@ -82,7 +82,8 @@ func TestUnauthenticatedCannotCrowdOut(t *testing.T) {
 // not hold the pool: past --client-write-timeout their sessions end and
 // their connections leave the pool, and another tenant is served.
 func TestNeverReadingClientsAreEnded(t *testing.T) {
-	e := newEnv(t, envOptions{extraArgs: []string{"--pool-size", "2", "--client-write-timeout", "1s", "--query-wait-timeout", "20s"}})
+	// --pool-tenant-share 2: the write timeout alone frees the pool here.
+	e := newEnv(t, envOptions{extraArgs: []string{"--pool-size", "2", "--pool-tenant-share", "2", "--client-write-timeout", "1s", "--query-wait-timeout", "20s"}})
 	for i := 0; i < 2; i++ {
 		r := e.raw(t, "1")
 		if tc, ok := r.conn.(*net.TCPConn); ok {
@@ -111,5 +112,45 @@ func TestNeverReadingClientsAreEnded(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "client-write-timeout") {
 		t.Errorf("the proxy did not say why it ended the sessions:\n%s", e.logs.String())
+	}
+}
+
+// One tenant's clients hold at most their share of the pool (three
+// quarters, at least one): beside two never-reading clients of tenant 1
+// on a pool of two, tenant 2 is served at once, long before the write
+// timeout ends them.
+func TestOneTenantCannotHoldThePool(t *testing.T) {
+	e := newEnv(t, envOptions{extraArgs: []string{"--pool-size", "2", "--query-wait-timeout", "20s"}})
+	// Both connect first (startup borrows a connection for a moment),
+	// then both send a query whose result they never read: the first
+	// holds tenant 1's share, the second waits for it.
+	var raws []*rawSession
+	for i := 0; i < 2; i++ {
+		r := e.raw(t, "1")
+		if tc, ok := r.conn.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4096)
+		}
+		raws = append(raws, r)
+	}
+	for _, r := range raws {
+		r.send(&pgproto3.Query{String: "SELECT repeat('x', 10000) FROM generate_series(1, 1000000)"})
+	}
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, e.connString(e.token(t, "2")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("tenant 2: %v %d", err, n)
+	}
+	waited := time.Since(start)
+	t.Logf("tenant 2 served after %v beside two never-reading clients of tenant 1 (pool of 2)", waited.Round(time.Millisecond))
+	if waited > time.Second {
+		t.Errorf("tenant 2 waited %v", waited)
 	}
 }

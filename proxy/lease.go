@@ -30,10 +30,15 @@ import (
 // settingsTimeout bounds the proxy's own statements on a lent connection.
 const settingsTimeout = 10 * time.Second
 
+// poolKey is the session's tenants, the key of its share of the pool.
+func (s *session) poolKey() string {
+	return strings.Join(s.identity.Tenants, ",")
+}
+
 // lease takes a connection from the pool for the session (leaseMu held),
 // brings it to the client's settings and starts relaying it.
 func (s *session) lease() error {
-	sc, err := s.srv.pool.acquire(s.ctx)
+	sc, err := s.srv.pool.acquire(s.ctx, s.poolKey())
 	if err != nil {
 		if errors.Is(err, errPoolTimeout) {
 			p := s.srv.pool.cfg
@@ -138,7 +143,7 @@ func (s *session) dropConn(sc *serverConn) {
 // (Postgres checks them), and the connection's parameter status is what
 // the client is told.
 func (s *session) startPooled(params map[string]string) (map[string]string, error) {
-	sc, err := s.srv.pool.acquire(s.ctx)
+	sc, err := s.srv.pool.acquire(s.ctx, s.poolKey())
 	if err != nil {
 		if errors.Is(err, errPoolTimeout) {
 			p := s.srv.pool.cfg

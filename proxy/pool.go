@@ -53,13 +53,15 @@ const maxServerStatements = 256
 
 // serverConn is one upstream connection.
 type serverConn struct {
-	conn    net.Conn
-	fe      *pgproto3.Frontend
-	pid     uint32
-	secret  []byte
-	pool    *pool // nil for a session-mode connection
-	created time.Time
-	target  cancelTarget // where its cancel requests go
+	conn   net.Conn
+	fe     *pgproto3.Frontend
+	pid    uint32
+	secret []byte
+	pool   *pool // nil for a session-mode connection
+	// tenantKey is the tenants of the client it is lent to (pool.held).
+	tenantKey string
+	created   time.Time
+	target    cancelTarget // where its cancel requests go
 
 	// The rest belongs to whoever holds the connection.
 	params    map[string]string // ParameterStatus values as last reported
@@ -180,6 +182,10 @@ type PoolConfig struct {
 	// Lifetime closes connections this old when they are next idle (0:
 	// never).
 	Lifetime time.Duration
+	// TenantShare caps the connections the clients of one tenant hold at
+	// once, so one tenant cannot take the whole pool (default: three
+	// quarters of Size, at least 1).
+	TenantShare int
 }
 
 // aliveCheckAfter is how long a connection must have been idle before it
@@ -198,9 +204,11 @@ type pool struct {
 	mu      sync.Mutex
 	idle    []*serverConn // most recently used last
 	open    int           // idle, lent and being dialled
-	waiters []chan *serverConn
-	closed  bool
-	stop    chan struct{}
+	waiters []poolWaiter
+	// held counts the connections lent (or being dialled) per tenant key.
+	held   map[string]int
+	closed bool
+	stop   chan struct{}
 }
 
 func newPool(cfg PoolConfig, m *Metrics, dial func(ctx context.Context) (*serverConn, error)) *pool {
@@ -210,17 +218,29 @@ func newPool(cfg PoolConfig, m *Metrics, dial func(ctx context.Context) (*server
 	if cfg.WaitTimeout <= 0 {
 		cfg.WaitTimeout = 10 * time.Second
 	}
-	p := &pool{cfg: cfg, dial: dial, metrics: m, stop: make(chan struct{})}
+	if cfg.TenantShare <= 0 {
+		cfg.TenantShare = max(1, cfg.Size*3/4)
+	}
+	p := &pool{cfg: cfg, dial: dial, metrics: m, stop: make(chan struct{}), held: map[string]int{}}
 	go p.reap()
 	return p
 }
 
-// acquire lends a connection, dialling one when the pool is not full and
-// waiting at most WaitTimeout otherwise.
-func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
+// poolWaiter is a client waiting for a connection, for its tenant key.
+type poolWaiter struct {
+	ch  chan *serverConn
+	key string
+}
+
+// acquire lends a connection for a tenant key, dialling one when the pool
+// is not full and waiting at most WaitTimeout otherwise. A key that holds
+// its share of the pool waits for one of its own connections, whatever is
+// idle: the other tenants keep the rest.
+func (p *pool) acquire(ctx context.Context, key string) (*serverConn, error) {
 	start := time.Now()
 	p.mu.Lock()
-	for len(p.idle) > 0 {
+	under := p.held[key] < p.cfg.TenantShare
+	for under && len(p.idle) > 0 {
 		sc := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
 		// A connection idle for a while is checked before it is lent
@@ -233,6 +253,7 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 			p.mu.Lock()
 			continue
 		}
+		p.lend(sc, key)
 		p.mu.Unlock()
 		p.metrics.poolWait(time.Since(start), false)
 		return sc, nil
@@ -241,20 +262,21 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 		p.mu.Unlock()
 		return nil, errors.New("the proxy is shutting down")
 	}
-	if p.open < p.cfg.Size {
+	if under && p.open < p.cfg.Size {
 		p.open++
+		p.held[key]++
 		p.mu.Unlock()
-		return p.dialCounted(ctx, start)
+		return p.dialCounted(ctx, start, key)
 	}
 	ch := make(chan *serverConn, 1)
-	p.waiters = append(p.waiters, ch)
+	p.waiters = append(p.waiters, poolWaiter{ch: ch, key: key})
 	p.mu.Unlock()
 	timer := time.NewTimer(p.cfg.WaitTimeout)
 	defer timer.Stop()
 	var err error
 	select {
 	case sc := <-ch:
-		return p.handed(ctx, sc, start)
+		return p.handed(ctx, sc, start, key)
 	case <-timer.C:
 		err = errPoolTimeout
 	case <-ctx.Done():
@@ -262,7 +284,7 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 	}
 	p.mu.Lock()
 	for i, w := range p.waiters {
-		if w == ch {
+		if w.ch == ch {
 			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
 			p.mu.Unlock()
 			p.metrics.poolWait(time.Since(start), errors.Is(err, errPoolTimeout))
@@ -271,40 +293,76 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 	}
 	p.mu.Unlock()
 	// A connection was handed over as the wait ended: take it.
-	return p.handed(ctx, <-ch, start)
+	return p.handed(ctx, <-ch, start, key)
+}
+
+// lend counts sc as held for key (p.mu held).
+func (p *pool) lend(sc *serverConn, key string) {
+	sc.tenantKey = key
+	p.held[key]++
+}
+
+// unlend counts sc's key out (p.mu held).
+func (p *pool) unlend(sc *serverConn) {
+	if p.held[sc.tenantKey] <= 1 {
+		delete(p.held, sc.tenantKey)
+	} else {
+		p.held[sc.tenantKey]--
+	}
+	sc.tenantKey = ""
+}
+
+// nextWaiter removes and returns the first waiter whose key is under its
+// share, counted as holding what it is about to get (p.mu held).
+func (p *pool) nextWaiter() (poolWaiter, bool) {
+	for i, w := range p.waiters {
+		if p.held[w.key] < p.cfg.TenantShare {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			p.held[w.key]++
+			return w, true
+		}
+	}
+	return poolWaiter{}, false
 }
 
 // handed takes what a releasing client passed on: a connection, or (nil) a
 // free slot to dial into.
-func (p *pool) handed(ctx context.Context, sc *serverConn, start time.Time) (*serverConn, error) {
+// The key is already counted as holding it (nextWaiter).
+func (p *pool) handed(ctx context.Context, sc *serverConn, start time.Time, key string) (*serverConn, error) {
 	if sc == nil {
-		return p.dialCounted(ctx, start)
+		return p.dialCounted(ctx, start, key)
 	}
+	sc.tenantKey = key
 	p.metrics.poolWait(time.Since(start), false)
 	return sc, nil
 }
 
-func (p *pool) dialCounted(ctx context.Context, start time.Time) (*serverConn, error) {
+// dialCounted dials into a slot already counted for key.
+func (p *pool) dialCounted(ctx context.Context, start time.Time, key string) (*serverConn, error) {
 	sc, err := p.dial(ctx)
 	if err != nil {
 		p.mu.Lock()
 		p.open--
+		p.unlend(&serverConn{tenantKey: key})
 		p.passSlot()
 		p.mu.Unlock()
 		return nil, err
 	}
+	sc.tenantKey = key
 	p.metrics.serverConnected(1)
 	p.metrics.poolWait(time.Since(start), false)
 	return sc, nil
 }
 
-// passSlot gives a freed slot to the first waiter, which dials (p.mu held).
+// passSlot gives a freed slot to the first waiter under its share, which
+// dials (p.mu held).
 func (p *pool) passSlot() {
-	if len(p.waiters) > 0 && !p.closed {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
+	if p.closed {
+		return
+	}
+	if w, ok := p.nextWaiter(); ok {
 		p.open++
-		w <- nil
+		w.ch <- nil
 	}
 }
 
@@ -330,6 +388,7 @@ func (p *pool) purge() {
 func (p *pool) release(sc *serverConn, reusable bool) {
 	sc.owner.Store(nil)
 	p.mu.Lock()
+	p.unlend(sc)
 	if !reusable || p.closed || p.expired(sc, time.Now()) {
 		p.open--
 		p.passSlot()
@@ -337,11 +396,9 @@ func (p *pool) release(sc *serverConn, reusable bool) {
 		p.discard(sc)
 		return
 	}
-	if len(p.waiters) > 0 {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
+	if w, ok := p.nextWaiter(); ok {
 		p.mu.Unlock()
-		w <- sc
+		w.ch <- sc
 		return
 	}
 	sc.idleSince = time.Now()

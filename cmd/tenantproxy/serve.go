@@ -57,6 +57,7 @@ type serveOptions struct {
 	shadowPoolMode string
 	poolMode       string
 	poolSize       int
+	tenantShare    int
 	maxClientConn  int
 	maxUnauthConn  int
 	queryWait      time.Duration
@@ -124,6 +125,7 @@ Every flag can also be set as an environment variable TENANTPROXY_<FLAG>
 	f.StringVar(&o.shadowPoolMode, "shadow-pool-mode", proxy.PoolTransaction, "with --mode shadow: the --pool-mode enforce mode will run with, whose refusals shadow mode reports (transaction also refuses SQL PREPARE/EXECUTE/DEALLOCATE and DECLARE ... WITH HOLD)")
 	f.StringVar(&o.poolMode, "pool-mode", proxy.PoolTransaction, "transaction: clients share --pool-size upstream connections, one per transaction; session: one upstream connection per client")
 	f.IntVar(&o.poolSize, "pool-size", 20, "upstream connections in transaction mode")
+	f.IntVar(&o.tenantShare, "pool-tenant-share", 0, "upstream connections one tenant's clients may hold at once in transaction mode (0: three quarters of --pool-size, at least 1)")
 	f.IntVar(&o.maxClientConn, "max-client-conn", 10000, "authenticated client connections the proxy accepts at once")
 	f.IntVar(&o.maxUnauthConn, "max-unauthenticated-conn", 100, "connections still authenticating, counted apart from --max-client-conn; past it the oldest is closed")
 	f.IntVar(&o.maxTenantConn, "max-tenant-conn", 0, "client connections one tenant may hold at once (0: no cap)")
@@ -284,7 +286,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		Mode:                   o.mode,
 		PoolMode:               o.poolMode,
 		Pool: proxy.PoolConfig{Size: o.poolSize, WaitTimeout: o.queryWait,
-			IdleTimeout: o.serverIdle, Lifetime: o.serverLifetime},
+			IdleTimeout: o.serverIdle, Lifetime: o.serverLifetime, TenantShare: o.tenantShare},
 		MaxClientConn:          o.maxClientConn,
 		MaxUnauthenticatedConn: o.maxUnauthConn,
 		MaxTenantConn:          o.maxTenantConn,
@@ -357,6 +359,8 @@ func checkPoolFlags(o serveOptions) error {
 		return fmt.Errorf("--pool-mode must be %s or %s, got %q", proxy.PoolTransaction, proxy.PoolSession, o.poolMode)
 	case o.poolSize < 1:
 		return fmt.Errorf("--pool-size must be at least 1, got %d", o.poolSize)
+	case o.tenantShare < 0:
+		return fmt.Errorf("--pool-tenant-share must be 0 (the default share) or more, got %d", o.tenantShare)
 	case o.maxClientConn < 1:
 		return fmt.Errorf("--max-client-conn must be at least 1, got %d", o.maxClientConn)
 	case o.maxUnauthConn < 1:
