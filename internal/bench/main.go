@@ -134,7 +134,10 @@ func run(bin string, duration time.Duration, rounds int, clientList string, idle
 		}
 		args := []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--upstream", pg.DSN,
 			"--jwt-key", keyFile, "--audit-file", filepath.Join(dir, "audit-"+mode+".jsonl"), "--log-level", "warn",
-			"--pool-mode", mode, "--pool-size", "20"}
+			"--pool-mode", mode, "--pool-size", "20",
+			// pgbench's clients are all one tenant: give it the whole pool,
+			// like PgBouncer's, so the figures compare per-statement cost.
+			"--pool-tenant-share", "20"}
 		if mode == "transaction" && profileDir != "" {
 			mport, err := pgtest.FreePort()
 			if err != nil {
