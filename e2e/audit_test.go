@@ -262,8 +262,8 @@ func TestAuditToPostgres(t *testing.T) {
 }
 
 // TestAuditFileThatCannotBeWritten: with the audit file on a full disk
-// (/dev/full), reject mode refuses statements with 58030 and the session
-// carries on; block mode holds them.
+// (/dev/full), reject mode refuses new sessions with 58030; block mode
+// holds them.
 func TestAuditFileThatCannotBeWritten(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full on this system")
@@ -276,11 +276,19 @@ func TestAuditFileThatCannotBeWritten(t *testing.T) {
 	}
 	metrics := fmt.Sprintf("127.0.0.1:%d", port)
 	e.start(t, "", "--audit-file", "/dev/full", "--audit-shutdown-timeout", "1s", "--metrics-listen", metrics)
-	one := e.connect(t, "1")
-	eventually(t, 5*time.Second, "refusal while the disk is full", func() error {
-		_, err := one.Exec(ctx, "SELECT count(*) FROM orders", pgxSimple)
+	// No session starts unaudited: connecting is refused with 58030 (a
+	// session connected before an outage has its statements refused with
+	// 58030 instead: TestAuditToPostgres).
+	eventually(t, 5*time.Second, "sessions refused while the disk is full", func() error {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(cctx, e.connString(e.token(t, "1")))
+		if err == nil {
+			c.Close(ctx)
+			return fmt.Errorf("a session started while its events could not be recorded")
+		}
 		if sqlState(err) != "58030" {
-			return fmt.Errorf("got %v", err)
+			return fmt.Errorf("got %v, want 58030", err)
 		}
 		return nil
 	})

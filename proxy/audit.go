@@ -64,6 +64,12 @@ func (s *session) auditStatement(id, sql string, res *rewrite.Result, err error,
 
 // errAuditUnavailable refuses a statement whose audit event could not be
 // recorded.
+// errAuditSession refuses a session whose start cannot be recorded.
+func errAuditSession(err error) error {
+	return newClientError(codeAuditUnavailable, "retry shortly; the proxy's operators are alerted by its log",
+		"the audit stream cannot record this session (%v), so it is not served", err)
+}
+
 func errAuditUnavailable(err error) error {
 	return newClientError(codeAuditUnavailable, "retry shortly; the proxy's operators are alerted by its log",
 		"the audit stream cannot record this statement (%v), so it is not run", err)

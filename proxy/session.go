@@ -192,7 +192,11 @@ func (s *session) run(ctx context.Context) {
 	defer cancel()
 	defer func() { s.srv.leaveTenants(s.tenantsAdmitted) }()
 	s.ctx = ctx
-	_ = s.audit(event{Kind: "session.accepted"})
+	if err := s.audit(event{Kind: "session.accepted"}); err != nil {
+		// No session runs unaudited: refused before it starts.
+		s.fatal(errAuditSession(err))
+		return
+	}
 	_ = s.conn.SetDeadline(time.Now().Add(s.srv.cfg.StartupTimeout))
 	s.authenticated = s.srv.unauth.enter(s.conn)
 	err := s.startup()
@@ -324,7 +328,9 @@ func (s *session) startup() error {
 		s.channelPrefix = rewrite.ChannelPrefix(id.Tenants[0])
 	}
 	s.log = s.log.With("sub", id.Subject, "tenants", id.Tenants)
-	_ = s.audit(event{Kind: "auth.succeeded"})
+	if err := s.audit(event{Kind: "auth.succeeded"}); err != nil {
+		return errAuditSession(err)
+	}
 
 	var status map[string]string
 	if s.pooled {
