@@ -4,17 +4,10 @@
 // on one connection), sql.begin with a rollback, and prepare: false.
 'use strict';
 const postgres = require('postgres');
-
-const env = process.env;
-
-function check(cond, step, detail) {
-  if (!cond) throw new Error(`FAIL ${step}: ${JSON.stringify(detail)}`);
-  console.log(`ok ${step}`);
-}
+const { env, check, version, run } = require('./common');
 
 async function main() {
-  const pkg = JSON.parse(require('fs').readFileSync(require('path').join(__dirname, 'node_modules/postgres/package.json')));
-  console.log(`version: postgres.js ${pkg.version}, Node.js ${process.version}`);
+  console.log(`version: postgres.js ${version('postgres')}, Node.js ${process.version}`);
   const sql = postgres(env.DATABASE_URL, { max: 2, onnotice: () => {} });
   const tag = env.TP_TAG;
   const other = Number(env.TP_OTHER_ID);
@@ -87,4 +80,4 @@ async function main() {
   await sql.end();
 }
 
-main().catch(e => { console.log(e.message.startsWith('FAIL') ? e.message : `FAIL ${e.stack}`); process.exit(1); });
+run(main);
