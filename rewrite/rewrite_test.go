@@ -303,3 +303,24 @@ func TestNamesDefinedUsedAndDropped(t *testing.T) {
 		}
 	}
 }
+
+// --explain says when a table was fenced by the security barrier.
+func TestExplainSaysFenced(t *testing.T) {
+	rw := rewrite.New(rewrite.Config{SearchPath: []string{"public"}})
+	scope := rewrite.Scope{Values: map[string][]string{"": {"42"}}}
+	for sql, want := range map[string]bool{"SELECT * FROM orders WHERE note ~ 'x'": true, "SELECT * FROM orders WHERE id = 1": false} {
+		res, err := rw.Rewrite(sql, scope, testCatalog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fenced := false
+		for _, r := range res.Rules {
+			if r.Relation == "public.orders" && strings.HasPrefix(r.Rule, "fenced (OFFSET 0)") {
+				fenced = true
+			}
+		}
+		if fenced != want {
+			t.Errorf("%s: rules %v, fenced note %v, want %v", sql, res.Rules, fenced, want)
+		}
+	}
+}
