@@ -122,6 +122,8 @@ type Snapshot struct {
 	names     []string
 	functions map[string]bool // allowed beyond the built-in list
 	relations map[string]bool // system relations allowed beyond the built-in list
+	// columnTypes are each table's column types by name, built once.
+	columnTypes map[string]map[string]string
 }
 
 // Extras are what a catalog allows beyond its tables: functions (by name)
@@ -146,7 +148,7 @@ func (s *Snapshot) WithExtras(e Extras) *Snapshot {
 
 // NewSnapshot validates tables and returns a snapshot of them.
 func NewSnapshot(version int64, tables []Table) (*Snapshot, error) {
-	s := &Snapshot{version: version, tables: make(map[string]Table, len(tables))}
+	s := &Snapshot{version: version, tables: make(map[string]Table, len(tables)), columnTypes: map[string]map[string]string{}}
 	for _, t := range tables {
 		if t.Schema == "" || t.Name == "" {
 			return nil, fmt.Errorf("catalog: table %q has no schema or name", t.QualifiedName())
@@ -185,6 +187,13 @@ func NewSnapshot(version int64, tables []Table) (*Snapshot, error) {
 		t.Columns = append([]Column(nil), t.Columns...)
 		s.tables[key] = t
 		s.names = append(s.names, key)
+		if len(t.Columns) > 0 {
+			types := make(map[string]string, len(t.Columns))
+			for _, c := range t.Columns {
+				types[c.Name] = c.Type
+			}
+			s.columnTypes[key] = types
+		}
 	}
 	sort.Strings(s.names)
 	for _, k := range s.names {
@@ -244,6 +253,12 @@ func (s *Snapshot) Version() int64 { return s.version }
 func (s *Snapshot) Lookup(schema, name string) (Table, bool) {
 	t, ok := s.tables[key(schema, name)]
 	return t, ok
+}
+
+// ColumnTypes returns a table's column types by column name (nil when the
+// catalog does not know its columns). The map is shared: do not change it.
+func (s *Snapshot) ColumnTypes(schema, name string) map[string]string {
+	return s.columnTypes[key(schema, name)]
 }
 
 // Tables returns every catalogued table ordered by schema and name.

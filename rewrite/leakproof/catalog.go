@@ -37,12 +37,5 @@ func (e CatalogEnv) Table(rv *pg.RangeVar) (Table, bool) {
 	if !ok {
 		return Table{}, false
 	}
-	out := Table{Bound: t.Bound()}
-	if len(t.Columns) > 0 {
-		out.Columns = make(map[string]string, len(t.Columns))
-		for _, c := range t.Columns {
-			out.Columns[c.Name] = c.Type
-		}
-	}
-	return out, true
+	return Table{Bound: t.Bound(), Columns: e.Snapshot.ColumnTypes(t.Schema, t.Name)}, true
 }
