@@ -15,10 +15,9 @@ import (
 
 // unauthSet tracks the connections still authenticating, oldest first.
 type unauthSet struct {
-	mu      sync.Mutex
-	limit   int
-	order   *list.List // of net.Conn
-	evicted int64
+	mu    sync.Mutex
+	limit int
+	order *list.List // of net.Conn
 }
 
 func newUnauthSet(limit int) *unauthSet {
@@ -37,7 +36,6 @@ func (u *unauthSet) enter(conn net.Conn) (leave func()) {
 		first := u.order.Front()
 		u.order.Remove(first)
 		oldest = first.Value.(net.Conn)
-		u.evicted++
 	}
 	u.mu.Unlock()
 	if oldest != nil {
@@ -57,12 +55,4 @@ func (u *unauthSet) enter(conn net.Conn) (leave func()) {
 			}
 		})
 	}
-}
-
-// count reports the connections authenticating now and those closed to
-// make room so far.
-func (u *unauthSet) count() (authenticating int, evicted int64) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.order.Len(), u.evicted
 }

@@ -160,6 +160,10 @@ func serve(ctx context.Context, o serveOptions) error {
 	if err := checkModeFlags(o); err != nil {
 		return err
 	}
+	// Every flag is checked before the proxy connects anywhere.
+	if err := checkPoolFlags(o); err != nil {
+		return err
+	}
 	upCfg, err := pgconn.ParseConfig(o.upstream)
 	if err != nil {
 		return fmt.Errorf("--upstream: %w", err)
@@ -234,9 +238,6 @@ func serve(ctx context.Context, o serveOptions) error {
 		log.Info("auditing to stdout; set --audit-file to write the audit stream to a file")
 	}
 
-	if err := checkPoolFlags(o); err != nil {
-		return err
-	}
 	if o.pprof && o.metricsListen == "" {
 		return errors.New("--pprof needs --metrics-listen")
 	}

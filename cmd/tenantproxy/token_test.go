@@ -135,6 +135,8 @@ func TestServeTokenFlagsAreChecked(t *testing.T) {
 		{[]string{"--issuers", issuers}, "unscoped: true but no unscoped role"},
 		{[]string{"--jwt-key", key, "--write-scope", " "}, "--write-scope is empty"},
 		{[]string{"--jwt-key", key, "--write-scope", "a b"}, "holds whitespace"},
+		{[]string{"--jwt-key", key, "--max-unauthenticated-conn", "0"}, "--max-unauthenticated-conn must be at least 1"},
+		{[]string{"--jwt-key", key, "--pool-tenant-share", "-1"}, "--pool-tenant-share must be 0"},
 	} {
 		_, err := runCLI(t, append([]string{"serve", "--upstream", up}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.says) {

@@ -23,10 +23,7 @@ func (s *scanner) updateStmt(u *pg.UpdateStmt, parent *level) {
 	l := newLevel(parent)
 	s.with(u.GetWithClause(), l)
 	s.target(u.GetRelation(), l)
-	var nonNull []*item
-	for _, f := range u.GetFromClause() {
-		nonNull = append(nonNull, s.fromItem(f, l)...)
-	}
+	nonNull := s.fromList(u.GetFromClause(), l)
 	s.results(u.GetTargetList(), l)
 	s.conjuncts(u.GetWhereClause(), l, nonNull)
 	s.results(u.GetReturningList(), l)
@@ -36,11 +33,7 @@ func (s *scanner) deleteStmt(d *pg.DeleteStmt, parent *level) {
 	l := newLevel(parent)
 	s.with(d.GetWithClause(), l)
 	s.target(d.GetRelation(), l)
-	var nonNull []*item
-	for _, f := range d.GetUsingClause() {
-		nonNull = append(nonNull, s.fromItem(f, l)...)
-	}
-	s.conjuncts(d.GetWhereClause(), l, nonNull)
+	s.conjuncts(d.GetWhereClause(), l, s.fromList(d.GetUsingClause(), l))
 	s.results(d.GetReturningList(), l)
 }
 

@@ -102,7 +102,7 @@ func (s *scanner) subLink(sl *pg.SubLink, l *level) bool {
 		s.nested(sl.GetSubselect(), l)
 		return false
 	}
-	inner, ok := s.selectLevel(sub, l)
+	inner, ok := s.subLevel(sub, l)
 	switch sl.GetSubLinkType() {
 	case pg.SubLinkType_EXISTS_SUBLINK:
 		return ok
@@ -123,6 +123,19 @@ func (s *scanner) subLink(sl *pg.SubLink, l *level) bool {
 	}
 	s.safe(sl.GetTestexpr(), l)
 	return false
+}
+
+// subLevel scans a sub-link's sub-select once.
+func (s *scanner) subLevel(sub *pg.SelectStmt, l *level) (*level, bool) {
+	if done, ok := s.sublinks[sub]; ok {
+		return done.l, done.ok
+	}
+	inner, ok := s.selectLevel(sub, l)
+	if s.sublinks == nil {
+		s.sublinks = map[*pg.SelectStmt]scanned{}
+	}
+	s.sublinks[sub] = scanned{inner, ok}
+	return inner, ok
 }
 
 // oneRow reports a SELECT that returns at most one row of one column:
@@ -291,7 +304,7 @@ func (s *scanner) leaf(n *pg.Node, l *level) (Family, leafKind) {
 	case *pg.Node_SubLink:
 		sub := x.SubLink.GetSubselect().GetSelectStmt()
 		if l != nil && x.SubLink.GetSubLinkType() == pg.SubLinkType_EXPR_SUBLINK && sub != nil && s.subLink(x.SubLink, l) {
-			inner, _ := s.selectLevel(sub, l)
+			inner, _ := s.subLevel(sub, l) // scanned already by subLink
 			if f := s.valueFamily(sub.GetTargetList()[0].GetResTarget().GetVal(), inner); f != "" {
 				return f, column
 			}
@@ -312,18 +325,18 @@ func (s *scanner) compare(a, b *pg.Node, l *level) bool {
 	case ka == column && kb == column:
 		return fa != "" && fa == fb
 	case ka == column:
-		return s.compatible(fa, b, kb, false)
+		return s.compatible(fa, b, kb, fb, false)
 	case kb == column:
-		return s.compatible(fb, a, ka, false)
+		return s.compatible(fb, a, ka, fa, false)
 	}
 	// Two constants: evaluated once, whatever the rows.
 	return true
 }
 
-// compatible reports that a constant operand of kind k meets a column of
-// family f without coercing the column: the constant takes the column's
-// type, or is of the column's family.
-func (s *scanner) compatible(f Family, n *pg.Node, k leafKind, array bool) bool {
+// compatible reports that a constant operand n of kind k (and family nf,
+// for a typed one) meets a column of family f without coercing the
+// column: the constant takes the column's type, or is of its family.
+func (s *scanner) compatible(f Family, n *pg.Node, k leafKind, nf Family, array bool) bool {
 	if f == "" {
 		return false
 	}
@@ -337,14 +350,9 @@ func (s *scanner) compatible(f Family, n *pg.Node, k leafKind, array bool) bool 
 	case param:
 		return s.paramUse(int(n.GetParamRef().GetNumber()), f, array)
 	case typed:
-		return !array && s.castFamily(n) == f
+		return !array && nf == f
 	}
 	return false
-}
-
-func (s *scanner) castFamily(n *pg.Node) Family {
-	f, _ := s.leaf(n, nil)
-	return f
 }
 
 // compareArray decides col op ANY/ALL (array): the array is a parameter,
@@ -369,7 +377,7 @@ func (s *scanner) compareArray(col, arr *pg.Node, l *level) bool {
 				s.nested(e, l)
 				return false
 			}
-			if ke == typed && fe != f || !s.compatible(f, e, ke, false) {
+			if !s.compatible(f, e, ke, fe, false) {
 				return false
 			}
 		}

@@ -63,19 +63,20 @@ func Scan(stmt *pg.Node, opts Options) *Report {
 	return s.rep
 }
 
-// SelectSafe reports whether every expression of a SELECT, and of every
-// level below it, is leakproof; outer references count as unknown.
-func SelectSafe(sel *pg.SelectStmt, opts Options) bool {
-	s := &scanner{opts: opts, rep: &Report{Conjuncts: map[*pg.Node]Conjunct{}, Params: map[int]ParamUse{}}}
-	_, ok := s.selectLevel(sel, nil)
-	return ok
-}
-
 type scanner struct {
 	opts Options
 	rep  *Report
 	// unsafe counts the expressions found not leakproof so far.
 	unsafe int
+	// sublinks are the sub-selects of sub-links scanned so far: one met
+	// again (as an operand, then inside the expression holding it) is not
+	// scanned twice.
+	sublinks map[*pg.SelectStmt]scanned
+}
+
+type scanned struct {
+	l  *level
+	ok bool
 }
 
 func (s *scanner) top(n *pg.Node) {
@@ -183,11 +184,7 @@ func (s *scanner) selectLevel(sel *pg.SelectStmt, parent *level) (*level, bool) 
 			s.root(v, l)
 		}
 	}
-	from := sel.GetFromClause()
-	var nonNull []*item
-	for _, f := range from {
-		nonNull = append(nonNull, s.fromItem(f, l)...)
-	}
+	nonNull := s.fromList(sel.GetFromClause(), l)
 	for _, d := range sel.GetDistinctClause() {
 		s.root(d, l)
 	}
@@ -303,6 +300,16 @@ func (s *scanner) onlyTable(c *pg.Node, l *level, movable []*item) *pg.RangeVar 
 		}
 	}
 	return nil
+}
+
+// fromList adds a FROM list's items to l and returns those never
+// NULL-extended.
+func (s *scanner) fromList(items []*pg.Node, l *level) []*item {
+	var nonNull []*item
+	for _, f := range items {
+		nonNull = append(nonNull, s.fromItem(f, l)...)
+	}
+	return nonNull
 }
 
 // fromItem adds the items a FROM item makes visible to l, scans what it
