@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -162,6 +163,10 @@ type JSONLSink struct {
 	seq     int64
 	prev    string
 	broken  error
+	// size is the file's length (files only): where the next write lands,
+	// kept here so that a write costs no seek.
+	size int64
+	buf  []byte // the last batch's lines, reused
 }
 
 // NewJSONLSink starts a new chain on w. syncer, when not nil, runs after
@@ -184,7 +189,7 @@ func (s *JSONLSink) WriteBatch(events []Event, sync bool) error {
 	if s.broken != nil {
 		return fmt.Errorf("audit stream stopped: %w", s.broken)
 	}
-	var buf []byte
+	buf := s.buf[:0]
 	seq, prev := s.seq, s.prev
 	for _, e := range events {
 		e.Seq = seq + 1
@@ -200,11 +205,12 @@ func (s *JSONLSink) WriteBatch(events []Event, sync bool) error {
 		buf = append(append(buf, line...), '\n')
 		seq, prev = e.Seq, hash
 	}
+	if cap(buf) <= 1<<20 {
+		s.buf = buf
+	}
 	var offset int64 = -1
 	if s.file != nil {
-		if o, err := s.file.Seek(0, io.SeekEnd); err == nil {
-			offset = o
-		}
+		offset = s.size
 	}
 	if n, err := s.w.Write(buf); err != nil {
 		if n == 0 {
@@ -218,6 +224,7 @@ func (s *JSONLSink) WriteBatch(events []Event, sync bool) error {
 		}
 	}
 	s.seq, s.prev = seq, prev
+	s.size += int64(len(buf))
 	if s.MaxSize > 0 && offset >= 0 && offset+int64(len(buf)) >= s.MaxSize {
 		if err := s.rotate(); err != nil {
 			// The events are written; a failed rotation only means the
@@ -253,7 +260,7 @@ func (s *JSONLSink) rotate() error {
 		return err
 	}
 	_ = s.file.Close()
-	s.file, s.w, s.close = f, f, f.Close
+	s.file, s.w, s.close, s.size = f, f, f.Close, 0
 	return nil
 }
 
@@ -262,6 +269,7 @@ func (s *JSONLSink) rotate() error {
 func (s *JSONLSink) undo(offset int64, err error) error {
 	if s.file != nil && offset >= 0 {
 		if terr := s.file.Truncate(offset); terr == nil {
+			s.size = offset
 			return err
 		}
 	}
@@ -269,11 +277,22 @@ func (s *JSONLSink) undo(offset int64, err error) error {
 	return err
 }
 
-// Sync flushes written events to stable storage (files only).
+// Sync flushes written events to stable storage (files only). It does not
+// hold writes back while the disk works: what it covers is at least what
+// was written when it was called.
 func (s *JSONLSink) Sync() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.doSync()
+	syncer, f := s.sync, s.file
+	s.mu.Unlock()
+	switch {
+	case syncer != nil:
+		return syncer()
+	case f != nil:
+		if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) { // closed: rotated, and rotation syncs
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *JSONLSink) doSync() error {

@@ -47,8 +47,13 @@ func OpenFile(path string) (*JSONLSink, error) {
 		f.Close()
 		return nil, fmt.Errorf("audit file %s: %w; move it aside to start a new chain", path, err)
 	}
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit file %s: %w", path, err)
+	}
 	s := NewJSONLSink(f, nil)
-	s.file, s.close, s.path = f, f.Close, path
+	s.file, s.close, s.path, s.size = f, f.Close, path, size
 	if prev != nil {
 		s.seq, s.prev = prev.Seq, prev.Hash
 	}

@@ -19,31 +19,59 @@ const (
 	Block OnFailure = "block"
 )
 
-// ErrUnavailable is returned by Queue.Write in Reject mode while the
-// stream is failing or its queue is full.
+// ErrUnavailable is returned in Reject mode while the stream is failing
+// or its queue is full: what the event was to record must not happen.
 var ErrUnavailable = errors.New("the audit stream cannot be written; statements are refused until it recovers")
+
+// errClosed is returned for events offered after Close.
+var errClosed = errors.New("the audit stream is closed")
 
 // QueueConfig tunes a Queue. Zero values take the defaults.
 type QueueConfig struct {
-	Size          int           // events that may wait (default 10000)
-	FsyncInterval time.Duration // at most this long between fsyncs (default 100ms; negative: every batch)
+	// Size is how many events may wait to be written before Append
+	// refuses (Reject) or waits (Block); default 10000. Record is never
+	// refused.
+	Size int
+	// FsyncInterval is the longest time between fsyncs (default 100ms).
+	// Negative: every write is synced before Durable returns.
+	FsyncInterval time.Duration
 	OnFailure     OnFailure     // default Reject
 	RetryInterval time.Duration // between attempts after a failure (default 1s)
 	Logger        *slog.Logger
 }
 
-// Queue puts events on a bounded queue that one goroutine writes to a
-// JSONLSink in batches. A failed batch is retried until it is written, so
-// nothing is lost; meanwhile new events are refused (Reject) or wait
-// (Block). Close drains the queue and syncs.
+// Ticket names an appended event: the count of events appended up to and
+// including it. Durable(t) returns once that many are written.
+type Ticket int64
+
+// Queue writes events to a JSONLSink with group commit. Append queues an
+// event and returns at once; Durable makes sure it is written (and, with
+// a negative FsyncInterval, synced): the first caller to find the sink
+// free writes every waiting event, of every session, in one write, and
+// the callers that came meanwhile find theirs written. Record queues an
+// event about something that already happened; it is never refused and is
+// written with the next group, or by the queue's goroutine within
+// flushEvery. A failed write keeps its events and is retried until it
+// succeeds, so nothing is lost; meanwhile Append and Durable refuse
+// (Reject) or wait (Block). Close writes everything and syncs.
 type Queue struct {
-	sink    *JSONLSink
-	cfg     QueueConfig
-	ch      chan Event
-	mu      sync.RWMutex // guards closed against sends
-	closed  bool
-	done    chan struct{}
+	sink *JSONLSink
+	cfg  QueueConfig
+
+	mu       sync.Mutex
+	cond     *sync.Cond // written, failing, writing or closed changed
+	pending  []Event    // appended, not yet written, in order
+	appended int64      // events ever appended
+	written  int64      // events the sink has (synced too with a negative FsyncInterval)
+	writing  bool       // a caller or the goroutine holds the sink
+	dirty    bool       // written since the last fsync
+	lastSync time.Time
+	closed   bool
+	batches  int64 // writes made (for telling whether a sync covered them all)
+
 	failing atomic.Bool
+	kick    chan struct{} // wakes the goroutine: a failure to retry, or Close
+	done    chan struct{}
 	stats   Stats
 }
 
@@ -51,11 +79,20 @@ type Queue struct {
 type Stats struct {
 	Written   atomic.Int64 // events on disk
 	Failures  atomic.Int64 // failed write attempts
-	Rejected  atomic.Int64 // Write calls refused
+	Rejected  atomic.Int64 // Append and Durable calls refused
 	LatencyUS atomic.Int64 // last batch's write (and sync) time
+	Batches   atomic.Int64 // writes made
 }
 
-// NewQueue starts the writer goroutine.
+// flushEvery bounds how long a Recorded event waits for a group to carry
+// it before the queue's goroutine writes it.
+const flushEvery = 20 * time.Millisecond
+
+// maxBatch caps the events one write carries.
+const maxBatch = 4096
+
+// NewQueue starts the queue's goroutine, which retries failed writes,
+// writes Recorded events nobody else carried, and fsyncs.
 func NewQueue(sink *JSONLSink, cfg QueueConfig) *Queue {
 	if cfg.Size <= 0 {
 		cfg.Size = 10000
@@ -72,13 +109,18 @@ func NewQueue(sink *JSONLSink, cfg QueueConfig) *Queue {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	q := &Queue{sink: sink, cfg: cfg, ch: make(chan Event, cfg.Size), done: make(chan struct{})}
+	q := &Queue{sink: sink, cfg: cfg, kick: make(chan struct{}, 1), done: make(chan struct{}), lastSync: time.Now()}
+	q.cond = sync.NewCond(&q.mu)
 	go q.run()
 	return q
 }
 
 // Depth is the number of events waiting to be written.
-func (q *Queue) Depth() int { return len(q.ch) }
+func (q *Queue) Depth() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.pending)
+}
 
 // Stats returns the queue's figures.
 func (q *Queue) Stats() *Stats { return &q.stats }
@@ -86,125 +128,200 @@ func (q *Queue) Stats() *Stats { return &q.stats }
 // Healthy reports whether the last write attempt succeeded.
 func (q *Queue) Healthy() bool { return !q.failing.Load() }
 
-// FullWait is how long Write waits in Reject mode for room in a full
-// queue whose writer is healthy (a burst the writer is catching up on)
-// before it refuses.
+// FullWait is how long Append waits in Reject mode for room in a full
+// queue whose sink is healthy (a burst being caught up on) before it
+// refuses.
 const FullWait = time.Second
 
-// Write queues an event. In Reject mode it fails at once while the stream
+// Write appends an event and waits until it is durable: Append, then
+// Durable.
+func (q *Queue) Write(e Event) error {
+	t, err := q.Append(e)
+	if err != nil {
+		return err
+	}
+	return q.Durable(t)
+}
+
+// Append queues an event for something about to happen (a session let
+// in, a statement sent). In Reject mode it fails at once while the stream
 // is failing, and after FullWait when the queue stays full; in Block mode
 // it waits.
-func (q *Queue) Write(e Event) error {
+func (q *Queue) Append(e Event) (Ticket, error) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
-	for q.cfg.OnFailure == Block && q.failing.Load() && !q.isClosed() {
-		time.Sleep(20 * time.Millisecond)
-	}
-	q.mu.RLock()
-	defer q.mu.RUnlock()
-	if q.closed {
-		return errors.New("the audit stream is closed")
-	}
-	if q.cfg.OnFailure == Reject && q.failing.Load() {
-		q.stats.Rejected.Add(1)
-		return ErrUnavailable
-	}
-	select {
-	case q.ch <- e:
-		return nil
-	default:
-	}
-	if q.cfg.OnFailure == Reject {
-		timer := time.NewTimer(FullWait)
-		defer timer.Stop()
-		select {
-		case q.ch <- e:
-			return nil
-		case <-timer.C:
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var deadline time.Time
+	for {
+		switch {
+		case q.closed:
+			return 0, errClosed
+		case q.cfg.OnFailure == Reject && q.failing.Load():
+			q.stats.Rejected.Add(1)
+			return 0, ErrUnavailable
+		case len(q.pending) < q.cfg.Size:
+			return q.add(e), nil
+		case q.cfg.OnFailure == Reject && deadline.IsZero():
+			deadline = time.Now().Add(FullWait)
+		case q.cfg.OnFailure == Reject && time.Now().After(deadline):
+			q.stats.Rejected.Add(1)
+			return 0, ErrUnavailable
 		}
-		q.stats.Rejected.Add(1)
-		return ErrUnavailable
+		if !q.writing && !q.failing.Load() {
+			q.writeLocked() // make room
+			continue
+		}
+		q.cond.Wait()
 	}
-	q.ch <- e
+}
+
+// Record queues an event for something that has already happened (a
+// completion, a failed authentication, a session's end). It is never
+// refused: while the stream fails such events wait in memory and are
+// written when it recovers.
+func (q *Queue) Record(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		q.cfg.Logger.Error("audit event after the stream closed", "kind", e.Kind, "session", e.Session)
+		return
+	}
+	q.add(e)
+}
+
+func (q *Queue) add(e Event) Ticket {
+	q.pending = append(q.pending, e)
+	q.appended++
+	return Ticket(q.appended)
+}
+
+// Durable returns once the event with ticket t, and every one before it,
+// is written (and synced, with a negative FsyncInterval). It writes the
+// waiting events itself when no one else is. While the stream fails it
+// returns ErrUnavailable in Reject mode (the event stays queued and is
+// written on recovery) and waits in Block mode.
+func (q *Queue) Durable(t Ticket) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.written < int64(t) {
+		switch {
+		case q.writing:
+			q.cond.Wait()
+		case q.failing.Load() && q.cfg.OnFailure == Reject:
+			q.stats.Rejected.Add(1)
+			return ErrUnavailable
+		case q.failing.Load() || q.closed:
+			q.cond.Wait() // the goroutine retries (and drains at Close)
+		default:
+			q.writeLocked()
+		}
+	}
 	return nil
 }
 
-func (q *Queue) isClosed() bool {
-	q.mu.RLock()
-	defer q.mu.RUnlock()
-	return q.closed
-}
-
-// run writes batches until the queue is closed and drained.
-func (q *Queue) run() {
-	defer close(q.done)
-	lastSync := time.Now()
-	dirty := false
-	ticker := time.NewTicker(max(q.cfg.FsyncInterval, 10*time.Millisecond))
-	defer ticker.Stop()
-	for {
-		var batch []Event
-		select {
-		case e, ok := <-q.ch:
-			if !ok {
-				if dirty {
-					_ = q.sink.Sync()
-				}
-				return
-			}
-			batch = append(batch, e)
-		case <-ticker.C:
-			if dirty {
-				if err := q.sink.Sync(); err == nil {
-					dirty, lastSync = false, time.Now()
-				}
-			}
-			continue
-		}
-	more:
-		for len(batch) < 1000 {
-			select {
-			case e, ok := <-q.ch:
-				if !ok {
-					break more
-				}
-				batch = append(batch, e)
-			default:
-				break more
-			}
-		}
-		syncNow := q.cfg.FsyncInterval < 0 || time.Since(lastSync) >= q.cfg.FsyncInterval
-		q.writeUntilDone(batch, syncNow)
-		if syncNow {
-			dirty, lastSync = false, time.Now()
-		} else {
-			dirty = true
-		}
+// writeLocked writes the waiting events as one batch (mu held on entry and
+// return; released around the write). On failure they stay at the front
+// of the queue and the goroutine retries.
+func (q *Queue) writeLocked() {
+	if len(q.pending) == 0 {
+		return
 	}
-}
-
-// writeUntilDone writes one batch, retrying until it succeeds: an event
-// that was queued is never dropped.
-func (q *Queue) writeUntilDone(batch []Event, sync bool) {
-	for attempt := 1; ; attempt++ {
-		start := time.Now()
-		err := q.sink.WriteBatch(batch, sync)
-		q.stats.LatencyUS.Store(time.Since(start).Microseconds())
-		if err == nil {
-			q.stats.Written.Add(int64(len(batch)))
-			if q.failing.Swap(false) {
-				q.cfg.Logger.Info("audit stream recovered", "events", len(batch), "attempts", attempt)
-			}
-			return
-		}
+	n := min(len(q.pending), maxBatch)
+	batch := q.pending[:n:n]
+	sync := q.cfg.FsyncInterval < 0
+	q.writing = true
+	q.mu.Unlock()
+	start := time.Now()
+	err := q.sink.WriteBatch(batch, sync)
+	q.stats.LatencyUS.Store(time.Since(start).Microseconds())
+	q.mu.Lock()
+	q.writing = false
+	defer q.cond.Broadcast()
+	if err != nil {
 		q.stats.Failures.Add(1)
 		if !q.failing.Swap(true) {
 			q.cfg.Logger.Error("audit write failed; retrying, new statements are "+map[OnFailure]string{Reject: "refused", Block: "held"}[q.cfg.OnFailure],
-				"err", err, "waiting", len(batch)+len(q.ch))
+				"err", err, "waiting", len(q.pending))
 		}
-		time.Sleep(q.cfg.RetryInterval)
+		select {
+		case q.kick <- struct{}{}:
+		default:
+		}
+		return
 	}
+	q.pending = q.pending[n:]
+	if len(q.pending) == 0 {
+		q.pending = nil // let a burst's backing array go
+	}
+	q.written += int64(n)
+	q.batches++
+	q.stats.Written.Add(int64(n))
+	q.stats.Batches.Add(1)
+	if sync {
+		q.lastSync = time.Now()
+	} else {
+		q.dirty = true
+	}
+	if q.failing.Swap(false) {
+		q.cfg.Logger.Info("audit stream recovered", "events", n)
+	}
+}
+
+// run writes what no caller carried, retries failed writes and fsyncs,
+// until Close has drained the queue.
+func (q *Queue) run() {
+	defer close(q.done)
+	timer := time.NewTimer(flushEvery)
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+		case <-q.kick:
+		}
+		q.mu.Lock()
+		if q.failing.Load() {
+			q.mu.Unlock()
+			time.Sleep(q.cfg.RetryInterval) // a failing write is retried this often
+			q.mu.Lock()
+		}
+		for !q.writing && len(q.pending) > 0 {
+			q.writeLocked()
+			if q.failing.Load() {
+				break
+			}
+		}
+		if q.dirty && (q.closed || time.Since(q.lastSync) >= q.cfg.FsyncInterval) {
+			q.syncLocked()
+		}
+		if q.closed && len(q.pending) == 0 && !q.writing && !q.dirty {
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+		timer.Reset(flushEvery)
+	}
+}
+
+// syncLocked fsyncs what was written (mu held; released around the sync,
+// which writers do not wait for). Only when no write landed meanwhile is
+// the file clean afterwards.
+func (q *Queue) syncLocked() {
+	before := q.batches
+	q.mu.Unlock()
+	err := q.sink.Sync()
+	q.mu.Lock()
+	if err != nil {
+		q.stats.Failures.Add(1)
+		q.cfg.Logger.Error("audit fsync failed; retrying", "err", err)
+		return
+	}
+	q.lastSync = time.Now()
+	q.dirty = q.batches != before
 }
 
 // Close stops accepting events, writes every queued one and syncs. It
@@ -213,11 +330,13 @@ func (q *Queue) writeUntilDone(batch []Event, sync bool) {
 // as lost in the error.
 func (q *Queue) Close(grace time.Duration) error {
 	q.mu.Lock()
-	if !q.closed {
-		q.closed = true
-		close(q.ch)
-	}
+	q.closed = true
+	q.cond.Broadcast()
 	q.mu.Unlock()
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
 	select {
 	case <-q.done:
 		return q.sink.Close()

@@ -3,6 +3,7 @@ package audit_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -54,22 +55,29 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-// In reject mode a failing sink refuses new events; every accepted event is
-// written, in one unbroken chain, once the sink recovers.
+// In reject mode a failing sink refuses new events and makes Durable fail;
+// every event accepted (and every Recorded one) is written, in one unbroken
+// chain, once the sink recovers.
 func TestQueueRejectsWhileFailingAndLosesNothing(t *testing.T) {
 	w, q := newFlakyQueue(audit.Reject)
 	if err := q.Write(audit.Event{Kind: "statement", SQL: "before"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return strings.Contains(w.String(), "before") })
+	if !strings.Contains(w.String(), "before") {
+		t.Fatal("Write returned before its event was written")
+	}
 	w.down.Store(true)
-	if err := q.Write(audit.Event{Kind: "statement", SQL: "queued while failing"}); err != nil {
+	ticket, err := q.Append(audit.Event{Kind: "statement", SQL: "queued while failing"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return !q.Healthy() })
-	if err := q.Write(audit.Event{Kind: "statement", SQL: "refused"}); !errors.Is(err, audit.ErrUnavailable) {
-		t.Fatalf("write while failing: %v", err)
+	if err := q.Durable(ticket); !errors.Is(err, audit.ErrUnavailable) {
+		t.Fatalf("durable while failing: %v", err)
 	}
+	if _, err := q.Append(audit.Event{Kind: "statement", SQL: "refused"}); !errors.Is(err, audit.ErrUnavailable) {
+		t.Fatalf("append while failing: %v", err)
+	}
+	q.Record(audit.Event{Kind: "statement.completed", SQL: "recorded while failing"})
 	w.down.Store(false)
 	waitFor(t, q.Healthy)
 	if err := q.Write(audit.Event{Kind: "statement", SQL: "after"}); err != nil {
@@ -79,7 +87,7 @@ func TestQueueRejectsWhileFailingAndLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := w.String()
-	for _, want := range []string{"before", "queued while failing", "after"} {
+	for _, want := range []string{"before", "queued while failing", "recorded while failing", "after"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("event %q lost:\n%s", want, out)
 		}
@@ -90,7 +98,7 @@ func TestQueueRejectsWhileFailingAndLosesNothing(t *testing.T) {
 	if err := audit.VerifyChain(strings.NewReader(out)); err != nil {
 		t.Fatal(err)
 	}
-	if q.Stats().Failures.Load() == 0 || q.Stats().Rejected.Load() != 1 || q.Stats().Written.Load() != 3 {
+	if q.Stats().Failures.Load() == 0 || q.Stats().Rejected.Load() != 2 || q.Stats().Written.Load() != 4 {
 		t.Fatalf("stats failures=%d rejected=%d written=%d", q.Stats().Failures.Load(), q.Stats().Rejected.Load(), q.Stats().Written.Load())
 	}
 }
@@ -99,11 +107,9 @@ func TestQueueRejectsWhileFailingAndLosesNothing(t *testing.T) {
 func TestQueueBlocksWhileFailing(t *testing.T) {
 	w, q := newFlakyQueue(audit.Block)
 	w.down.Store(true)
-	if err := q.Write(audit.Event{Kind: "statement", SQL: "first"}); err != nil {
-		t.Fatal(err)
-	}
+	done := make(chan error, 2)
+	go func() { done <- q.Write(audit.Event{Kind: "statement", SQL: "first"}) }()
 	waitFor(t, func() bool { return !q.Healthy() })
-	done := make(chan error, 1)
 	go func() { done <- q.Write(audit.Event{Kind: "statement", SQL: "held"}) }()
 	select {
 	case err := <-done:
@@ -111,14 +117,52 @@ func TestQueueBlocksWhileFailing(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 	w.down.Store(false)
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := q.Close(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if out := w.String(); !strings.Contains(out, "first") || !strings.Contains(out, "held") {
 		t.Fatalf("events lost:\n%s", out)
+	}
+}
+
+// Many writers waiting at once are carried by few writes (group commit),
+// each Write returning only once its own event is written.
+func TestQueueGroupCommit(t *testing.T) {
+	sink, err := audit.OpenFile(t.TempDir() + "/audit.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := audit.NewQueue(sink, audit.QueueConfig{FsyncInterval: -1})
+	const writers, each = 32, 50
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := q.Write(audit.Event{Kind: "statement", Session: fmt.Sprint(w), SQL: fmt.Sprint(i)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	st := q.Stats()
+	if st.Written.Load() != writers*each {
+		t.Fatalf("written %d of %d", st.Written.Load(), writers*each)
+	}
+	t.Logf("%d events, %d writes with fsync (%.1f events per write)", st.Written.Load(), st.Batches.Load(), float64(st.Written.Load())/float64(st.Batches.Load()))
+	if st.Batches.Load() >= writers*each {
+		t.Errorf("every event took its own write and fsync: %d", st.Batches.Load())
+	}
+	if err := q.Close(5 * time.Second); err != nil {
+		t.Fatal(err)
 	}
 }
 

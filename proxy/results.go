@@ -171,7 +171,7 @@ func (s *session) completed(done []*pending) {
 				continue
 			}
 		}
-		_ = s.audit(event{Kind: "statement.completed", StatementID: p.id, CommandTag: strings.Join(p.tags, ";"),
+		s.record(event{Kind: "statement.completed", StatementID: p.id, CommandTag: strings.Join(p.tags, ";"),
 			Rows: p.rows, SQLState: p.state, Executions: 1, DurationMS: float64(time.Since(p.start).Microseconds()) / 1000})
 	}
 }
@@ -182,7 +182,7 @@ func (s *session) statementEnded(id string, t *execTotals) {
 	if t == nil || s.srv.cfg.AuditExecutions {
 		return
 	}
-	_ = s.audit(event{Kind: "statement.completed", StatementID: id, CommandTag: t.lastTag, Rows: t.rows,
+	s.record(event{Kind: "statement.completed", StatementID: id, CommandTag: t.lastTag, Rows: t.rows,
 		SQLState: t.state, Executions: t.executions})
 }
 

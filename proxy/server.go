@@ -25,10 +25,14 @@ type CatalogSource interface {
 	Snapshot() *catalog.Snapshot
 }
 
-// AuditWriter records audit events (audit.Queue in production). An error
-// means the event could not be accepted: the statement is refused.
+// AuditWriter records audit events (audit.Queue in production). Append
+// and Durable are for events of what is about to happen: an error means it
+// must not (the statement or session is refused). Record is for what
+// already happened and is never refused.
 type AuditWriter interface {
-	Write(audit.Event) error
+	Append(audit.Event) (audit.Ticket, error)
+	Durable(audit.Ticket) error
+	Record(audit.Event)
 }
 
 // StatementRewriter scopes a statement string for a session's scope under

@@ -162,6 +162,9 @@ type deadlineWriter struct {
 }
 
 func (w *deadlineWriter) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil // pgproto3 flushes empty buffers: no syscall for those
+	}
 	if w.timeout > 0 {
 		_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
 	}
@@ -251,7 +254,7 @@ func (s *session) run(ctx context.Context) {
 	for id, t := range s.results.takeAll() {
 		s.statementEnded(id, t)
 	}
-	_ = s.audit(event{Kind: "session.ended", DurationMS: float64(time.Since(started).Microseconds()) / 1000,
+	s.record(event{Kind: "session.ended", DurationMS: float64(time.Since(started).Microseconds()) / 1000,
 		Statements: s.statements, Rejected: s.rejected})
 }
 
@@ -294,18 +297,18 @@ func (s *session) startup() error {
 	}
 	id, err := s.srv.verifier.Load().Verify(pw.Password)
 	if err != nil {
-		_ = s.audit(event{Kind: "auth.failed", Reason: err.Error()})
+		s.record(event{Kind: "auth.failed", Reason: err.Error()})
 		return err
 	}
 	if pattern := s.srv.cfg.TenantSchema; pattern != "" && !id.Unscoped {
 		if _, err := rewrite.TenantSchemaName(pattern, id.Tenants); err != nil {
 			err = newClientError(codeInvalidAuthSpec, "use a token that names exactly one tenant", "%v", err)
-			_ = s.audit(event{Kind: "auth.failed", Reason: err.Error()})
+			s.record(event{Kind: "auth.failed", Reason: err.Error()})
 			return err
 		}
 	}
 	if err := s.srv.admitTenants(id.Tenants); err != nil {
-		_ = s.audit(event{Kind: "auth.failed", Reason: err.Error()})
+		s.record(event{Kind: "auth.failed", Reason: err.Error()})
 		return err
 	}
 	s.tenantsAdmitted = id.Tenants
@@ -464,8 +467,12 @@ func (s *session) serveClient() error {
 			s.fatal(err)
 			return err
 		}
+		var d *decision
+		if q, ok := msg.(*pgproto3.Query); ok {
+			d = s.decideQuery(q) // before the lock: see decision
+		}
 		s.leaseMu.Lock()
-		s.handleMessage(msg)
+		s.handleMessage(msg, d)
 		s.leaseMu.Unlock()
 	}
 }
@@ -482,7 +489,7 @@ func (s *session) tokenExpired(msg pgproto3.FrontendMessage) error {
 	if exp.IsZero() || time.Now().Before(exp.Add(s.srv.cfg.TokenExpiryGrace)) {
 		return nil
 	}
-	_ = s.audit(event{Kind: "session.expired", Reason: "token expired at " + exp.UTC().Format(time.RFC3339)})
+	s.record(event{Kind: "session.expired", Reason: "token expired at " + exp.UTC().Format(time.RFC3339)})
 	return newClientError(auth.CodeInvalidPassword, "reconnect with a new token",
 		"the session's token expired at %s", exp.UTC().Format(time.RFC3339))
 }
@@ -553,7 +560,7 @@ func (s *session) receive() (pgproto3.FrontendMessage, error) {
 
 // handleMessage serves one client message (leaseMu held), first taking an
 // upstream connection from the pool when the session holds none.
-func (s *session) handleMessage(msg pgproto3.FrontendMessage) {
+func (s *session) handleMessage(msg pgproto3.FrontendMessage, d *decision) {
 	if s.up == nil {
 		switch msg.(type) {
 		case *pgproto3.Sync:
@@ -565,6 +572,10 @@ func (s *session) handleMessage(msg pgproto3.FrontendMessage) {
 		}
 		if err := s.lease(); err != nil {
 			_, simple := msg.(*pgproto3.Query)
+			if d != nil && !d.undecided && d.err == nil && d.auditErr == nil {
+				// Audited as about to run; it did not.
+				s.record(event{Kind: "statement.completed", StatementID: d.id, SQLState: errorResponse(err, "ERROR").Code, Reason: "not run: " + err.Error()})
+			}
 			s.answerLocally(err, simple)
 			s.skipToSync = !simple
 			return
@@ -583,7 +594,7 @@ func (s *session) handleMessage(msg pgproto3.FrontendMessage) {
 	case *pgproto3.CopyDone:
 		s.copyDone(m)
 	case *pgproto3.Query:
-		s.handleQuery(m)
+		s.handleQuery(m, d)
 	case *pgproto3.Parse:
 		s.handleParse(m)
 	case *pgproto3.Bind:

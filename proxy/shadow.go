@@ -93,11 +93,11 @@ func (s *session) lateRefusal(kind string, st stmtRef, err error) error {
 	if s.srv.cfg.AuditRedact {
 		ev.SQL = rewrite.Redact(ev.SQL)
 	}
-	aerr := s.audit(ev)
-	switch {
-	case !s.shadow:
+	if !s.shadow {
+		s.record(ev) // refused: nothing runs
 		return err
-	case aerr != nil:
+	}
+	if aerr := s.audit(ev); aerr != nil {
 		return errAuditUnavailable(aerr)
 	}
 	s.logWouldRefuse(kind, err)

@@ -24,32 +24,62 @@ const sentinelPrefix = "tenantproxy_refused_"
 // nonceLen is the length of a sentinel's hex nonce.
 const nonceLen = 24
 
-// handleQuery rewrites a simple-protocol query string and sends it upstream,
-// or sends a sentinel in its place. In shadow mode the client's string goes
-// upstream either way.
-func (s *session) handleQuery(m *pgproto3.Query) {
-	start := time.Now()
-	id := s.nextStatementID()
+// A decision is what the session decided about one statement string
+// before it takes the upstream connection: the rewrite (or the refusal)
+// and, for a statement that runs, its audit event made durable. Deciding
+// needs no lock, so a slow rewrite or a waiting audit stream never holds
+// back the relay. Statements whose rewrite acts on the lent connection
+// (the pooled resets) are decided when it is held: undecided is set.
+type decision struct {
+	id      string
+	start   time.Time
+	version int64
+	res     *rewrite.Result
+	err     error // the refusal (shadow mode: what enforce mode would refuse)
+	// auditErr: the event could not be made durable; the statement is
+	// refused in its place.
+	auditErr  error
+	undecided bool
+}
+
+// decideQuery rewrites and audits a simple-protocol query string (no lock
+// held).
+func (s *session) decideQuery(m *pgproto3.Query) *decision {
+	d := &decision{id: s.nextStatementID(), start: time.Now()}
 	snap := s.srv.cfg.Catalog.Snapshot()
-	res, err := s.srv.cfg.Rewriter.Rewrite(m.String, s.scope, snap)
-	if err == nil {
-		if err = s.checkUses(res.Uses, snap); err != nil {
-			res = nil
+	d.version = snap.Version()
+	d.res, d.err = s.srv.cfg.Rewriter.Rewrite(m.String, s.scope, snap)
+	if d.err == nil {
+		if d.err = s.checkUses(d.res.Uses, snap); d.err != nil {
+			d.res = nil
 		}
 	}
+	if d.err == nil && d.res.Reset != nil {
+		d.undecided = true
+		return d
+	}
+	d.auditErr = s.auditStatement(d.id, m.String, d.res, d.err, d.version, d.start)
+	return d
+}
+
+// handleQuery sends a decided simple Query upstream, rewritten, or a
+// sentinel in its place. In shadow mode the client's string goes upstream
+// either way.
+func (s *session) handleQuery(m *pgproto3.Query, d *decision) {
 	upstream := ""
-	if err == nil && res.Reset != nil {
-		if upstream, err = s.pooledReset(res.Reset); err != nil {
-			res = nil
+	if d.undecided {
+		if upstream, d.err = s.pooledReset(d.res.Reset); d.err != nil {
+			d.res = nil
 		}
+		d.auditErr = s.auditStatement(d.id, m.String, d.res, d.err, d.version, d.start)
 	}
+	res, err, id := d.res, d.err, d.id
 	if err != nil && !s.shadow {
-		_ = s.auditStatement(id, m.String, nil, err, snap.Version(), start)
 		s.refuse(err, nil)
 		return
 	}
-	if aerr := s.auditStatement(id, m.String, res, err, snap.Version(), start); aerr != nil {
-		s.refuse(errAuditUnavailable(aerr), nil)
+	if d.auditErr != nil {
+		s.refuse(errAuditUnavailable(d.auditErr), nil)
 		return
 	}
 	if err != nil {
@@ -59,7 +89,7 @@ func (s *session) handleQuery(m *pgproto3.Query) {
 		s.sendQuery(m.String, false)
 		return
 	}
-	s.book.sqlChanges(res, m.String, snap.Version())
+	s.book.sqlChanges(res, m.String, d.version)
 	s.results.expect(id, false, s.rounds)
 	if res.CopyIn != nil {
 		s.copyIn = newCopyFilter(res.CopyIn)

@@ -222,9 +222,7 @@ func serve(ctx context.Context, o serveOptions) error {
 			if o.mode == proxy.ModeShadow {
 				e.Mode = proxy.ModeShadow
 			}
-			if err := queue.Write(e); err != nil {
-				log.Error("audit event for a catalog change not accepted", "err", err, "version", e.CatalogVersion, "change", e.Reason)
-			}
+			queue.Record(e) // it happened: never refused, written when the stream can be
 		}
 	}
 	go cat.Run(ctx)

@@ -52,13 +52,14 @@ func main() {
 type target struct {
 	name string
 	env  []string // PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE
-	args []string // extra pgbench arguments (e.g. -M prepared)
+	pid  int      // the middlebox's process, whose CPU is measured (0: none)
 }
 
 // result is one pgbench run.
 type result struct {
 	tps      float64
 	p50, p99 float64 // milliseconds
+	cpuUS    float64 // the middlebox's CPU (user+system) per transaction, µs
 }
 
 // profileDir, when set, receives CPU profiles of the proxy.
@@ -179,17 +180,18 @@ func run(bin string, duration time.Duration, rounds int, clientList string, idle
 	}
 
 	targets := []target{{name: "direct", env: direct}}
-	bouncer, stop, why := startPgBouncer(dir, host, port)
+	bouncer, bouncerPid, stop, why := startPgBouncer(dir, host, port)
 	if bouncer != nil {
 		defer stop()
-		targets = append(targets, target{name: "pgbouncer (transaction)", env: bouncer})
+		targets = append(targets, target{name: "pgbouncer (transaction)", env: bouncer, pid: bouncerPid})
 	} else {
 		fmt.Println("pgbouncer: not measured:", why)
 	}
-	targets = append(targets, target{name: "tenantproxy (session)", env: sessionEnv}, target{name: "tenantproxy (transaction)", env: txEnv})
+	targets = append(targets, target{name: "tenantproxy (session)", env: sessionEnv, pid: sessionProxy.Process.Pid},
+		target{name: "tenantproxy (transaction)", env: txEnv, pid: txProxy.Process.Pid})
 
 	fmt.Printf("pgbench -S -n -T %s, %d alternating rounds, 2 threads; scale 1; tenantproxy rewrites, verifies and audits every statement\n\n", duration, rounds)
-	fmt.Printf("| clients | protocol | target | TPS | p50 ms | p99 ms | TPS vs direct |\n|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| clients | protocol | target | TPS | p50 ms | p99 ms | TPS vs direct | CPU µs/tx | CPU vs pgbouncer |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, cs := range strings.Split(clientList, ",") {
 		c := strings.TrimSpace(cs)
 		for _, mode := range []string{"simple", "prepared"} {
@@ -219,14 +221,18 @@ func run(bin string, duration time.Duration, rounds int, clientList string, idle
 				}
 			}
 			base := mean(all["direct"]).tps
+			bouncerCPU := mean(all["pgbouncer (transaction)"]).cpuUS
+			if mode == "prepared" { // PgBouncer relays -M prepared only in its simple-protocol figure
+				bouncerCPU = 0
+			}
 			for _, t := range targets {
 				rs, ok := all[t.name]
 				switch {
 				case !ok && pooled(t.name):
-					fmt.Printf("| %s | %s | %s | – | – | – | not supported by this version |\n", c, mode, t.name)
+					fmt.Printf("| %s | %s | %s | – | – | – | not supported by this version | – | – |\n", c, mode, t.name)
 					continue
 				case !ok:
-					fmt.Printf("| %s | %s | %s | – | – | – | needs a backend per client (max_connections %d) |\n", c, mode, t.name, maxConnections)
+					fmt.Printf("| %s | %s | %s | – | – | – | needs a backend per client (max_connections %d) | – | – |\n", c, mode, t.name, maxConnections)
 					continue
 				}
 				m := mean(rs)
@@ -234,7 +240,14 @@ func run(bin string, duration time.Duration, rounds int, clientList string, idle
 				if base > 0 {
 					ratio = fmt.Sprintf("%.2f×", m.tps/base)
 				}
-				fmt.Printf("| %s | %s | %s | %.0f | %.2f | %.2f | %s |\n", c, mode, t.name, m.tps, m.p50, m.p99, ratio)
+				cpu, cpuRatio := "–", "–"
+				if t.pid != 0 {
+					cpu = fmt.Sprintf("%.1f", m.cpuUS)
+					if bouncerCPU > 0 {
+						cpuRatio = fmt.Sprintf("%.2f×", m.cpuUS/bouncerCPU)
+					}
+				}
+				fmt.Printf("| %s | %s | %s | %.0f | %.2f | %.2f | %s | %s | %s |\n", c, mode, t.name, m.tps, m.p50, m.p99, ratio, cpu, cpuRatio)
 			}
 		}
 	}
@@ -252,6 +265,7 @@ func mean(rs []result) result {
 		m.tps += r.tps / float64(len(rs))
 		m.p50 += r.p50 / float64(len(rs))
 		m.p99 += r.p99 / float64(len(rs))
+		m.cpuUS += r.cpuUS / float64(len(rs))
 	}
 	return m
 }
@@ -263,16 +277,25 @@ func bench(dir string, t target, clients, mode string, d time.Duration) (result,
 		return result{}, err
 	}
 	defer os.RemoveAll(logDir)
+	cpuBefore := cpuTime(t.pid)
 	out, err := pgbench(logDir, t.env, "-S", "-n", "-M", mode, "-c", clients, "-j", "2",
 		"-T", strconv.Itoa(int(d.Seconds())), "-l", "--log-prefix", filepath.Join(logDir, "tx"))
+	cpu := cpuTime(t.pid) - cpuBefore
 	if err != nil {
 		return result{}, fmt.Errorf("%v\n%s", err, out)
 	}
 	var res result
+	var txs float64
 	for _, line := range strings.Split(out, "\n") {
 		if v, ok := strings.CutPrefix(line, "tps = "); ok {
 			res.tps, _ = strconv.ParseFloat(strings.Fields(v)[0], 64)
 		}
+		if v, ok := strings.CutPrefix(line, "number of transactions actually processed: "); ok {
+			txs, _ = strconv.ParseFloat(strings.Fields(v)[0], 64)
+		}
+	}
+	if txs > 0 {
+		res.cpuUS = float64(cpu.Microseconds()) / txs
 	}
 	var lat []float64
 	files, _ := filepath.Glob(filepath.Join(logDir, "tx*"))
@@ -327,14 +350,14 @@ func waitReady(dir string, env []string) error {
 // startPgBouncer runs Debian's pgbouncer in transaction mode with a pool
 // of 20 in front of the cluster; as root it runs as the postgres user
 // (pgbouncer refuses to run as root). It returns nil and why when it can't.
-func startPgBouncer(dir, host, port string) ([]string, func(), string) {
+func startPgBouncer(dir, host, port string) ([]string, int, func(), string) {
 	path, err := exec.LookPath("pgbouncer")
 	if err != nil {
-		return nil, nil, "not installed (apt-get install pgbouncer)"
+		return nil, 0, nil, "not installed (apt-get install pgbouncer)"
 	}
 	bport, err := pgtest.FreePort()
 	if err != nil {
-		return nil, nil, err.Error()
+		return nil, 0, nil, err.Error()
 	}
 	ini := fmt.Sprintf(`[databases]
 postgres = host=%s port=%s dbname=postgres user=postgres password=%s
@@ -351,16 +374,16 @@ logfile = %s/pgbouncer.log
 pidfile = %s/pgbouncer.pid
 `, host, port, pgtest.Password, bport, dir, dir, dir)
 	if err := os.WriteFile(filepath.Join(dir, "pgbouncer.ini"), []byte(ini), 0o644); err != nil {
-		return nil, nil, err.Error()
+		return nil, 0, nil, err.Error()
 	}
 	if err := os.WriteFile(filepath.Join(dir, "userlist.txt"), []byte(`"postgres" "`+pgtest.Password+`"`+"\n"), 0o644); err != nil {
-		return nil, nil, err.Error()
+		return nil, 0, nil, err.Error()
 	}
 	cmd := exec.Command(path, filepath.Join(dir, "pgbouncer.ini"))
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			return nil, nil, "running as root and no postgres user to run pgbouncer as"
+			return nil, 0, nil, "running as root and no postgres user to run pgbouncer as"
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
@@ -368,15 +391,15 @@ pidfile = %s/pgbouncer.pid
 		_ = os.Chown(dir, uid, gid)
 	}
 	if err := cmd.Start(); err != nil { // it logs to pgbouncer.log
-		return nil, nil, err.Error()
+		return nil, 0, nil, err.Error()
 	}
 	env := []string{"PGHOST=127.0.0.1", "PGPORT=" + strconv.Itoa(bport), "PGUSER=postgres", "PGPASSWORD=" + pgtest.Password, "PGDATABASE=postgres", "PGSSLMODE=disable"}
 	stop := func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() }
 	if err := waitReady(dir, env); err != nil {
 		stop()
-		return nil, nil, "did not start: " + err.Error()
+		return nil, 0, nil, "did not start: " + err.Error()
 	}
-	return env, stop, ""
+	return env, cmd.Process.Pid, stop, ""
 }
 
 // idleClients opens n authenticated client connections to the proxy with
@@ -436,6 +459,34 @@ func idleClients(pid int, env []string, n int) error {
 		n, opened.Round(time.Millisecond), after>>10, before>>10, float64(after-before)/float64(n))
 	return nil
 }
+
+// cpuTime is the user plus system CPU a process has used so far, from
+// /proc/pid/stat (zero for pid 0 or when it cannot be read). Connection
+// setup falls inside a run too, as it does for every middlebox measured.
+func cpuTime(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, field 2, may hold spaces: count from its ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	fs := strings.Fields(string(b[i+1:]))
+	if len(fs) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fs[11], 10, 64)
+	stime, _ := strconv.ParseInt(fs[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/pid/stat's times (100 on Linux).
+const clockTicks = 100
 
 // procStatus reads a kB field of /proc/pid/status.
 func procStatus(pid int, field string) (int64, error) {
