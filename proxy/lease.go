@@ -35,9 +35,10 @@ func (s *session) poolKey() string {
 	return strings.Join(s.identity.Tenants, ",")
 }
 
-// lease takes a connection from the pool for the session (leaseMu held),
-// brings it to the client's settings and starts relaying it.
-func (s *session) lease() error {
+// lease takes a connection from the pool for the session (leaseMu held)
+// and brings it to the client's settings; with relay set it starts
+// relaying it (else the caller relays: roundTripInline).
+func (s *session) lease(relay bool) error {
 	sc, err := s.srv.pool.acquire(s.ctx, s.poolKey())
 	if err != nil {
 		if errors.Is(err, errPoolTimeout) {
@@ -53,15 +54,14 @@ func (s *session) lease() error {
 		s.srv.pool.release(sc, false)
 		return newClientError(codeConnectionFailure, "retry; the proxy's log has details", "could not prepare a database connection")
 	}
-	s.hold(sc)
-	return nil
-}
-
-// hold makes sc the session's connection and starts its relay.
-func (s *session) hold(sc *serverConn) {
 	s.up, s.fe = sc, sc.fe
 	s.srv.cancels.retarget(s.keyPID, sc.cancelTarget())
-	s.startRelay()
+	if relay {
+		s.startRelay()
+	} else {
+		sc.owner.Store(s)
+	}
+	return nil
 }
 
 // startRelay starts relaying the held connection. The relay writes to the

@@ -34,7 +34,14 @@ type session struct {
 	id   string
 	conn net.Conn // the client, TLS-wrapped after an SSLRequest
 	tls  bool
-	be   *pgproto3.Backend
+	// be talks to the client: hs, the startup phase's pgproto3.Backend,
+	// until the password arrives; a clientWire from then on.
+	be interface {
+		Receive() (pgproto3.FrontendMessage, error)
+		Send(pgproto3.BackendMessage)
+		Flush() error
+	}
+	hs *pgproto3.Backend
 
 	identity    *auth.Identity
 	scope       rewrite.Scope
@@ -58,6 +65,9 @@ type session struct {
 	fe        *pgproto3.Frontend // up's, for sending (session goroutine)
 	relayDone chan error         // the relay of up ends
 	pooled    bool               // transaction mode
+	// inline: the connection was just lent for a simple Query whose
+	// answer the session goroutine relays itself (roundTripInline).
+	inline bool
 	unsynced  bool               // extended-protocol messages sent since the last Sync
 	// settings are the client's values of the tracked settings
 	// (transaction mode), applied to every connection that serves it;
@@ -125,7 +135,8 @@ func newSession(srv *Server, conn net.Conn) *session {
 	}
 	s.authenticated = func() {}
 	s.log = srv.log.With("session", s.id, "client", conn.RemoteAddr().String())
-	s.be = s.newBackend(conn)
+	s.hs = s.newBackend(conn)
+	s.be = s.hs
 	return s
 }
 
@@ -284,13 +295,18 @@ func (s *session) startup() error {
 	if err := s.be.Flush(); err != nil {
 		return errClientGone
 	}
-	if err := s.be.SetAuthType(pgproto3.AuthTypeCleartextPassword); err != nil {
+	if err := s.hs.SetAuthType(pgproto3.AuthTypeCleartextPassword); err != nil {
 		return err
 	}
-	msg, err := s.be.Receive()
+	msg, err := s.hs.Receive()
 	if err != nil {
 		return errClientGone
 	}
+	// The client now waits for the proxy's answer: from here on it is
+	// spoken to through a clientWire, and the startup buffers go.
+	s.be = newClientWire(flushReader{r: s.conn, flush: s.flushUpstream},
+		&deadlineWriter{conn: s.conn, timeout: s.srv.cfg.ClientWriteTimeout, failed: &s.writeTimedOut}, s.srv.cfg.MaxMessageSize)
+	s.hs = nil
 	pw, ok := msg.(*pgproto3.PasswordMessage)
 	if !ok {
 		return newClientError(codeProtocolViolation, "", "expected a password message, got %T", msg)
@@ -473,7 +489,14 @@ func (s *session) serveClient() error {
 		}
 		s.leaseMu.Lock()
 		s.handleMessage(msg, d)
+		inline := s.inline
+		s.inline = false
 		s.leaseMu.Unlock()
+		if inline {
+			if err := s.roundTripInline(); err != nil {
+				return err
+			}
+		}
 	}
 }
 
@@ -570,7 +593,9 @@ func (s *session) handleMessage(msg pgproto3.FrontendMessage, d *decision) {
 		case *pgproto3.Flush, *pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail:
 			return // nothing to flush; copy messages outside a COPY are ignored
 		}
-		if err := s.lease(); err != nil {
+		_, s.inline = msg.(*pgproto3.Query)
+		if err := s.lease(!s.inline); err != nil {
+			s.inline = false
 			_, simple := msg.(*pgproto3.Query)
 			if d != nil && !d.undecided && d.err == nil && d.auditErr == nil {
 				// Audited as about to run; it did not.
@@ -638,27 +663,32 @@ func (s *session) answerLocally(err error, ready bool) {
 func (s *session) relay(sc *serverConn, done chan<- error) {
 	err := s.relayUntilReleased(sc)
 	if err != nil {
-		s.leaseMu.Lock()
-		if s.up == sc {
-			s.up, s.fe = nil, nil
-		}
-		s.leaseMu.Unlock()
-		if s.writeTimedOut.Load() {
-			// The client stopped reading: its statement is ended with
-			// the upstream connection, which leaves the pool.
-			s.log.Warn("the client did not read its results within --client-write-timeout; session ended", "timeout", s.srv.cfg.ClientWriteTimeout)
-			s.conn.Close()
-		} else if !s.closing.Load() && s.ctx.Err() == nil {
-			s.log.Warn("upstream connection lost", "err", err)
-			if sc.pool != nil {
-				sc.pool.purge() // a restart took the idle ones too
-			}
-			s.fatal(newClientError(codeConnectionFailure, "reconnect", "lost the connection to the database"))
-			s.conn.Close()
-		}
-		s.dropConn(sc)
+		s.relayFailed(sc, err)
 	}
 	done <- err
+}
+
+// relayFailed ends the session's hold on sc after reading it failed.
+func (s *session) relayFailed(sc *serverConn, err error) {
+	s.leaseMu.Lock()
+	if s.up == sc {
+		s.up, s.fe = nil, nil
+	}
+	s.leaseMu.Unlock()
+	if s.writeTimedOut.Load() {
+		// The client stopped reading: its statement is ended with
+		// the upstream connection, which leaves the pool.
+		s.log.Warn("the client did not read its results within --client-write-timeout; session ended", "timeout", s.srv.cfg.ClientWriteTimeout)
+		s.conn.Close()
+	} else if !s.closing.Load() && s.ctx.Err() == nil {
+		s.log.Warn("upstream connection lost", "err", err)
+		if sc.pool != nil {
+			sc.pool.purge() // a restart took the idle ones too
+		}
+		s.fatal(newClientError(codeConnectionFailure, "reconnect", "lost the connection to the database"))
+		s.conn.Close()
+	}
+	s.dropConn(sc)
 }
 
 // relayUntilReleased is relay's loop: nil means sc went back to the pool.
@@ -674,43 +704,93 @@ func (s *session) relayUntilReleased(sc *serverConn) (err error) {
 		if err != nil {
 			return err
 		}
-		switch m := msg.(type) {
-		case *pgproto3.ErrorResponse:
-			if r, ok := s.takeRefusal(m); ok {
-				msg = r
-			} else {
-				guardRefusal(m)
-			}
-		case *pgproto3.ParseComplete:
-			if !s.book.parseComplete() {
-				continue // a Parse the proxy added: the client did not send it
-			}
-		case *pgproto3.NotificationResponse:
-			n, ok := s.notification(sc, m)
-			if !ok {
-				continue
-			}
-			msg = n
-		case *pgproto3.ParameterStatus:
-			s.leaseMu.Lock()
-			sc.params[m.Name] = m.Value
-			s.leaseMu.Unlock()
-		case *pgproto3.ReadyForQuery:
-			s.leaseMu.Lock()
-			s.ready++
-			s.txStatus, s.lastReady = m.TxStatus, time.Now()
-			s.forgetFailedParses(sc, s.book.ready(s.ready))
-			s.leaseMu.Unlock()
-			s.expireRefusals(s.ready)
-		}
-		s.completed(s.results.observe(msg, s.ready))
-		s.writeMu.Lock()
-		s.be.Send(msg)
-		s.writeMu.Unlock()
-		if m, ok := msg.(*pgproto3.ReadyForQuery); ok && s.pooled && s.release(sc, m.TxStatus) {
+		if released, _ := s.relayMessage(sc, msg); released {
 			return nil
 		}
 	}
+}
+
+// roundTripInline serves, in the session goroutine, the answer to a simple
+// Query that took a connection from the pool (transaction mode): the most
+// common round trip, a statement in a transaction of its own, costs no
+// relay goroutine. Once the answer shows the round trip does not end
+// there (a transaction left open, a COPY waiting for the client's data)
+// a relay takes over, as for every other message. A failed read ends the
+// session's hold on sc and is returned.
+func (s *session) roundTripInline() error {
+	sc := s.up
+	if err := s.flushUpstream(); err != nil {
+		s.relayFailed(sc, err)
+		return err
+	}
+	for {
+		msg, err := sc.fe.Receive()
+		if err != nil {
+			s.relayFailed(sc, err)
+			return err
+		}
+		released, waiting := s.relayMessage(sc, msg)
+		if released {
+			return nil
+		}
+		if waiting {
+			s.leaseMu.Lock()
+			if s.up == sc {
+				s.startRelay()
+			}
+			s.leaseMu.Unlock()
+			return nil
+		}
+	}
+}
+
+// relayMessage passes one upstream message to the client (relay goroutine,
+// or roundTripInline). released: sc went back to the pool at a
+// ReadyForQuery. waiting: upstream now waits for the client (a
+// ReadyForQuery that kept the connection, a COPY's request for data).
+func (s *session) relayMessage(sc *serverConn, msg pgproto3.BackendMessage) (released, waiting bool) {
+	switch m := msg.(type) {
+	case *pgproto3.ErrorResponse:
+		if r, ok := s.takeRefusal(m); ok {
+			msg = r
+		} else {
+			guardRefusal(m)
+		}
+	case *pgproto3.ParseComplete:
+		if !s.book.parseComplete() {
+			return false, false // a Parse the proxy added: the client did not send it
+		}
+	case *pgproto3.NotificationResponse:
+		n, ok := s.notification(sc, m)
+		if !ok {
+			return false, false
+		}
+		msg = n
+	case *pgproto3.ParameterStatus:
+		s.leaseMu.Lock()
+		sc.params[m.Name] = m.Value
+		s.leaseMu.Unlock()
+	case *pgproto3.ReadyForQuery:
+		s.leaseMu.Lock()
+		s.ready++
+		s.txStatus, s.lastReady = m.TxStatus, time.Now()
+		s.forgetFailedParses(sc, s.book.ready(s.ready))
+		s.leaseMu.Unlock()
+		s.expireRefusals(s.ready)
+	case *pgproto3.CopyInResponse, *pgproto3.CopyBothResponse:
+		waiting = true
+	}
+	s.completed(s.results.observe(msg, s.ready))
+	s.writeMu.Lock()
+	s.be.Send(msg)
+	s.writeMu.Unlock()
+	if m, ok := msg.(*pgproto3.ReadyForQuery); ok {
+		if s.pooled && s.release(sc, m.TxStatus) {
+			return true, false
+		}
+		waiting = true
+	}
+	return false, waiting
 }
 
 // notification turns an upstream notification into the one the client

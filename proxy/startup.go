@@ -17,7 +17,7 @@ import (
 // means the connection was a cancel request and is done.
 func (s *session) handshake() (*pgproto3.StartupMessage, error) {
 	for {
-		msg, err := s.be.ReceiveStartupMessage()
+		msg, err := s.hs.ReceiveStartupMessage()
 		if errors.Is(err, io.EOF) {
 			return nil, errClientGone // connected and left: a health check
 		}
@@ -43,7 +43,8 @@ func (s *session) handshake() (*pgproto3.StartupMessage, error) {
 				return nil, fmt.Errorf("TLS handshake: %w", err)
 			}
 			s.conn, s.tls = tconn, true
-			s.be = s.newBackend(tconn)
+			s.hs = s.newBackend(tconn)
+			s.be = s.hs
 		case *pgproto3.GSSEncRequest:
 			if _, err := s.conn.Write([]byte{'N'}); err != nil {
 				return nil, err
