@@ -67,8 +67,8 @@ type session struct {
 	pooled    bool               // transaction mode
 	// inline: the connection was just lent for a simple Query whose
 	// answer the session goroutine relays itself (roundTripInline).
-	inline bool
-	unsynced  bool               // extended-protocol messages sent since the last Sync
+	inline   bool
+	unsynced bool // extended-protocol messages sent since the last Sync
 	// settings are the client's values of the tracked settings
 	// (transaction mode), applied to every connection that serves it;
 	// settingsDirty says a SET ran and they must be read back.
