@@ -10,7 +10,10 @@
 // edit, insertion, deletion or reordering of lines breaks the chain, and
 // VerifyChain says on which line.
 //
-// audit owns the event format and the chain. It must never drop an event
-// silently: a write that fails is returned to the caller, and a sink whose
-// write failed refuses every later event rather than leave a gap.
+// audit owns the event format, the chain and the group commit (Queue). It
+// must never drop an event silently: a write that fails keeps its events and
+// is retried; while it fails, events of what is about to happen are refused
+// (or held) and counted, and events of what already happened wait in
+// memory. A sink that cannot undo a torn write stops rather than leave a
+// gap.
 package audit

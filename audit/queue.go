@@ -2,7 +2,11 @@ package audit
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +44,10 @@ type QueueConfig struct {
 	Logger        *slog.Logger
 }
 
+// Events Append refuses while the stream fails are not lost from view:
+// once it recovers, one audit.refused event counts them by kind, from the
+// first refusal on (Rejected holds the total).
+
 // Ticket names an appended event: the count of events appended up to and
 // including it. Durable(t) returns once that many are written.
 type Ticket int64
@@ -68,6 +76,12 @@ type Queue struct {
 	lastSync time.Time
 	closed   bool
 	batches  int64 // writes made (for telling whether a sync covered them all)
+
+	// refused counts, by kind, the events Append refused while the
+	// stream failed (what they announced did not happen); recorded as
+	// one audit.refused event once it recovers.
+	refused      map[string]int64
+	refusedSince time.Time
 
 	failing atomic.Bool
 	kick    chan struct{} // wakes the goroutine: a failure to retry, or Close
@@ -159,14 +173,14 @@ func (q *Queue) Append(e Event) (Ticket, error) {
 		case q.closed:
 			return 0, errClosed
 		case q.cfg.OnFailure == Reject && q.failing.Load():
-			q.stats.Rejected.Add(1)
+			q.refuse(e.Kind)
 			return 0, ErrUnavailable
 		case len(q.pending) < q.cfg.Size:
 			return q.add(e), nil
 		case q.cfg.OnFailure == Reject && deadline.IsZero():
 			deadline = time.Now().Add(FullWait)
 		case q.cfg.OnFailure == Reject && time.Now().After(deadline):
-			q.stats.Rejected.Add(1)
+			q.refuse(e.Kind)
 			return 0, ErrUnavailable
 		}
 		if !q.writing && !q.failing.Load() {
@@ -192,6 +206,29 @@ func (q *Queue) Record(e Event) {
 		return
 	}
 	q.add(e)
+}
+
+// refuse counts an event Append refused (mu held).
+func (q *Queue) refuse(kind string) {
+	q.stats.Rejected.Add(1)
+	if q.refused == nil {
+		q.refused, q.refusedSince = map[string]int64{}, time.Now().UTC()
+	}
+	q.refused[kind]++
+}
+
+// refusedEvent sums up the refused events (mu held) and starts a new count.
+func (q *Queue) refusedEvent() Event {
+	var total int64
+	var parts []string
+	for _, kind := range slices.Sorted(maps.Keys(q.refused)) {
+		total += q.refused[kind]
+		parts = append(parts, fmt.Sprintf("%d %s", q.refused[kind], kind))
+	}
+	e := Event{Kind: "audit.refused", Rejected: total,
+		Reason: fmt.Sprintf("refused because the audit stream could not be written, from %s: %s", q.refusedSince.Format(time.RFC3339Nano), strings.Join(parts, ", "))}
+	q.refused = nil
+	return e
 }
 
 func (q *Queue) add(e Event) Ticket {
@@ -268,7 +305,10 @@ func (q *Queue) writeLocked() {
 		q.dirty = true
 	}
 	if q.failing.Swap(false) {
-		q.cfg.Logger.Info("audit stream recovered", "events", n)
+		q.cfg.Logger.Info("audit stream recovered", "events", n, "refused", q.stats.Rejected.Load())
+	}
+	if len(q.refused) > 0 && !q.failing.Load() {
+		q.add(q.refusedEvent()) // written with the next group
 	}
 }
 

@@ -95,10 +95,13 @@ func TestQueueRejectsWhileFailingAndLosesNothing(t *testing.T) {
 	if strings.Contains(out, `"refused"`) {
 		t.Error("a refused event was written")
 	}
+	if !strings.Contains(out, `"kind":"audit.refused"`) || !strings.Contains(out, ": 1 statement") {
+		t.Errorf("the refusal is not summed up once the stream recovered:\n%s", out)
+	}
 	if err := audit.VerifyChain(strings.NewReader(out)); err != nil {
 		t.Fatal(err)
 	}
-	if q.Stats().Failures.Load() == 0 || q.Stats().Rejected.Load() != 2 || q.Stats().Written.Load() != 4 {
+	if q.Stats().Failures.Load() == 0 || q.Stats().Rejected.Load() != 2 || q.Stats().Written.Load() != 5 {
 		t.Fatalf("stats failures=%d rejected=%d written=%d", q.Stats().Failures.Load(), q.Stats().Rejected.Load(), q.Stats().Written.Load())
 	}
 }
