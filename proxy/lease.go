@@ -94,7 +94,7 @@ func (s *session) applySettings(sc *serverConn) error {
 	if _, err := sc.exec(strings.Join(stmts, "; "), settingsTimeout); err != nil {
 		return err
 	}
-	sc.settings = maps.Clone(s.settings)
+	sc.settings = s.settings // never changed in place: shared
 	return nil
 }
 
@@ -116,13 +116,20 @@ func (s *session) release(sc *serverConn, txStatus byte) bool {
 			s.log.Warn("reading the session's settings back failed; the connection is closed", "err", err)
 			reusable = false
 		} else {
-			s.settings, sc.settings = vals, maps.Clone(vals)
+			s.settings, sc.settings = vals, vals
 		}
 	}
 	s.up, s.fe = nil, nil
 	s.srv.cancels.retarget(s.keyPID, cancelTarget{})
 	_ = s.flushClient()
 	s.srv.pool.release(sc, reusable)
+	if cfg := s.srv.cfg; s.srv.parker != nil && cfg.ClientIdleTimeout <= 0 && cfg.IdleInTransactionTimeout <= 0 {
+		// The session goroutine may be reading with no deadline (it
+		// held the connection when it began): give it one, so that it
+		// parks if its client stays idle.
+		s.deadlineSet.Store(true)
+		_ = s.conn.SetReadDeadline(time.Now().Add(parkAfter))
+	}
 	return true
 }
 
@@ -174,8 +181,8 @@ func (s *session) startPooled(params map[string]string) (map[string]string, erro
 		s.srv.pool.release(sc, false)
 		return nil, upstreamConnectError(s.log, err)
 	}
-	s.settings, sc.settings = vals, maps.Clone(vals)
-	s.startSettings = maps.Clone(vals)
+	s.settings, sc.settings = vals, vals
+	s.startSettings = vals
 	status := maps.Clone(sc.params)
 	s.srv.pool.release(sc, true)
 	s.keyPID, s.keySecret = s.srv.cancels.register(cancelTarget{})

@@ -146,7 +146,37 @@ func (sc *serverConn) readSettings(timeout time.Duration) (map[string]string, er
 	for i, name := range trackedSettings {
 		out[name] = row[i]
 	}
-	return out, nil
+	return internSettings(out), nil
+}
+
+// Settings maps are never changed in place, only replaced, so sessions
+// with the same values (nearly all of them) share one map.
+var settingsIntern struct {
+	sync.Mutex
+	m map[string]map[string]string
+}
+
+// internSettings returns the shared map equal to vals (vals itself the
+// first time, up to 4096 distinct ones).
+func internSettings(vals map[string]string) map[string]string {
+	var b strings.Builder
+	for _, name := range trackedSettings {
+		b.WriteString(vals[name])
+		b.WriteByte(0)
+	}
+	key := b.String()
+	settingsIntern.Lock()
+	defer settingsIntern.Unlock()
+	if m, ok := settingsIntern.m[key]; ok && len(m) == len(vals) {
+		return m
+	}
+	if settingsIntern.m == nil {
+		settingsIntern.m = map[string]map[string]string{}
+	}
+	if len(settingsIntern.m) < 4096 {
+		settingsIntern.m[key] = vals
+	}
+	return vals
 }
 
 // alive reports whether an idle connection is still open and silent: a

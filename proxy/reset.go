@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"maps"
 	"strings"
 
 	"github.com/tenantproxy/tenantproxy/rewrite"
@@ -35,7 +34,7 @@ func (s *session) pooledReset(r *rewrite.PooledReset) (string, error) {
 		// own. Upstream, RESET ALL takes the lent connection to the
 		// server's defaults; it is marked unknown, so the next lease
 		// applies every setting again.
-		s.settings = maps.Clone(s.startSettings)
+		s.settings = s.startSettings // never changed in place: shared
 		sc.settings = nil
 	}
 	if r.All {

@@ -76,6 +76,9 @@ func (r *results) observe(msg pgproto3.BackendMessage, ready int) []*pending {
 	finish := func() {
 		done = append(done, head)
 		r.queue = r.queue[1:]
+		if len(r.queue) == 0 {
+			r.queue = nil // an idle session keeps no array
+		}
 	}
 	switch m := msg.(type) {
 	case *pgproto3.CommandComplete:
@@ -109,6 +112,9 @@ func (r *results) observe(msg pgproto3.BackendMessage, ready int) []*pending {
 			}
 		}
 		r.queue = kept
+		if len(kept) == 0 {
+			r.queue = nil
+		}
 	}
 	return done
 }

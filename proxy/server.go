@@ -114,6 +114,9 @@ type Server struct {
 	log     *slog.Logger
 	cancels cancelRegistry
 	pool    *pool // transaction mode's connections; nil in session mode
+	// parker holds idle sessions without their goroutines (transaction
+	// mode; nil when sessions cannot park).
+	parker *parker
 	clients atomic.Int64
 	// unauth are the connections still authenticating (unauth.go).
 	unauth *unauthSet
@@ -169,6 +172,7 @@ func NewServer(cfg Config) (*Server, error) {
 	case "", PoolTransaction:
 		srv.pool = newPool(cfg.Pool, cfg.Metrics, srv.dialPooled)
 		cfg.Metrics.poolGauges(srv.pool)
+		srv.parker = newParker(cfg.Logger)
 	case PoolSession:
 	default:
 		return nil, fmt.Errorf("proxy: pool mode %q: use %s or %s", cfg.PoolMode, PoolTransaction, PoolSession)
@@ -282,6 +286,7 @@ func (s *Server) Shutdown(timeout time.Duration) {
 	for _, c := range conns {
 		_ = c.SetReadDeadline(time.Now()) // wake readers to look at draining
 	}
+	s.parker.wakeAll() // and parked sessions
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
@@ -307,6 +312,7 @@ func (s *Server) Close() {
 	if s.listener != nil {
 		s.listener.Close()
 	}
+	s.parker.wakeAll()
 	for c := range s.conns {
 		c.Close()
 	}
@@ -333,19 +339,28 @@ func (s *Server) untrack(c net.Conn) {
 	s.mu.Unlock()
 }
 
-// serveConn runs one client connection from handshake to close. It recovers
-// from any panic so one bad session never takes the proxy down.
+// serveConn runs one client connection from handshake to close (the
+// session may go on in other goroutines after it parks: session.finish
+// ends it). It recovers from a panic during startup; serve recovers from
+// any later one, so one bad session never takes the proxy down.
 func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
-	defer s.wg.Done()
-	defer s.untrack(conn)
-	defer conn.Close()
+	sess := newSession(s, conn)
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("session panicked; connection closed", "client", conn.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+			if !sess.serving {
+				sess.endStartup()
+			}
 		}
 	}()
-	sess := newSession(s, conn)
 	sess.run(ctx)
+}
+
+// sessionDone closes a session's client connection and stops counting it.
+func (s *Server) sessionDone(conn net.Conn) {
+	conn.Close()
+	s.untrack(conn)
+	s.wg.Done()
 }
 
 // admitTenants counts a session against each of its tenants' connection

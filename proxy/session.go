@@ -108,6 +108,17 @@ type session struct {
 	// what enforce mode would have done (shadow.go).
 	shadow bool
 
+	// The session's life after startup: when it started serving, what watches ctx, and where it is parked (park_linux.go).
+	started   time.Time
+	stopWatch func() bool
+	serving   bool
+	parkKey   uint64
+	parkFD    int
+	// deadlineSet: a read deadline may be set on the client connection
+	// to park the session when it stays idle (receive; the relay, when it
+	// gives the connection back).
+	deadlineSet atomic.Bool
+
 	statements, rejected int64 // totals for session.ended (session goroutine only)
 	statementSeq         int64
 	results              *results
@@ -133,7 +144,7 @@ func newSession(srv *Server, conn net.Conn) *session {
 		pooled:   srv.pool != nil,
 		shadow:   srv.cfg.Mode == ModeShadow,
 	}
-	s.authenticated = func() {}
+	s.authenticated = noop
 	s.log = srv.log.With("session", s.id, "client", conn.RemoteAddr().String())
 	s.hs = s.newBackend(conn)
 	s.be = s.hs
@@ -200,21 +211,25 @@ func (f flushReader) Read(p []byte) (int, error) {
 }
 
 // run serves the session until the client leaves, the upstream goes away or
-// ctx ends.
+// ctx ends. A session idle between transactions parks (park_linux.go):
+// run returns, and serve goes on in another goroutine when the client
+// sends something; finish ends the session wherever that happens.
 func (s *session) run(ctx context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer func() { s.srv.leaveTenants(s.tenantsAdmitted) }()
+	// The server's context: a session needs no cancel of its own (its
+	// AfterFunc below ends it with the server), which saves an idle
+	// client a context and its registration.
 	s.ctx = ctx
 	if err := s.audit(event{Kind: "session.accepted"}); err != nil {
 		// No session runs unaudited: refused before it starts.
 		s.fatal(errAuditSession(err))
+		s.endStartup()
 		return
 	}
 	_ = s.conn.SetDeadline(time.Now().Add(s.srv.cfg.StartupTimeout))
 	s.authenticated = s.srv.unauth.enter(s.conn)
 	err := s.startup()
 	s.authenticated() // refused or gone before authenticating
+	s.authenticated = noop
 	if err != nil {
 		if !errors.Is(err, errClientGone) {
 			s.fatal(err)
@@ -222,16 +237,15 @@ func (s *session) run(ctx context.Context) {
 		if s.counted {
 			s.srv.clients.Add(-1)
 		}
+		s.endStartup()
 		return
 	}
 	_ = s.conn.SetDeadline(time.Time{})
-	defer s.srv.cancels.unregister(s.keyPID)
-	m := s.srv.cfg.Metrics
-	m.clientConnected(1)
-	defer m.clientConnected(-1)
-	started := time.Now()
+	s.srv.cfg.Metrics.clientConnected(1)
+	s.started = time.Now()
 	// No goroutine waits for ctx: an idle client costs as little as can be.
-	stop := context.AfterFunc(ctx, func() {
+	s.stopWatch = context.AfterFunc(s.ctx, func() {
+		s.srv.parker.wake(s) // a parked session must see its connection go
 		s.conn.Close()
 		s.leaseMu.Lock()
 		if s.up != nil {
@@ -239,9 +253,40 @@ func (s *session) run(ctx context.Context) {
 		}
 		s.leaseMu.Unlock()
 	})
-	defer stop()
+	s.serving = true
+	s.serve()
+}
 
-	clientErr := s.serveClient()
+// serve reads client messages until the session ends (then finish) or
+// parks. It recovers from a panic: one bad session never takes the proxy
+// down.
+func (s *session) serve() {
+	var err error
+	parked := false
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("session panicked; connection closed", "panic", r, "stack", string(debug.Stack()))
+			err, parked = fmt.Errorf("session panicked: %v", r), false
+		}
+		if !parked {
+			s.finish(err)
+		}
+	}()
+	parked, err = s.serveClient()
+}
+
+// resume carries on a parked session (the parker's wake-up).
+func (s *session) resume() { s.serve() }
+
+// endStartup releases what a session that never got to serve holds.
+func (s *session) endStartup() {
+	s.srv.leaveTenants(s.tenantsAdmitted)
+	s.srv.sessionDone(s.conn)
+}
+
+// finish ends a session that served: what it holds upstream, its audit
+// totals, its place in the server's counts.
+func (s *session) finish(clientErr error) {
 	s.closing.Store(true)
 	s.srv.clients.Add(-1)
 	s.counted = false
@@ -265,8 +310,12 @@ func (s *session) run(ctx context.Context) {
 	for id, t := range s.results.takeAll() {
 		s.statementEnded(id, t)
 	}
-	s.record(event{Kind: "session.ended", DurationMS: float64(time.Since(started).Microseconds()) / 1000,
+	s.record(event{Kind: "session.ended", DurationMS: float64(time.Since(s.started).Microseconds()) / 1000,
 		Statements: s.statements, Rejected: s.rejected})
+	s.stopWatch()
+	s.srv.cfg.Metrics.clientConnected(-1)
+	s.srv.cancels.unregister(s.keyPID)
+	s.endStartup()
 }
 
 // startup authenticates the client and opens its upstream connection.
@@ -434,15 +483,22 @@ func (s *session) connectUpstream(params map[string]string) (*pgconn.HijackedCon
 	return hc, nil
 }
 
-// serveClient reads client messages until Terminate or an error.
-func (s *session) serveClient() error {
+// serveClient reads client messages until Terminate or an error, or
+// until the session parks.
+func (s *session) serveClient() (parked bool, err error) {
 	for {
 		msg, err := s.receive()
+		if errors.Is(err, errPark) {
+			if s.srv.parker.park(s) {
+				return true, nil // resumed by the parker, in another goroutine
+			}
+			continue
+		}
 		if err != nil {
 			var idle *idleTimeout
 			if errors.As(err, &idle) {
 				s.fatal(idle.err)
-				return err
+				return false, err
 			}
 			var tooBig *pgproto3.ExceededMaxBodyLenErr
 			switch {
@@ -453,7 +509,7 @@ func (s *session) serveClient() error {
 			default:
 				s.fatal(newClientError(codeProtocolViolation, "", "invalid message from client: %v", err))
 			}
-			return err
+			return false, err
 		}
 		switch msg.(type) {
 		case *pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail:
@@ -462,13 +518,13 @@ func (s *session) serveClient() error {
 		}
 		switch msg.(type) {
 		case *pgproto3.Terminate:
-			return nil
+			return false, nil
 		case *pgproto3.Query, *pgproto3.Parse, *pgproto3.Bind, *pgproto3.Close, *pgproto3.Sync, *pgproto3.Execute,
 			*pgproto3.Describe, *pgproto3.Flush, *pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail, *pgproto3.FunctionCall:
 		default:
 			err := newClientError(codeProtocolViolation, "", "unexpected message %T", msg)
 			s.fatal(err)
-			return err
+			return false, err
 		}
 		if s.skipToSync {
 			// An extended-protocol message failed before it reached
@@ -481,7 +537,7 @@ func (s *session) serveClient() error {
 		}
 		if err := s.tokenExpired(msg); err != nil {
 			s.fatal(err)
-			return err
+			return false, err
 		}
 		var d *decision
 		if q, ok := msg.(*pgproto3.Query); ok {
@@ -494,7 +550,7 @@ func (s *session) serveClient() error {
 		s.leaseMu.Unlock()
 		if inline {
 			if err := s.roundTripInline(); err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
@@ -517,6 +573,32 @@ func (s *session) tokenExpired(msg pgproto3.FrontendMessage) error {
 		"the session's token expired at %s", exp.UTC().Format(time.RFC3339))
 }
 
+func noop() {}
+
+// errPark: the session is idle and may park.
+var errPark = errors.New("idle: park the session")
+
+// parkAfter is how long a session between transactions waits for its
+// client's next message before it parks. Parking costs a registration and
+// a new goroutine on resuming: a client that is busy never pays it.
+const parkAfter = 500 * time.Millisecond
+
+// parkable reports whether the session may park if its client stays
+// silent: transaction mode, no connection held, nothing buffered, no COPY,
+// a socket the parker can watch.
+func (s *session) parkable() bool {
+	if s.srv.parker == nil || !s.pooled || s.tls || s.copyIn != nil {
+		return false
+	}
+	w, ok := s.be.(*clientWire)
+	if !ok || !w.empty() {
+		return false
+	}
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	return s.up == nil
+}
+
 // idleTimeout ends a session whose client stayed silent too long.
 type idleTimeout struct{ err error }
 
@@ -529,10 +611,29 @@ func (e *idleTimeout) Error() string { return e.err.Error() }
 func (s *session) receive() (pgproto3.FrontendMessage, error) {
 	cfg := s.srv.cfg
 	if cfg.ClientIdleTimeout <= 0 && cfg.IdleInTransactionTimeout <= 0 && !s.srv.draining.Load() {
-		msg, err := s.be.Receive()
-		var ne net.Error
-		if err == nil || !s.srv.draining.Load() || !errors.As(err, &ne) || !ne.Timeout() {
-			return msg, err
+		for {
+			if s.parkable() {
+				// Idle this long, the session parks (park_linux.go).
+				_ = s.conn.SetReadDeadline(time.Now().Add(parkAfter))
+				s.deadlineSet.Store(true)
+			} else if s.deadlineSet.Swap(false) {
+				_ = s.conn.SetReadDeadline(time.Time{})
+			}
+			msg, err := s.be.Receive()
+			var ne net.Error
+			if err == nil || !errors.As(err, &ne) || !ne.Timeout() {
+				return msg, err
+			}
+			if s.srv.draining.Load() {
+				break
+			}
+			if s.parkable() {
+				_ = s.conn.SetReadDeadline(time.Time{})
+				s.deadlineSet.Store(false)
+				return nil, errPark
+			}
+			// A deadline with nothing to park for (mid-message, or the
+			// connection was lent meanwhile): read on without it.
 		}
 		// Shutdown woke the read: look at the session below.
 	}

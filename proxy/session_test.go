@@ -288,13 +288,20 @@ type client struct {
 // ReadyForQuery.
 func (p *testProxy) connect(t *testing.T, tenant string) *client {
 	t.Helper()
+	clientSide, proxySide := net.Pipe()
+	p.srv.wg.Add(1)
+	go p.srv.serveConn(context.Background(), proxySide)
+	return p.handshake(t, clientSide, tenant)
+}
+
+// handshake starts a session on a client connection and reads up to its
+// first ReadyForQuery.
+func (p *testProxy) handshake(t *testing.T, clientSide net.Conn, tenant string) *client {
+	t.Helper()
 	token, err := auth.Mint(p.secret, auth.MintOptions{Tenants: []string{tenant}, Subject: "test", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	clientSide, proxySide := net.Pipe()
-	p.srv.wg.Add(1)
-	go p.srv.serveConn(context.Background(), proxySide)
 	c := &client{t: t, fe: pgproto3.NewFrontend(clientSide, clientSide), c: clientSide}
 	t.Cleanup(func() { clientSide.Close() })
 	c.send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "app", "database": "app"}})
@@ -557,4 +564,69 @@ func TestSessionQueryBehindRunningStatement(t *testing.T) {
 	if first != "RowDescription | D 1 | C SELECT 1 | Z I" || second != first {
 		t.Fatalf("first %s; second %s", first, second)
 	}
+}
+
+// connectTCP is connect over a loopback TCP connection, which (unlike a
+// net.Pipe) the parker can watch.
+func (p *testProxy) connectTCP(t *testing.T, tenant string) *client {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	clientSide, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxySide, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.srv.track(proxySide)
+	p.srv.wg.Add(1)
+	go p.srv.serveConn(p.srv.stopCtx, proxySide)
+	return p.handshake(t, clientSide, tenant)
+}
+
+// An idle session parks: its goroutine goes, a message brings it back (in
+// a new one) and is answered, and shutdown ends a parked session with
+// FATAL 57P01 as it does an idle one.
+func TestSessionParksWhenIdle(t *testing.T) {
+	p := newTestProxy(t, PoolConfig{Size: 2})
+	if p.srv.parker == nil {
+		t.Skip("no parker on this system")
+	}
+	c := p.connectTCP(t, "7")
+	for round := range 2 {
+		waitUntil(t, "the idle session parks", func() bool { return p.srv.parker.count() == 1 })
+		c.send(&pgproto3.Query{String: "SELECT id FROM orders"})
+		if got := strings.Join(c.until('Z'), " | "); got != "RowDescription | D 1 | C SELECT 1 | Z I" {
+			t.Fatalf("round %d, after parking: %s", round, got)
+		}
+	}
+	// A transaction open: no parking while it lasts.
+	c.send(&pgproto3.Query{String: "BEGIN"})
+	c.until('Z')
+	time.Sleep(2 * parkAfter)
+	if n := p.srv.parker.count(); n != 0 {
+		t.Fatalf("%d sessions parked while one holds a transaction", n)
+	}
+	c.send(&pgproto3.Query{String: "COMMIT"})
+	c.until('Z')
+	waitUntil(t, "the session parks again", func() bool { return p.srv.parker.count() == 1 })
+	done := make(chan struct{})
+	go func() { p.srv.Shutdown(5 * time.Second); close(done) }()
+	m := c.next()
+	if e, ok := m.(*pgproto3.ErrorResponse); !ok || e.Code != "57P01" {
+		t.Fatalf("a parked session at shutdown got %#v, want FATAL 57P01", m)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("shutdown waited for a parked session")
+	}
+	waitUntil(t, "session.ended is recorded", func() bool {
+		return strings.HasSuffix(strings.Join(p.audit.kinds(), " "), "session.ended")
+	})
 }

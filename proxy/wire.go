@@ -27,8 +27,8 @@ type clientWire struct {
 	w       io.Writer
 	maxBody int // a larger body is refused (ExceededMaxBodyLenErr)
 
-	small [smallRead]byte
-	big   *[]byte // borrowed from bufPool; nil while small serves
+	small *[smallRead]byte // from smallPool; nil while parked
+	big   *[]byte          // borrowed from bufPool; nil while small serves
 	rp    int     // read position in buf()
 	wp    int     // write position in buf()
 
@@ -54,15 +54,39 @@ const pooledSize = 8192
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, pooledSize); return &b }}
 
+var smallPool = sync.Pool{New: func() any { return new([smallRead]byte) }}
+
 func newClientWire(r io.Reader, w io.Writer, maxBody int) *clientWire {
 	return &clientWire{r: r, w: w, maxBody: maxBody}
 }
+
+// empty reports whether nothing read is waiting to be returned.
+func (c *clientWire) empty() bool { return c.rp == c.wp }
 
 func (c *clientWire) buf() []byte {
 	if c.big != nil {
 		return *c.big
 	}
+	if c.small == nil {
+		c.small = smallPool.Get().(*[smallRead]byte)
+	}
 	return c.small[:]
+}
+
+// park lets go of everything a parked session need not keep: the read
+// array and what the reused messages point to. Only when empty.
+func (c *clientWire) park() {
+	if !c.empty() {
+		return
+	}
+	c.rp, c.wp = 0, 0
+	c.release()
+	if c.small != nil {
+		smallPool.Put(c.small)
+		c.small = nil
+	}
+	c.query, c.parse, c.bind = pgproto3.Query{}, pgproto3.Parse{}, pgproto3.Bind{}
+	c.describe, c.execute = pgproto3.Describe{}, pgproto3.Execute{}
 }
 
 // Receive reads the next message. A read error (a deadline, say) leaves
