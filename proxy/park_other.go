@@ -8,8 +8,8 @@ import "log/slog"
 // goroutines.
 type parker struct{}
 
-func newParker(*slog.Logger) *parker   { return nil }
-func (p *parker) park(*session) bool   { return false }
-func (p *parker) wake(*session)        {}
-func (p *parker) wakeAll()             {}
-func (p *parker) count() int           { return 0 }
+func newParker(*slog.Logger) *parker { return nil }
+func (p *parker) park(*session) bool { return false }
+func (p *parker) wake(*session)      {}
+func (p *parker) wakeAll()           {}
+func (p *parker) count() int         { return 0 }

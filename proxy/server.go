@@ -116,7 +116,7 @@ type Server struct {
 	pool    *pool // transaction mode's connections; nil in session mode
 	// parker holds idle sessions without their goroutines (transaction
 	// mode; nil when sessions cannot park).
-	parker *parker
+	parker  *parker
 	clients atomic.Int64
 	// unauth are the connections still authenticating (unauth.go).
 	unauth *unauthSet

@@ -29,8 +29,8 @@ type clientWire struct {
 
 	small *[smallRead]byte // from smallPool; nil while parked
 	big   *[]byte          // borrowed from bufPool; nil while small serves
-	rp    int     // read position in buf()
-	wp    int     // write position in buf()
+	rp    int              // read position in buf()
+	wp    int              // write position in buf()
 
 	out       *[]byte // pending output, borrowed from bufPool; nil when flushed
 	encodeErr error   // a message Send could not encode, for Flush to report
