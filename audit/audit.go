@@ -7,11 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Event is one audit record. Zero fields are left out of the JSON.
@@ -96,14 +99,19 @@ func (e *Event) normalise() {
 	for _, p := range []*string{&e.PrevHash, &e.Hash, &e.Kind, &e.Mode, &e.Session, &e.Client, &e.Subject, &e.Issuer, &e.Role, &e.Access,
 		&e.Database, &e.Application, &e.SQL, &e.Fingerprint, &e.Decision, &e.Reason, &e.Rewritten,
 		&e.CommandTag, &e.SQLState, &e.StatementID} {
-		*p = strings.ToValidUTF8(*p, "\uFFFD")
-	}
-	if len(e.Tenants) > 0 {
-		t := make([]string, len(e.Tenants))
-		for i, v := range e.Tenants {
-			t[i] = strings.ToValidUTF8(v, "\uFFFD")
+		if !utf8.ValidString(*p) {
+			*p = strings.ToValidUTF8(*p, "\uFFFD")
 		}
-		e.Tenants = t
+	}
+	for i, v := range e.Tenants {
+		if !utf8.ValidString(v) {
+			t := slices.Clone(e.Tenants) // the caller's slice stays as it was
+			for j := i; j < len(t); j++ {
+				t[j] = strings.ToValidUTF8(t[j], "\uFFFD")
+			}
+			e.Tenants = t
+			break
+		}
 	}
 }
 
@@ -125,27 +133,53 @@ func hashOf(e Event) (string, error) {
 // it: the line is what json.Marshal gives for the event with Hash set,
 // made from the one marshalling the hash covers.
 func hashedLine(e Event) (string, []byte, error) {
+	var l liner
+	line, err := l.appendLine(nil, &e)
+	return l.hash, line, err
+}
+
+// liner writes events' lines, reusing its buffer and hash between them.
+type liner struct {
+	scratch []byte
+	h       hash.Hash
+	sum     [sha256.Size]byte
+	hex     [2 * sha256.Size]byte
+	hash    string // the last line's
+}
+
+// appendLine appends e's line (without newline) to dst and sets l.hash.
+func (l *liner) appendLine(dst []byte, e *Event) ([]byte, error) {
 	e.Hash = ""
-	b, err := marshalEvent(&e)
-	if err != nil {
-		return "", nil, err
+	b, ok := appendEvent(l.scratch[:0], e)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(e); err != nil {
+			return dst, err
+		}
+	} else if cap(b) <= 64<<10 {
+		l.scratch = b
 	}
-	h := sha256.New()
-	h.Write([]byte(e.PrevHash))
-	h.Write(b)
-	hash := hex.EncodeToString(h.Sum(nil))
-	// prev_hash is hex (or empty) and is followed by kind, always present.
-	field := []byte(`"prev_hash":"` + e.PrevHash + `",`)
-	i := bytes.Index(b, field)
+	if l.h == nil {
+		l.h = sha256.New()
+	}
+	l.h.Reset()
+	l.h.Write([]byte(e.PrevHash))
+	l.h.Write(b)
+	hex.Encode(l.hex[:], l.h.Sum(l.sum[:0]))
+	l.hash = string(l.hex[:])
+	// Before kind come seq, time and prev_hash, none of which can hold
+	// a quote: the first ,"kind": is where the hash goes.
+	i := bytes.Index(b, []byte(`,"kind":`))
 	if i < 0 {
-		e.Hash = hash
+		e.Hash = l.hash
 		line, err := json.Marshal(e)
-		return hash, line, err
+		return append(dst, line...), err
 	}
-	i += len(field)
-	line := make([]byte, 0, len(b)+len(hash)+10)
-	line = append(append(append(append(line, b[:i]...), `"hash":"`...), hash...), `",`...)
-	return hash, append(line, b[i:]...), nil
+	dst = append(dst, b[:i]...)
+	dst = append(dst, `,"hash":"`...)
+	dst = append(dst, l.hex[:]...)
+	dst = append(dst, '"')
+	return append(dst, b[i:]...), nil
 }
 
 // JSONLSink writes one JSON event per line and chains them. It is safe for
@@ -166,7 +200,8 @@ type JSONLSink struct {
 	// size is the file's length (files only): where the next write lands,
 	// kept here so that a write costs no seek.
 	size int64
-	buf  []byte // the last batch's lines, reused
+	buf   []byte // the last batch's lines, reused
+	liner liner
 }
 
 // NewJSONLSink starts a new chain on w. syncer, when not nil, runs after
@@ -191,19 +226,20 @@ func (s *JSONLSink) WriteBatch(events []Event, sync bool) error {
 	}
 	buf := s.buf[:0]
 	seq, prev := s.seq, s.prev
-	for _, e := range events {
+	for i := range events {
+		e := events[i]
 		e.Seq = seq + 1
 		if e.Time.IsZero() {
 			e.Time = time.Now().UTC()
 		}
 		e.PrevHash = prev
 		e.normalise()
-		hash, line, err := hashedLine(e)
-		if err != nil {
+		var err error
+		if buf, err = s.liner.appendLine(buf, &e); err != nil {
 			return fmt.Errorf("audit event: %w", err)
 		}
-		buf = append(append(buf, line...), '\n')
-		seq, prev = e.Seq, hash
+		buf = append(buf, '\n')
+		seq, prev = e.Seq, s.liner.hash
 	}
 	if cap(buf) <= 1<<20 {
 		s.buf = buf

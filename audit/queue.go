@@ -291,9 +291,13 @@ func (q *Queue) writeLocked() {
 		}
 		return
 	}
-	q.pending = q.pending[n:]
-	if len(q.pending) == 0 {
-		q.pending = nil // let a burst's backing array go
+	// Keep the array for the next group (the write is done with it),
+	// unless a burst made it large.
+	rest := copy(q.pending, q.pending[n:])
+	clear(q.pending[rest:]) // what the events point to may go
+	q.pending = q.pending[:rest]
+	if cap(q.pending) > 1024 && rest == 0 {
+		q.pending = nil
 	}
 	q.written += int64(n)
 	q.batches++

@@ -43,7 +43,7 @@ func (s *session) record(ev event) {
 // identify fills in the session's identity.
 func (s *session) identify(ev *event) {
 	ev.Session = s.id
-	ev.Client = s.conn.RemoteAddr().String()
+	ev.Client = s.client
 	ev.Database = s.database
 	ev.Application = s.application
 	if s.shadow {

@@ -18,6 +18,7 @@ type Metrics struct {
 	clients     prometheus.Gauge
 	servers     prometheus.Gauge
 	statements  *prometheus.CounterVec
+	byDecision  map[string]prometheus.Counter // statements' counters, resolved once
 	rewriteTime prometheus.Histogram
 	upstream    prometheus.Histogram
 	poolWaits   prometheus.Histogram
@@ -32,7 +33,7 @@ var latencyBuckets = prometheus.ExponentialBuckets(25e-6, 2.5, 14)
 // NewMetrics creates the proxy's metrics with the Go runtime's and the
 // process's collectors.
 func NewMetrics() *Metrics {
-	m := &Metrics{registry: prometheus.NewRegistry()}
+	m := &Metrics{registry: prometheus.NewRegistry(), byDecision: map[string]prometheus.Counter{}}
 	f := func(c prometheus.Collector) { m.registry.MustRegister(c) }
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -58,7 +59,7 @@ func NewMetrics() *Metrics {
 		f(c)
 	}
 	for _, d := range audit.Decisions {
-		m.statements.WithLabelValues(d)
+		m.byDecision[d] = m.statements.WithLabelValues(d)
 	}
 	for _, o := range []string{"relayed", "dropped"} {
 		m.notices.WithLabelValues(o)
@@ -109,7 +110,11 @@ func (m *Metrics) serverConnected(delta float64) {
 
 func (m *Metrics) statement(decision string, rewrite time.Duration) {
 	if m != nil {
-		m.statements.WithLabelValues(decision).Inc()
+		if c, ok := m.byDecision[decision]; ok {
+			c.Inc()
+		} else {
+			m.statements.WithLabelValues(decision).Inc()
+		}
 		m.rewriteTime.Observe(rewrite.Seconds())
 	}
 }

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,7 +158,7 @@ func (r *results) takeAll() map[string]*execTotals {
 // nextStatementID names the session's next statement.
 func (s *session) nextStatementID() string {
 	s.statementSeq++
-	return fmt.Sprintf("%s-%d", s.id, s.statementSeq)
+	return s.id + "-" + strconv.FormatInt(s.statementSeq, 10)
 }
 
 // completed records what finished upstream (relay goroutine): a simple

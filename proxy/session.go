@@ -32,8 +32,9 @@ type session struct {
 	log  *slog.Logger
 	ctx  context.Context
 	id   string
-	conn net.Conn // the client, TLS-wrapped after an SSLRequest
-	tls  bool
+	conn   net.Conn // the client, TLS-wrapped after an SSLRequest
+	client string   // its address, as events record it
+	tls    bool
 	// be talks to the client: hs, the startup phase's pgproto3.Backend,
 	// until the password arrives; a clientWire from then on.
 	be interface {
@@ -145,7 +146,8 @@ func newSession(srv *Server, conn net.Conn) *session {
 		shadow:   srv.cfg.Mode == ModeShadow,
 	}
 	s.authenticated = noop
-	s.log = srv.log.With("session", s.id, "client", conn.RemoteAddr().String())
+	s.client = conn.RemoteAddr().String()
+	s.log = srv.log.With("session", s.id, "client", s.client)
 	s.hs = s.newBackend(conn)
 	s.be = s.hs
 	return s
