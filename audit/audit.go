@@ -199,7 +199,7 @@ type JSONLSink struct {
 	broken  error
 	// size is the file's length (files only): where the next write lands,
 	// kept here so that a write costs no seek.
-	size int64
+	size  int64
 	buf   []byte // the last batch's lines, reused
 	liner liner
 }

@@ -28,10 +28,10 @@ import (
 // The session goroutine reads client messages and writes upstream; the relay
 // goroutine reads upstream and writes to the client.
 type session struct {
-	srv  *Server
-	log  *slog.Logger
-	ctx  context.Context
-	id   string
+	srv    *Server
+	log    *slog.Logger
+	ctx    context.Context
+	id     string
 	conn   net.Conn // the client, TLS-wrapped after an SSLRequest
 	client string   // its address, as events record it
 	tls    bool
