@@ -11,7 +11,7 @@ import (
 
 // Finding is one problem check reports.
 type Finding struct {
-	Level   string `json:"level"` // "error" or "warning"
+	Level   string `json:"level"` // "error", "warning" or "info"
 	Table   string `json:"table"`
 	Message string `json:"message"`
 }
@@ -22,9 +22,9 @@ type Finding struct {
 // differ. Warnings are risks: a nullable tenant column, no index leading
 // with the tenant column, a primary key or unique constraint without it (a
 // unique violation tells one tenant that another's key exists), a foreign
-// key between tenant-bound tables without it (a row can point at another
-// tenant's row), a path column without a foreign key, and tables the
-// catalog does not list (they stay refused).
+// key that cannot be guarded, a path column without a foreign key, and
+// tables the catalog does not list (they stay refused). Notes (info) say
+// how every other foreign key to a bound table is kept inside the tenant.
 func Check(ctx context.Context, conn *pgx.Conn) ([]Finding, error) {
 	tables, _, err := List(ctx, conn)
 	if err != nil {
@@ -87,9 +87,13 @@ func Check(ctx context.Context, conn *pgx.Conn) ([]Finding, error) {
 	if err := c.uncatalogued(); err != nil {
 		return nil, err
 	}
+	if snap, err := Load(ctx, conn); err == nil {
+		c.references(snap)
+	} // a catalog that does not load has its errors reported above
+	rank := map[string]int{"error": 0, "warning": 1, "info": 2}
 	sort.SliceStable(c.out, func(i, j int) bool {
 		if c.out[i].Level != c.out[j].Level {
-			return c.out[i].Level == "error"
+			return rank[c.out[i].Level] < rank[c.out[j].Level]
 		}
 		return c.out[i].Table < c.out[j].Table
 	})
@@ -105,6 +109,33 @@ func typeFamily(t string) string {
 		return "text"
 	}
 	return t
+}
+
+// references reports how each foreign key of a catalogued table to a bound
+// table stands with tenants (references.go): safe by construction, guarded
+// by the rewriter, or refused.
+func (c *checker) references(snap *Snapshot) {
+	for _, t := range snap.Tables() {
+		name := QuoteName(t.Schema, t.Name)
+		if !t.Bound() {
+			continue
+		}
+		for _, r := range snap.References(t) {
+			cols := strings.Join(r.Key.Columns, ", ")
+			switch {
+			case r.Status == RefSafe:
+				c.add("info", name, fmt.Sprintf("foreign key %s (%s) to %s includes the tenant column: safe by construction", r.Key.Name, cols, r.Key.RefQualified()))
+			case r.Status == RefPath:
+				c.add("info", name, fmt.Sprintf("foreign key %s (%s) to %s is the table's path: guarded by the path", r.Key.Name, cols, r.Key.RefQualified()))
+			case r.Status == RefGuarded && len(r.Key.Columns) == 1:
+				c.add("info", name, fmt.Sprintf("foreign key %s (%s) to %s is guarded: INSERT, UPDATE, ON CONFLICT and MERGE must name a row of the session's tenant or NULL, else they fail with 23503 as on the tenant's own database; COPY FROM is not yet checked", r.Key.Name, cols, r.Key.RefQualified()))
+			case r.Status == RefGuarded:
+				c.add("warning", name, fmt.Sprintf("foreign key %s (%s) to %s cannot be guarded yet: writes that set it are refused; include the tenant column in the key to make it safe", r.Key.Name, cols, r.Key.RefQualified()))
+			case r.Status == RefUncatalogued:
+				c.add("warning", name, fmt.Sprintf("foreign key %s (%s) references %s, which the catalog does not list: writes that set it are refused", r.Key.Name, cols, r.Key.RefQualified()))
+			}
+		}
+	}
 }
 
 type checker struct {
@@ -155,39 +186,23 @@ func (c *checker) tenantRisks(t Table, name, column string) error {
 	if !indexed {
 		c.add("warning", name, fmt.Sprintf("no index starts with %s: every scoped query scans the table; CREATE INDEX ON %s (%s, ...)", column, name, column))
 	}
-	rows, err := c.conn.Query(c.ctx, `SELECT c.conname, c.contype::text, coalesce(fc.oid::regclass::text, '')
-		FROM pg_constraint c LEFT JOIN pg_class fc ON fc.oid = c.confrelid
-		WHERE c.conrelid = to_regclass($1) AND c.contype IN ('p', 'u', 'f')
+	rows, err := c.conn.Query(c.ctx, `SELECT c.conname, c.contype::text
+		FROM pg_constraint c
+		WHERE c.conrelid = to_regclass($1) AND c.contype IN ('p', 'u')
 		  AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) AND a.attname = $2)
 		ORDER BY 1`, rel, column)
 	if err != nil {
 		return err
 	}
-	var con, typ, target string
-	_, err = pgx.ForEachRow(rows, []any{&con, &typ, &target}, func() error {
+	var con, typ string
+	_, err = pgx.ForEachRow(rows, []any{&con, &typ}, func() error {
 		switch typ {
 		case "p", "u":
 			c.add("warning", name, fmt.Sprintf("constraint %s is unique without %s: a violation tells one tenant that another tenant's key exists", con, column))
-		case "f":
-			if c.isTenantBound(target) {
-				c.add("warning", name, fmt.Sprintf("foreign key %s to tenant-bound %s does not include %s: a row can point at another tenant's row", con, target, column))
-			}
 		}
 		return nil
 	})
 	return err
-}
-
-// isTenantBound reports whether a regclass text names a catalogued table.
-func (c *checker) isTenantBound(regclass string) bool {
-	parts, err := SplitName(regclass)
-	if err != nil {
-		return false
-	}
-	if len(parts) == 1 {
-		parts = []string{"public", parts[0]}
-	}
-	return c.catalogued[parts[0]+"."+parts[1]]
 }
 
 // pathChecks verifies a path-bound table's column, its parent key and the

@@ -60,6 +60,9 @@ type Table struct {
 	// schema under schema-per-tenant isolation; never stored.
 	TenantSchema bool     `json:"-"`
 	Columns      []Column `json:"columns,omitempty"`
+	// ForeignKeys are the table's foreign keys, read from the database
+	// at every load (references.go); never stored.
+	ForeignKeys []ForeignKey `json:"-"`
 }
 
 // Bound reports whether rows of the table belong to tenants (tenant- or

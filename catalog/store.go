@@ -196,6 +196,9 @@ func Load(ctx context.Context, conn *pgx.Conn) (*Snapshot, error) {
 			if len(t.Columns) == 0 {
 				return fmt.Errorf("catalogued table %s no longer exists; remove it with: tenantproxy catalog remove %s", t.QualifiedName(), t.QualifiedName())
 			}
+			if err := loadForeignKeys(ctx, st.tx, t); err != nil {
+				return err
+			}
 		}
 		s, err := NewSnapshot(st.version, st.tables)
 		if err == nil {

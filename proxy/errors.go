@@ -76,6 +76,16 @@ func errorResponse(err error, severity string) *pgproto3.ErrorResponse {
 // to integer, so Postgres reports invalid_text_representation quoting it)
 // into the refusal it is.
 func guardRefusal(m *pgproto3.ErrorResponse) {
+	if m.Code == "22P02" {
+		if v, ok := rewrite.ParseFKViolation(m.Message); ok {
+			// A reference guard: the foreign-key violation the tenant's
+			// own database reports.
+			*m = pgproto3.ErrorResponse{Severity: m.Severity, SeverityUnlocalized: m.SeverityUnlocalized, Code: "23503",
+				Message: v.Message(), Detail: v.Detail(), SchemaName: v.Schema, TableName: v.Table, ConstraintName: v.Constraint,
+				File: "ri_triggers.c", Routine: "ri_ReportViolation"}
+			return
+		}
+	}
 	const marker = `"tenantproxy: `
 	i := strings.Index(m.Message, marker)
 	if m.Code != "22P02" || i < 0 || !strings.HasSuffix(m.Message, `"`) {

@@ -58,8 +58,14 @@ func (w *walker) parentIn(expr *pg.Node, t catalog.Table) *pg.Node {
 		w.fail(refusef("the parent %s of path-bound table %s is not in the catalog", t.Parent, t.QualifiedName()))
 		return nil
 	}
-	w.noteTable(p)
 	w.note(p.QualifiedName(), "parent of path-bound %s: %s", t.QualifiedName(), w.describe(p))
+	return w.keysIn(expr, p, t.ParentKey)
+}
+
+// keysIn builds expr IN (SELECT p.key FROM p WHERE <p's filter>): the keys
+// of bound table p's rows the session sees.
+func (w *walker) keysIn(expr *pg.Node, p catalog.Table, key string) *pg.Node {
+	w.noteTable(p)
 	filter := w.rowFilter(p.Name, p)
 	if w.err != nil {
 		return nil
@@ -70,7 +76,7 @@ func (w *walker) parentIn(expr *pg.Node, t catalog.Table) *pg.Node {
 	}
 	w.generated[from] = true
 	sub := &pg.SelectStmt{
-		TargetList:  []*pg.Node{pg.MakeResTargetNodeWithVal(pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(p.Name), pg.MakeStrNode(t.ParentKey)}, -1), -1)},
+		TargetList:  []*pg.Node{pg.MakeResTargetNodeWithVal(pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(p.Name), pg.MakeStrNode(key)}, -1), -1)},
 		FromClause:  []*pg.Node{{Node: &pg.Node_RangeVar{RangeVar: from}}},
 		WhereClause: filter,
 		LimitOption: pg.LimitOption_LIMIT_OPTION_DEFAULT,
@@ -175,10 +181,14 @@ func (w *walker) assignments(set []*pg.Node, t catalog.Table, verb string) {
 				rt.Val = w.parentGuard(rt.GetVal(), t, verb)
 			}
 		}
+		w.assignReferences(set, t, verb)
 		return
 	}
 	for _, v := range bindingViews(t) {
 		w.assignBinding(set, v, verb)
+	}
+	if w.err == nil {
+		w.assignReferences(set, t, verb)
 	}
 }
 
@@ -190,6 +200,9 @@ func (w *walker) conflictAssignments(oc *pg.OnConflictClause, t catalog.Table) {
 	}
 	for _, v := range bindingViews(t) {
 		w.conflictBinding(oc, v)
+	}
+	if w.err == nil {
+		w.assignReferences(oc.GetTargetList(), t, "ON CONFLICT DO UPDATE")
 	}
 }
 

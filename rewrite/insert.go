@@ -23,6 +23,9 @@ func (w *walker) insertStmt(ins *pg.InsertStmt) {
 		if w.err != nil {
 			return
 		}
+		if w.insertReferences(ins, t, "INSERT"); w.err != nil {
+			return
+		}
 	}
 	w.exprs(ins.GetCols())
 	w.statement(ins.GetSelectStmt(), "INSERT")

@@ -61,6 +61,9 @@ func (w *walker) mergeAction(wc *pg.MergeWhenClause, t catalog.Table) {
 		if w.err != nil {
 			return
 		}
+		if w.insertReferences(ins, t, "MERGE ... INSERT"); w.err != nil {
+			return
+		}
 		wc.TargetList = ins.GetCols()
 		if rows := ins.GetSelectStmt().GetSelectStmt().GetValuesLists(); len(rows) == 1 {
 			wc.Values = rows[0].GetList().GetItems()

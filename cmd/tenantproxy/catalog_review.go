@@ -335,12 +335,15 @@ func (cf *catalogFlags) checkCmd() *cobra.Command {
 			if err != nil {
 				return "", err
 			}
-			errs, warns := 0, 0
+			errs, warns, notes := 0, 0, 0
 			for _, f := range findings {
-				if f.Level == "error" {
+				switch f.Level {
+				case "error":
 					errs++
-				} else {
+				case "warning":
 					warns++
+				default:
+					notes++
 				}
 			}
 			failed = errs > 0 || (strict && warns > 0)
@@ -359,7 +362,7 @@ func (cf *catalogFlags) checkCmd() *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%d errors, %d warnings", errs, warns), nil
+			return fmt.Sprintf("%d errors, %d warnings, %d notes", errs, warns, notes), nil
 		})
 		if err == nil && failed {
 			return errSilentExit

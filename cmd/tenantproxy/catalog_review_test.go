@@ -94,7 +94,7 @@ func TestDiscoverCheckExportImport(t *testing.T) {
 	mustContain(t, "check", out,
 		"tenant column tenant_id is nullable", "no index starts with tenant_id",
 		"constraint contacts_email_key is unique without tenant_id",
-		"foreign key contacts_site_id_fkey to tenant-bound sites does not include tenant_id",
+		"info     crm.contacts        foreign key contacts_site_id_fkey (site_id) to public.sites is guarded",
 		"public.audit_log", "not in the catalog", "0 errors")
 	if _, err := catalogCLI(t, env, "catalog", "check", "--strict"); err == nil {
 		t.Error("check --strict passed with warnings")

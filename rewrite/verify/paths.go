@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"slices"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
 
@@ -156,19 +157,22 @@ func (c *checker) tenantAssignments(set []*pg.Node, t catalog.Table, constOK boo
 			}
 			c.mark(rt.GetVal())
 		}
-		return nil
+		return c.referenceAssignments(set, t)
 	}
 	for _, v := range views(t) {
 		if err := c.assignBinding(set, v, constOK); err != nil {
 			return err
 		}
 	}
-	return nil
+	return c.referenceAssignments(set, t)
 }
 
 // insertValues checks what an INSERT writes into a bound table's binding
 // columns (or a path-bound table's via column).
 func (c *checker) insertValues(s *pg.InsertStmt, t catalog.Table) error {
+	if err := c.referenceInserts(s, t); err != nil {
+		return err
+	}
 	if t.Kind != catalog.PathBound {
 		for _, v := range views(t) {
 			if err := c.insertBinding(s, v); err != nil {
@@ -210,4 +214,181 @@ func (c *checker) insertValues(s *pg.InsertStmt, t catalog.Table) error {
 		return nil
 	}
 	return check(sel.GetTargetList(), func(n *pg.Node) *pg.Node { return n.GetResTarget().GetVal() })
+}
+
+// guardedKeys are t's foreign keys a write must guard (catalog.RefGuarded),
+// and those it may not set at all (keys of several columns, keys to tables
+// the catalog does not list: the rewriter refuses them).
+func (c *checker) guardedKeys(t catalog.Table) (guarded, forbidden []catalog.Reference) {
+	for _, r := range c.p.Snapshot.References(t) {
+		switch {
+		case r.Status == catalog.RefUncatalogued, r.Status == catalog.RefGuarded && len(r.Key.Columns) > 1:
+			forbidden = append(forbidden, r)
+		case r.Status == catalog.RefGuarded:
+			guarded = append(guarded, r)
+		}
+	}
+	return guarded, forbidden
+}
+
+// keyColumn returns the reference whose columns include name, if any.
+func keyColumn(refs []catalog.Reference, name string) (catalog.Reference, bool) {
+	for _, r := range refs {
+		if slices.Contains(r.Key.Columns, name) {
+			return r, true
+		}
+	}
+	return catalog.Reference{}, false
+}
+
+// referenceAssignments checks a SET list: every guarded key column gets a
+// guarded value (or DEFAULT); no forbidden key column is set.
+func (c *checker) referenceAssignments(set []*pg.Node, t catalog.Table) error {
+	guarded, forbidden := c.guardedKeys(t)
+	for _, n := range set {
+		rt := n.GetResTarget()
+		if rt == nil {
+			continue // tenantAssignments refuses it
+		}
+		if r, ok := keyColumn(forbidden, rt.GetName()); ok {
+			return refuse("%s sets %s, a column of foreign key %s, which the rewriter cannot guard", t.QualifiedName(), rt.GetName(), r.Key.Name)
+		}
+		r, ok := keyColumn(guarded, rt.GetName())
+		if !ok || rt.GetVal().GetSetToDefault() != nil {
+			continue
+		}
+		if len(rt.GetIndirection()) > 0 {
+			return refuse("SET assigns part of %s.%s", t.QualifiedName(), rt.GetName())
+		}
+		if err := c.referenceGuarded(rt.GetVal(), t, r); err != nil {
+			return err
+		}
+		c.mark(rt.GetVal())
+	}
+	return nil
+}
+
+// referenceInserts checks what an INSERT writes into guarded key columns.
+func (c *checker) referenceInserts(s *pg.InsertStmt, t catalog.Table) error {
+	guarded, forbidden := c.guardedKeys(t)
+	if len(guarded)+len(forbidden) == 0 {
+		return nil
+	}
+	sel := s.GetSelectStmt().GetSelectStmt()
+	if len(s.GetCols()) == 0 && sel != nil {
+		return refuse("INSERT into %s without a column list sets foreign keys the rewriter must guard", t.QualifiedName())
+	}
+	for pos, n := range s.GetCols() {
+		name := n.GetResTarget().GetName()
+		if r, ok := keyColumn(forbidden, name); ok {
+			return refuse("INSERT into %s sets %s, a column of foreign key %s, which the rewriter cannot guard", t.QualifiedName(), name, r.Key.Name)
+		}
+		r, ok := keyColumn(guarded, name)
+		if !ok {
+			continue
+		}
+		if len(n.GetResTarget().GetIndirection()) > 0 || sel == nil || sel.GetOp() != pg.SetOperation_SETOP_NONE {
+			return refuse("INSERT into %s: %s must be set on its own, from VALUES or a single SELECT", t.QualifiedName(), name)
+		}
+		check := func(items []*pg.Node, val func(*pg.Node) *pg.Node) error {
+			v, ok := atPosition(items, pos, len(s.GetCols()), val)
+			if !ok {
+				return refuse("INSERT into %s: cannot tell which value feeds %s", t.QualifiedName(), name)
+			}
+			if v.GetSetToDefault() != nil {
+				return nil
+			}
+			if err := c.referenceGuarded(v, t, r); err != nil {
+				return err
+			}
+			c.mark(v)
+			return nil
+		}
+		if rows := sel.GetValuesLists(); len(rows) > 0 {
+			for _, row := range rows {
+				if err := check(row.GetList().GetItems(), identity); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := check(sel.GetTargetList(), func(n *pg.Node) *pg.Node { return n.GetResTarget().GetVal() }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// referenceGuarded checks a value written to the column of guarded key r:
+//
+//	(SELECT CASE WHEN g.v IS NULL THEN g.v WHEN g.v IN (SELECT <key> FROM <referenced> ...) THEN g.v
+//	             ELSE (SELECT NULL ...) END
+//	 FROM (SELECT <expr> AS v) AS g)
+//
+// so the column gets NULL or a key of one of the session's rows of the
+// referenced table (whose filter the general walk checks).
+func (c *checker) referenceGuarded(v *pg.Node, t catalog.Table, r catalog.Reference) error {
+	col := r.Key.Columns[0]
+	bad := func(why string) error {
+		return refuse("%s.%s (foreign key %s) is written without a valid reference guard (%s); the rewriter must wrap the value", t.QualifiedName(), col, r.Key.Name, why)
+	}
+	sl := v.GetSubLink()
+	sel := sl.GetSubselect().GetSelectStmt()
+	if sl == nil || sl.GetSubLinkType() != pg.SubLinkType_EXPR_SUBLINK || sel == nil || sel.GetOp() != pg.SetOperation_SETOP_NONE ||
+		len(sel.GetTargetList()) != 1 || len(sel.GetFromClause()) != 1 || sel.GetWithClause() != nil || sel.GetWhereClause() != nil {
+		return bad("not a one-column sub-select over one FROM item")
+	}
+	from := sel.GetFromClause()[0].GetRangeSubselect()
+	inner := from.GetSubquery().GetSelectStmt()
+	if from == nil || from.GetLateral() || from.GetAlias().GetAliasname() == "" || len(from.GetAlias().GetColnames()) > 0 ||
+		inner == nil || len(inner.GetTargetList()) != 1 || inner.GetTargetList()[0].GetResTarget().GetName() == "" {
+		return bad("its FROM item is not a one-column derived table")
+	}
+	alias, name := from.GetAlias().GetAliasname(), inner.GetTargetList()[0].GetResTarget().GetName()
+	isValue := func(n *pg.Node) bool {
+		f := stringsOf(n.GetColumnRef().GetFields())
+		return len(f) == 2 && len(n.GetColumnRef().GetFields()) == 2 && f[0] == alias && f[1] == name
+	}
+	ce := sel.GetTargetList()[0].GetResTarget().GetVal().GetCaseExpr()
+	if ce == nil || ce.GetArg() != nil || len(ce.GetArgs()) != 2 {
+		return bad("its output is not a two-branch CASE")
+	}
+	nullArm, keyArm := ce.GetArgs()[0].GetCaseWhen(), ce.GetArgs()[1].GetCaseWhen()
+	nt := nullArm.GetExpr().GetNullTest()
+	if nt == nil || nt.GetNulltesttype() != pg.NullTestType_IS_NULL || !isValue(nt.GetArg()) || !isValue(nullArm.GetResult()) {
+		return bad("its first branch does not pass NULL alone")
+	}
+	ex := keyArm.GetExpr().GetSubLink()
+	if ex == nil || ex.GetSubLinkType() != pg.SubLinkType_EXISTS_SUBLINK || !isValue(keyArm.GetResult()) {
+		return bad("its second branch does not look the value up among the referenced keys")
+	}
+	keys := ex.GetSubselect().GetSelectStmt()
+	if keys == nil || keys.GetOp() != pg.SetOperation_SETOP_NONE || keys.GetWithClause() != nil || len(keys.GetFromClause()) != 1 ||
+		len(keys.GetGroupClause()) > 0 || keys.GetHavingClause() != nil || len(keys.GetValuesLists()) > 0 || keys.GetLimitCount() != nil || keys.GetLimitOffset() != nil {
+		return bad("the lookup is not a plain sub-select of one table")
+	}
+	rv := keys.GetFromClause()[0].GetRangeVar()
+	if rv == nil || rv.GetSchemaname() != r.Ref.Schema || rv.GetRelname() != r.Ref.Name || rv.GetCatalogname() != "" {
+		return bad("the keys are not read from " + r.Ref.QualifiedName())
+	}
+	// One top-level conjunct ties the referenced key to the value; the
+	// tenant filter of the referenced table is checked as for any read.
+	ref := tableRef{table: r.Ref, rv: rv, bare: true}
+	tied := false
+	for _, cj := range conjuncts(keys.GetWhereClause()) {
+		e := cj.GetAExpr()
+		if e == nil || e.GetKind() != pg.A_Expr_Kind_AEXPR_OP || len(e.GetName()) != 1 || stringsOf(e.GetName())[0] != "=" {
+			continue
+		}
+		if ref.isColumn(e.GetLexpr(), r.Key.RefColumns[0]) && isValue(e.GetRexpr()) {
+			tied = true
+		}
+	}
+	if !tied {
+		return bad("the lookup does not match " + r.Ref.QualifiedName() + "." + r.Key.RefColumns[0] + " to the value")
+	}
+	if !yieldsNull(ce.GetDefresult()) {
+		return bad("the ELSE arm may write a value")
+	}
+	return nil
 }

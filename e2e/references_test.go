@@ -1,0 +1,188 @@
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/tenantproxy/tenantproxy/catalog"
+	"github.com/tenantproxy/tenantproxy/internal/pgtest"
+)
+
+// referencesSchema: tasks reference users and projects by plain foreign
+// keys (ids of every tenant share one key space); task_watchers is a
+// path-bound table (through its task) that references users; milestones'
+// key includes the tenant column, so it is safe by construction.
+const referencesSchema = `
+CREATE TABLE users (id int PRIMARY KEY, tenant_id int NOT NULL, name text NOT NULL);
+CREATE TABLE projects (id int PRIMARY KEY, tenant_id int NOT NULL, name text NOT NULL, UNIQUE (tenant_id, id));
+CREATE TABLE tasks (id int PRIMARY KEY, tenant_id int NOT NULL, project_id int REFERENCES projects, assignee_id int REFERENCES users, title text NOT NULL);
+CREATE TABLE task_watchers (task_id int NOT NULL REFERENCES tasks, user_id int REFERENCES users, PRIMARY KEY (task_id, user_id));
+CREATE TABLE milestones (id int PRIMARY KEY, tenant_id int NOT NULL, project_id int NOT NULL, name text NOT NULL,
+  FOREIGN KEY (tenant_id, project_id) REFERENCES projects (tenant_id, id));
+`
+
+// referencesRows are every tenant's rows; a tenant's own database holds
+// the rows whose tenant_id (or task's) is its own.
+var referencesRows = []struct{ tenant, sql string }{
+	{"1", "INSERT INTO users VALUES (1, 1, 'ann'), (2, 1, 'bo')"},
+	{"2", "INSERT INTO users VALUES (20, 2, 'cy')"},
+	{"1", "INSERT INTO projects VALUES (1, 1, 'apollo')"},
+	{"2", "INSERT INTO projects VALUES (14, 2, 'zeus')"},
+	{"1", "INSERT INTO tasks VALUES (1, 1, 1, 1, 'launch')"},
+	{"2", "INSERT INTO tasks VALUES (30, 2, 14, 20, 'thunder')"},
+	{"1", "INSERT INTO task_watchers VALUES (1, 2)"},
+	{"1", "INSERT INTO milestones VALUES (1, 1, 1, 'm1')"},
+}
+
+var referencesTables = []catalog.Table{
+	{Schema: "public", Name: "users", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
+	{Schema: "public", Name: "projects", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
+	{Schema: "public", Name: "tasks", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
+	{Schema: "public", Name: "task_watchers", Kind: catalog.PathBound, Parent: "public.tasks", Via: "task_id", ParentKey: "id"},
+	{Schema: "public", Name: "milestones", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
+}
+
+// loadReferences empties the tables and loads the rows of tenant only
+// ("": everyone's).
+func loadReferences(t *testing.T, conn *pgx.Conn, only string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := conn.Exec(ctx, "TRUNCATE users, projects, tasks, task_watchers, milestones CASCADE"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range referencesRows {
+		if only == "" || r.tenant == only {
+			if _, err := conn.Exec(ctx, r.sql); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// outcome is a write's result: its command tag, or its error's SQLSTATE,
+// message and detail.
+func outcome(err error, tag pgconn.CommandTag) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return fmt.Sprintf("ERROR %s: %s (%s) [constraint %s, table %s]", pgErr.Code, pgErr.Message, pgErr.Detail, pgErr.ConstraintName, pgErr.TableName)
+	}
+	if err != nil {
+		return "ERROR " + err.Error()
+	}
+	return tag.String()
+}
+
+// dump is every row of the tables, for comparing a tenant's rows.
+func dump(t *testing.T, conn *pgx.Conn, tenant string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, q := range []string{
+		"SELECT id, tenant_id, project_id, assignee_id, title FROM tasks WHERE tenant_id = " + tenant + " ORDER BY id",
+		"SELECT w.task_id, w.user_id FROM task_watchers w JOIN tasks t ON t.id = w.task_id WHERE t.tenant_id = " + tenant + " ORDER BY 1, 2",
+		"SELECT id, project_id, name FROM milestones WHERE tenant_id = " + tenant + " ORDER BY id",
+	} {
+		rows, err := conn.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			vals, _ := rows.Values()
+			fmt.Fprintln(&b, vals...)
+		}
+		rows.Close()
+	}
+	return b.String()
+}
+
+// TestDifferentialForeignKeys: as tenant 1, writes through every form that
+// set a foreign key to another tenant's row get exactly what tenant 1's
+// own database gives (23503, its message and detail, nothing changed);
+// legitimate references, NULLs and keys that carry the tenant work as
+// there; parameters (Bind) are checked the same way.
+func TestDifferentialForeignKeys(t *testing.T) {
+	e := newEnv(t, envOptions{schema: referencesSchema, tables: referencesTables})
+	ctx := context.Background()
+	ownDSN := pgtest.NewDatabase(t)
+	own, err := pgx.Connect(ctx, ownDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close(ctx)
+	// Tenant 1's own database: its rows only, and its tenant as the
+	// default, as the proxy fills it.
+	if _, err := own.Exec(ctx, referencesSchema+`
+ALTER TABLE users ALTER tenant_id SET DEFAULT 1;
+ALTER TABLE projects ALTER tenant_id SET DEFAULT 1;
+ALTER TABLE tasks ALTER tenant_id SET DEFAULT 1;
+ALTER TABLE milestones ALTER tenant_id SET DEFAULT 1;`); err != nil {
+		t.Fatal(err)
+	}
+	shared := e.direct(t)
+	proxied := e.connect(t, "1")
+
+	type write struct {
+		name, sql string
+		args      []any
+		refused   bool // the proxy refuses it (a form it cannot guard yet)
+	}
+	writes := []write{
+		{name: "UPDATE SET to another tenant's user", sql: "UPDATE tasks SET assignee_id = 20 WHERE id = 1"},
+		{name: "UPDATE SET to own user", sql: "UPDATE tasks SET assignee_id = 2 WHERE id = 1"},
+		{name: "UPDATE SET NULL", sql: "UPDATE tasks SET assignee_id = NULL WHERE id = 1"},
+		{name: "UPDATE SET to a user nobody has", sql: "UPDATE tasks SET assignee_id = 999 WHERE id = 1"},
+		{name: "INSERT VALUES another tenant's project", sql: "INSERT INTO tasks (id, tenant_id, project_id, title) VALUES (2, 1, 14, 'x')"},
+		{name: "INSERT VALUES own project", sql: "INSERT INTO tasks (id, tenant_id, project_id, title) VALUES (2, 1, 1, 'x')"},
+		{name: "INSERT VALUES, tenant filled by the proxy", sql: "INSERT INTO tasks (id, project_id, assignee_id, title) VALUES (2, 1, 20, 'x')"},
+		{name: "INSERT several rows, one bad", sql: "INSERT INTO tasks (id, tenant_id, project_id, assignee_id, title) VALUES (2, 1, 1, 1, 'a'), (3, 1, 1, 20, 'b')"},
+		{name: "INSERT ... SELECT another tenant's id", sql: "INSERT INTO tasks (id, tenant_id, project_id, title) SELECT 2, 1, 14, 'x'"},
+		{name: "INSERT without a column list", sql: "INSERT INTO tasks VALUES (2, 1, 14, 1, 'x')"},
+		{name: "INSERT with a parameter", sql: "INSERT INTO tasks (id, tenant_id, project_id, title) VALUES (2, 1, $1, 'x')", args: []any{14}},
+		{name: "INSERT with a good parameter", sql: "INSERT INTO tasks (id, tenant_id, project_id, title) VALUES (2, 1, $1, 'x')", args: []any{1}},
+		{name: "UPDATE with a parameter", sql: "UPDATE tasks SET assignee_id = $1 WHERE id = 1", args: []any{20}},
+		{name: "ON CONFLICT DO UPDATE to another tenant's user", sql: "INSERT INTO tasks (id, tenant_id, project_id, title) VALUES (1, 1, 1, 'y') ON CONFLICT (id) DO UPDATE SET assignee_id = 20"},
+		{name: "ON CONFLICT DO UPDATE from EXCLUDED", sql: "INSERT INTO tasks (id, tenant_id, project_id, assignee_id, title) VALUES (1, 1, 1, 20, 'y') ON CONFLICT (id) DO UPDATE SET assignee_id = EXCLUDED.assignee_id"},
+		{name: "MERGE UPDATE", sql: "MERGE INTO tasks t USING (SELECT 1 AS id) s ON t.id = s.id WHEN MATCHED THEN UPDATE SET assignee_id = 20"},
+		{name: "MERGE INSERT", sql: "MERGE INTO tasks t USING (SELECT 5 AS id) s ON t.id = s.id WHEN NOT MATCHED THEN INSERT (id, tenant_id, project_id, title) VALUES (s.id, 1, 14, 'm')"},
+		{name: "path-bound table referencing another tenant's user", sql: "INSERT INTO task_watchers (task_id, user_id) VALUES (1, 20)"},
+		{name: "path-bound table referencing own user", sql: "INSERT INTO task_watchers (task_id, user_id) VALUES (1, 1)"},
+		{name: "path-bound UPDATE to another tenant's user", sql: "UPDATE task_watchers SET user_id = 20 WHERE task_id = 1"},
+		{name: "key with the tenant column, other tenant's project", sql: "INSERT INTO milestones (id, tenant_id, project_id, name) VALUES (2, 1, 14, 'x')"},
+		{name: "key with the tenant column, own project", sql: "INSERT INTO milestones (id, tenant_id, project_id, name) VALUES (2, 1, 1, 'x')"},
+	}
+	counts := map[string]int{}
+	for _, w := range writes {
+		loadReferences(t, shared, "")
+		loadReferences(t, own, "1")
+		othersBefore := dump(t, shared, "2")
+		tag, err := proxied.Exec(ctx, w.sql, w.args...)
+		got := outcome(err, tag)
+		tag, err = own.Exec(ctx, w.sql, w.args...)
+		want := outcome(err, tag)
+		switch {
+		case got != want:
+			t.Errorf("%s: %s\nthrough the proxy: %s\nown database:      %s", w.name, w.sql, got, want)
+		case dump(t, shared, "1") != dump(t, own, "1"):
+			t.Errorf("%s: the tenant's rows differ after the write\nshared:\n%s\nown:\n%s", w.name, dump(t, shared, "1"), dump(t, own, "1"))
+		case dump(t, shared, "2") != othersBefore:
+			t.Errorf("%s: another tenant's rows changed", w.name)
+		}
+		if strings.Contains(want, "23503") {
+			counts["23503 as on the own database"]++
+		} else {
+			counts["accepted as on the own database"]++
+		}
+	}
+	t.Logf("%d writes: %v", len(writes), counts)
+	// The catalog check tells the keys apart.
+	out := e.cli(t, "catalog", "check")
+	for _, want := range []string{"tasks_assignee_id_fkey", "guarded", "milestones_tenant_id_project_id_fkey", "safe"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("catalog check does not mention %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package rewrite_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tenantproxy/tenantproxy/catalog"
+	"github.com/tenantproxy/tenantproxy/rewrite"
+	"github.com/tenantproxy/tenantproxy/rewrite/verify"
+)
+
+// referencesCatalog: tasks reference users and projects by plain keys,
+// milestones by a key that includes the tenant, watchers (path-bound
+// through tasks) reference users, tags reference an uncatalogued table,
+// and links have a two-column key to projects.
+func referencesCatalog() *catalog.Snapshot {
+	cols := func(names ...string) []catalog.Column {
+		out := make([]catalog.Column, len(names))
+		for i, n := range names {
+			out[i] = catalog.Column{Name: n, Type: "integer"}
+		}
+		return out
+	}
+	fk := func(name string, cols []string, ref string, refCols []string) catalog.ForeignKey {
+		return catalog.ForeignKey{Name: name, Columns: cols, RefSchema: "public", RefName: ref, RefColumns: refCols}
+	}
+	return catalog.MustSnapshot(3,
+		catalog.Table{Schema: "public", Name: "users", Kind: catalog.TenantBound, TenantColumn: "tenant_id", Columns: cols("id", "tenant_id")},
+		catalog.Table{Schema: "public", Name: "projects", Kind: catalog.TenantBound, TenantColumn: "tenant_id", Columns: cols("id", "tenant_id")},
+		catalog.Table{Schema: "public", Name: "tasks", Kind: catalog.TenantBound, TenantColumn: "tenant_id", Columns: cols("id", "tenant_id", "project_id", "assignee_id", "tag_id"),
+			ForeignKeys: []catalog.ForeignKey{
+				fk("tasks_project_id_fkey", []string{"project_id"}, "projects", []string{"id"}),
+				fk("tasks_assignee_id_fkey", []string{"assignee_id"}, "users", []string{"id"}),
+				fk("tasks_tag_id_fkey", []string{"tag_id"}, "tags", []string{"id"}),
+			}},
+		catalog.Table{Schema: "public", Name: "milestones", Kind: catalog.TenantBound, TenantColumn: "tenant_id", Columns: cols("id", "tenant_id", "project_id"),
+			ForeignKeys: []catalog.ForeignKey{fk("milestones_fkey", []string{"tenant_id", "project_id"}, "projects", []string{"tenant_id", "id"})}},
+		catalog.Table{Schema: "public", Name: "links", Kind: catalog.TenantBound, TenantColumn: "tenant_id", Columns: cols("id", "tenant_id", "a", "b"),
+			ForeignKeys: []catalog.ForeignKey{fk("links_fkey", []string{"a", "b"}, "projects", []string{"id", "tenant_id"})}},
+		catalog.Table{Schema: "public", Name: "watchers", Kind: catalog.PathBound, Parent: "public.tasks", Via: "task_id", ParentKey: "id", Columns: cols("task_id", "user_id"),
+			ForeignKeys: []catalog.ForeignKey{
+				fk("watchers_task_id_fkey", []string{"task_id"}, "tasks", []string{"id"}),
+				fk("watchers_user_id_fkey", []string{"user_id"}, "users", []string{"id"}),
+			}},
+	)
+}
+
+// The catalog sorts keys: plain keys to bound tables are guarded, a key
+// with the tenant column is safe, a path's own key is the path's.
+func TestReferenceStanding(t *testing.T) {
+	snap := referencesCatalog()
+	want := map[string]string{
+		"tasks_project_id_fkey": catalog.RefGuarded, "tasks_assignee_id_fkey": catalog.RefGuarded, "tasks_tag_id_fkey": catalog.RefUncatalogued,
+		"milestones_fkey": catalog.RefSafe, "links_fkey": catalog.RefGuarded,
+		"watchers_task_id_fkey": catalog.RefPath, "watchers_user_id_fkey": catalog.RefGuarded,
+	}
+	for _, tbl := range snap.Tables() {
+		for _, r := range snap.References(tbl) {
+			if want[r.Key.Name] != r.Status {
+				t.Errorf("%s: %s, want %s", r.Key.Name, r.Status, want[r.Key.Name])
+			}
+		}
+	}
+}
+
+// Every write form that sets a guarded key gets the guard (and passes the
+// verifier, which Rewrite runs); what cannot be guarded yet is refused; a
+// safe key, DEFAULT and columns left out are left alone.
+func TestReferenceGuards(t *testing.T) {
+	snap := referencesCatalog()
+	r := rewrite.New(rewrite.Config{SearchPath: []string{"public"}})
+	scope := rewrite.Scope{Values: map[string][]string{"": {"1"}}}
+	cache, err := rewrite.NewCache(r, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard := "WHEN EXISTS (SELECT 1 FROM public.users WHERE users.id = tenantproxy_guard.v AND users.tenant_id = '1') THEN"
+	for _, tc := range []struct{ sql, want, reject string }{
+		{sql: "UPDATE tasks SET assignee_id = 20 WHERE id = 1", want: guard},
+		{sql: "UPDATE tasks SET assignee_id = $1 WHERE id = 1", want: guard},
+		{sql: "UPDATE tasks SET assignee_id = DEFAULT WHERE id = 1", want: "assignee_id = DEFAULT"},
+		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 20), (2, 21)", want: guard},
+		{sql: "INSERT INTO tasks (id, assignee_id) SELECT 1, 20", want: guard},
+		{sql: "INSERT INTO tasks VALUES (1, 1, 2, 3)", want: "projects.id = tenantproxy_guard.v AND projects.tenant_id = '1'"},
+		{sql: "INSERT INTO tasks VALUES (1, 1, 2, 3, NULL)", reject: "a table the catalog does not list"},
+		{sql: "INSERT INTO tasks (id) VALUES (1)", want: "INSERT INTO public.tasks (id, tenant_id) VALUES (1, '1')"},
+		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET assignee_id = 20", want: guard},
+		{sql: "MERGE INTO tasks t USING (SELECT 1 AS id) s ON t.id = s.id WHEN MATCHED THEN UPDATE SET assignee_id = 20 WHEN NOT MATCHED THEN INSERT (id, assignee_id) VALUES (s.id, 20)", want: guard},
+		{sql: "INSERT INTO watchers (task_id, user_id) VALUES (1, 20)", want: guard},
+		{sql: "UPDATE watchers SET user_id = 20", want: guard},
+		{sql: "INSERT INTO milestones (id, project_id) VALUES (1, 14)", want: "INSERT INTO public.milestones (id, project_id, tenant_id) VALUES (1, 14, '1')"},
+		{sql: "UPDATE tasks SET tag_id = 3", reject: "a table the catalog does not list"},
+		{sql: "INSERT INTO links (id, a, b) VALUES (1, 2, 1)", reject: "cannot yet be checked"},
+		{sql: "UPDATE tasks SET (assignee_id, project_id) = (SELECT 1, 2)", reject: "this way"},
+		{sql: "INSERT INTO tasks (id, assignee_id) SELECT 1, 2 UNION SELECT 3, 4", reject: "does not show which value goes into assignee_id"},
+	} {
+		res, err := r.Rewrite(tc.sql, scope, snap)
+		switch {
+		case tc.reject != "":
+			if err == nil || !strings.Contains(err.Error(), tc.reject) {
+				t.Errorf("%s: %v, want a refusal about %q", tc.sql, err, tc.reject)
+			}
+		case err != nil:
+			t.Errorf("%s: refused: %v", tc.sql, err)
+		case !strings.Contains(res.SQL, tc.want):
+			t.Errorf("%s:\n%s\nwants %q", tc.sql, res.SQL, tc.want)
+		}
+		// The cache gives the same, for this and for other constants.
+		for _, sql := range []string{tc.sql, strings.ReplaceAll(tc.sql, "20", "77")} {
+			want, werr := r.Rewrite(sql, scope, snap)
+			for range 2 {
+				got, gerr := cache.Rewrite(sql, scope, snap)
+				if (werr == nil) != (gerr == nil) || werr == nil && got.SQL != want.SQL {
+					t.Errorf("%s: cached %v %v, uncached %v %v", sql, got, gerr, want, werr)
+				}
+			}
+		}
+	}
+}
+
+// The verifier refuses a write of a guarded key that is not guarded, or
+// whose guard reads the wrong table or lets any value through.
+func TestVerifierRequiresReferenceGuards(t *testing.T) {
+	p := verify.Policy{Tenants: map[string][]string{"": {"1"}}, SearchPath: []string{"public"}, Snapshot: referencesCatalog()}
+	good := "UPDATE public.tasks SET assignee_id = (SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.users WHERE users.id = tenantproxy_guard.v AND users.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT 20::int AS v) tenantproxy_guard) WHERE tasks.tenant_id = '1'"
+	if err := verify.Check(good, p); err != nil {
+		t.Fatalf("the guard's own shape is refused: %v", err)
+	}
+	for _, sql := range []string{
+		"UPDATE public.tasks SET assignee_id = 20 WHERE tasks.tenant_id = '1'",
+		"INSERT INTO public.tasks (id, assignee_id, tenant_id) VALUES (1, 20, '1')",
+		"UPDATE public.tasks SET assignee_id = (SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.projects WHERE projects.id = tenantproxy_guard.v AND projects.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT 20::int AS v) tenantproxy_guard) WHERE tasks.tenant_id = '1'",
+		"UPDATE public.tasks SET assignee_id = (SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.users WHERE users.id = tenantproxy_guard.v AND users.tenant_id = '1') THEN tenantproxy_guard.v ELSE tenantproxy_guard.v END FROM (SELECT 20::int AS v) tenantproxy_guard) WHERE tasks.tenant_id = '1'",
+		"UPDATE public.tasks SET assignee_id = (SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.users WHERE users.id = tenantproxy_guard.v) THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT 20::int AS v) tenantproxy_guard) WHERE tasks.tenant_id = '1'",
+		"UPDATE public.tasks SET assignee_id = (SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.users WHERE users.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT 20::int AS v) tenantproxy_guard) WHERE tasks.tenant_id = '1'",
+		"UPDATE public.tasks SET assignee_id = (SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.users WHERE users.id = tenantproxy_guard.v OR users.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT 20::int AS v) tenantproxy_guard) WHERE tasks.tenant_id = '1'",
+		"UPDATE public.tasks SET tag_id = 3 WHERE tasks.tenant_id = '1'",
+	} {
+		if err := verify.Check(sql, p); err == nil {
+			t.Errorf("accepted: %s", sql)
+		}
+	}
+}
+
+// A guard's error reads back as the violation Postgres reports on the
+// tenant's own database.
+func TestParseFKViolation(t *testing.T) {
+	snap := referencesCatalog()
+	res, err := rewrite.New(rewrite.Config{SearchPath: []string{"public"}}).Rewrite("UPDATE tasks SET assignee_id = 20", rewrite.Scope{Values: map[string][]string{"": {"1"}}}, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(res.SQL, "'"+rewrite.FKMarker)
+	j := strings.Index(res.SQL[i+1:], "'")
+	msg := `invalid input syntax for type integer: "` + res.SQL[i+1:i+1+j] + `20"`
+	v, ok := rewrite.ParseFKViolation(msg)
+	if !ok {
+		t.Fatalf("not read back: %s", msg)
+	}
+	if v.Message() != `insert or update on table "tasks" violates foreign key constraint "tasks_assignee_id_fkey"` ||
+		v.Detail() != `Key (assignee_id)=(20) is not present in table "users".` || v.Schema != "public" {
+		t.Fatalf("%+v: %s / %s", v, v.Message(), v.Detail())
+	}
+	for _, bad := range []string{"", `invalid input syntax for type integer: "tenantproxy_fk:zz:1"`, `x "tenantproxy_fk:` + "00" + `:1"`} {
+		if _, ok := rewrite.ParseFKViolation(bad); ok {
+			t.Errorf("read %q as a violation", bad)
+		}
+	}
+}
