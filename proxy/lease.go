@@ -123,7 +123,7 @@ func (s *session) release(sc *serverConn, txStatus byte) bool {
 	s.srv.cancels.retarget(s.keyPID, cancelTarget{})
 	_ = s.flushClient()
 	s.srv.pool.release(sc, reusable)
-	if cfg := s.srv.cfg; s.srv.parker != nil && cfg.ClientIdleTimeout <= 0 && cfg.IdleInTransactionTimeout <= 0 {
+	if cfg := s.srv.cfg; s.srv.parker != nil && !s.tls && cfg.ClientIdleTimeout <= 0 && cfg.IdleInTransactionTimeout <= 0 {
 		// The session goroutine may be reading with no deadline (it
 		// held the connection when it began): give it one, so that it
 		// parks if its client stays idle.
