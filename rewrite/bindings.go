@@ -97,7 +97,7 @@ const guardAlias = "tenantproxy_guard"
 // parentGuard returns what a write puts into a path-bound table's via
 // column instead of v:
 //
-//	(SELECT CASE WHEN g.v IN (<the session's parent keys>) THEN g.v
+//	(SELECT CASE WHEN EXISTS (<a parent row of the session with key g.v>) THEN g.v
 //	             ELSE (SELECT NULL::<type> WHERE (SELECT 'tenantproxy: ...'::text)::integer IS NULL) END
 //	 FROM (SELECT (v)::<type> AS v) AS tenantproxy_guard)
 //
@@ -118,7 +118,15 @@ func (w *walker) parentGuard(v *pg.Node, t catalog.Table, verb string) *pg.Node 
 	ref := func() *pg.Node {
 		return pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(guardAlias), pg.MakeStrNode("v")}, -1)
 	}
-	in := w.parentIn(ref(), t)
+	p, ok := w.snap.ParentOf(t)
+	if !ok {
+		w.fail(refusef("the parent %s of path-bound table %s is not in the catalog", t.Parent, t.QualifiedName()))
+		return v
+	}
+	w.note(p.QualifiedName(), "parent of path-bound %s: %s", t.QualifiedName(), w.describe(p))
+	// One lookup of the key (an IN over the tenant's parent keys would
+	// read them all for every write).
+	in := w.keyExists(ref(), p, t.ParentKey)
 	if w.err != nil {
 		return v
 	}

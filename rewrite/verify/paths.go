@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -110,8 +111,13 @@ func (c *checker) parentGuarded(v *pg.Node, t catalog.Table) error {
 		return bad("its output is not a one-branch CASE")
 	}
 	w := ce.GetArgs()[0].GetCaseWhen()
+	parent, _ := c.p.Snapshot.ParentOf(t)
 	in := w.GetExpr().GetSubLink()
-	if in == nil || !isValue(in.GetTestexpr()) || !isValue(w.GetResult()) || c.parentKeys(in, t) != nil {
+	// EXISTS (one key looked up), as the rewriter writes it, or IN over
+	// the parent's keys: both confine the value to the session's parents.
+	looked := keyLookup(in, parent, t.ParentKey, isValue) == nil ||
+		in != nil && isValue(in.GetTestexpr()) && c.parentKeys(in, t) == nil
+	if !isValue(w.GetResult()) || !looked {
 		return bad("the CASE does not test the value it writes against the parent's keys")
 	}
 	if !yieldsNull(ce.GetDefresult()) {
@@ -214,6 +220,34 @@ func (c *checker) insertValues(s *pg.InsertStmt, t catalog.Table) error {
 		return nil
 	}
 	return check(sel.GetTargetList(), func(n *pg.Node) *pg.Node { return n.GetResTarget().GetVal() })
+}
+
+// keyLookup checks that sl is EXISTS (SELECT ... FROM <table> WHERE
+// <table>.<key> = <value> AND ...): a sub-select of the one table,
+// schema-qualified, with a top-level conjunct tying its key to the value
+// (isValue). The table's tenant filter in the same WHERE is checked as for
+// any read, by the walk of the sub-select as a query level of its own.
+func keyLookup(sl *pg.SubLink, table catalog.Table, key string, isValue func(*pg.Node) bool) error {
+	if sl == nil || sl.GetSubLinkType() != pg.SubLinkType_EXISTS_SUBLINK {
+		return errors.New("not an EXISTS lookup")
+	}
+	keys := sl.GetSubselect().GetSelectStmt()
+	if keys == nil || keys.GetOp() != pg.SetOperation_SETOP_NONE || keys.GetWithClause() != nil || len(keys.GetFromClause()) != 1 ||
+		len(keys.GetGroupClause()) > 0 || keys.GetHavingClause() != nil || len(keys.GetValuesLists()) > 0 || keys.GetLimitCount() != nil || keys.GetLimitOffset() != nil {
+		return errors.New("the lookup is not a plain sub-select of one table")
+	}
+	rv := keys.GetFromClause()[0].GetRangeVar()
+	if table.Name == "" || rv == nil || rv.GetSchemaname() != table.Schema || rv.GetRelname() != table.Name || rv.GetCatalogname() != "" {
+		return fmt.Errorf("the keys are not read from %s", table.QualifiedName())
+	}
+	ref := tableRef{table: table, rv: rv, bare: true}
+	for _, cj := range conjuncts(keys.GetWhereClause()) {
+		e := cj.GetAExpr()
+		if e != nil && e.GetKind() == pg.A_Expr_Kind_AEXPR_OP && isEquals(e.GetName()) && ref.isColumn(e.GetLexpr(), key) && isValue(e.GetRexpr()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("the lookup does not match %s.%s to the value", table.QualifiedName(), key)
 }
 
 // guardedKeys are t's foreign keys a write must guard (catalog.RefGuarded),
@@ -358,34 +392,11 @@ func (c *checker) referenceGuarded(v *pg.Node, t catalog.Table, r catalog.Refere
 	if nt == nil || nt.GetNulltesttype() != pg.NullTestType_IS_NULL || !isValue(nt.GetArg()) || !isValue(nullArm.GetResult()) {
 		return bad("its first branch does not pass NULL alone")
 	}
-	ex := keyArm.GetExpr().GetSubLink()
-	if ex == nil || ex.GetSubLinkType() != pg.SubLinkType_EXISTS_SUBLINK || !isValue(keyArm.GetResult()) {
-		return bad("its second branch does not look the value up among the referenced keys")
+	if !isValue(keyArm.GetResult()) {
+		return bad("its second branch writes something else")
 	}
-	keys := ex.GetSubselect().GetSelectStmt()
-	if keys == nil || keys.GetOp() != pg.SetOperation_SETOP_NONE || keys.GetWithClause() != nil || len(keys.GetFromClause()) != 1 ||
-		len(keys.GetGroupClause()) > 0 || keys.GetHavingClause() != nil || len(keys.GetValuesLists()) > 0 || keys.GetLimitCount() != nil || keys.GetLimitOffset() != nil {
-		return bad("the lookup is not a plain sub-select of one table")
-	}
-	rv := keys.GetFromClause()[0].GetRangeVar()
-	if rv == nil || rv.GetSchemaname() != r.Ref.Schema || rv.GetRelname() != r.Ref.Name || rv.GetCatalogname() != "" {
-		return bad("the keys are not read from " + r.Ref.QualifiedName())
-	}
-	// One top-level conjunct ties the referenced key to the value; the
-	// tenant filter of the referenced table is checked as for any read.
-	ref := tableRef{table: r.Ref, rv: rv, bare: true}
-	tied := false
-	for _, cj := range conjuncts(keys.GetWhereClause()) {
-		e := cj.GetAExpr()
-		if e == nil || e.GetKind() != pg.A_Expr_Kind_AEXPR_OP || len(e.GetName()) != 1 || stringsOf(e.GetName())[0] != "=" {
-			continue
-		}
-		if ref.isColumn(e.GetLexpr(), r.Key.RefColumns[0]) && isValue(e.GetRexpr()) {
-			tied = true
-		}
-	}
-	if !tied {
-		return bad("the lookup does not match " + r.Ref.QualifiedName() + "." + r.Key.RefColumns[0] + " to the value")
+	if err := keyLookup(keyArm.GetExpr().GetSubLink(), r.Ref, r.Key.RefColumns[0], isValue); err != nil {
+		return bad(err.Error())
 	}
 	if !yieldsNull(ce.GetDefresult()) {
 		return bad("the ELSE arm may write a value")
