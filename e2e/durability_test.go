@@ -1,9 +1,7 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -20,24 +18,6 @@ import (
 	"github.com/tenantproxy/tenantproxy/audit"
 	"github.com/tenantproxy/tenantproxy/auth"
 )
-
-// tornEvents reads an audit file a killed proxy left: every complete line,
-// and no complaint about a last line cut short.
-func tornEvents(t *testing.T, path string) []audit.Event {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []audit.Event
-	for _, line := range bytes.Split(data, []byte("\n")) {
-		var e audit.Event
-		if json.Unmarshal(line, &e) == nil {
-			out = append(out, e)
-		}
-	}
-	return out
-}
 
 // TestAuditSurvivesSIGKILL: sixteen clients insert rows while the proxy is
 // killed with SIGKILL, five times for each --audit-fsync-interval setting.
@@ -90,7 +70,7 @@ func TestAuditSurvivesSIGKILL(t *testing.T) {
 			wg.Wait()
 
 			audited := map[string]bool{}
-			for _, ev := range tornEvents(t, file) {
+			for _, ev := range auditEvents(t, file) {
 				if ev.Kind == "statement" {
 					if i := strings.Index(ev.SQL, "'kill-"); i >= 0 {
 						audited[strings.Trim(ev.SQL[i:], "')")] = true
@@ -268,7 +248,7 @@ func TestAuditOutageKeepsEveryEvent(t *testing.T) {
 
 	_ = e.proxy.Process.Signal(os.Interrupt)
 	<-e.exited
-	events := tornEvents(t, file)
+	events := auditEvents(t, file)
 	if out, err := verifyCLI(t, file); err != nil {
 		t.Fatalf("audit verify: %v\n%s", err, out)
 	}

@@ -65,19 +65,13 @@ func (w *walker) parentIn(expr *pg.Node, t catalog.Table) *pg.Node {
 // keysIn builds expr IN (SELECT p.key FROM p WHERE <p's filter>): the keys
 // of bound table p's rows the session sees.
 func (w *walker) keysIn(expr *pg.Node, p catalog.Table, key string) *pg.Node {
-	w.noteTable(p)
-	filter := w.rowFilter(p.Name, p)
+	from, filter := w.ownRows(p)
 	if w.err != nil {
 		return nil
 	}
-	from := &pg.RangeVar{Schemaname: p.Schema, Relname: p.Name, Inh: true, Relpersistence: "p", Location: -1}
-	if w.generated == nil {
-		w.generated = map[*pg.RangeVar]bool{}
-	}
-	w.generated[from] = true
 	sub := &pg.SelectStmt{
 		TargetList:  []*pg.Node{pg.MakeResTargetNodeWithVal(pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(p.Name), pg.MakeStrNode(key)}, -1), -1)},
-		FromClause:  []*pg.Node{{Node: &pg.Node_RangeVar{RangeVar: from}}},
+		FromClause:  []*pg.Node{from},
 		WhereClause: filter,
 		LimitOption: pg.LimitOption_LIMIT_OPTION_DEFAULT,
 		Op:          pg.SetOperation_SETOP_NONE,
@@ -88,6 +82,44 @@ func (w *walker) keysIn(expr *pg.Node, p catalog.Table, key string) *pg.Node {
 		Subselect:   &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: sub}},
 		Location:    -1,
 	}}}
+}
+
+// ownRows returns a FROM item for bound table p that the walker leaves
+// alone, and the filter that keeps the session's rows of it.
+func (w *walker) ownRows(p catalog.Table) (from, filter *pg.Node) {
+	w.noteTable(p)
+	filter = w.rowFilter(p.Name, p)
+	if w.err != nil {
+		return nil, nil
+	}
+	rv := &pg.RangeVar{Schemaname: p.Schema, Relname: p.Name, Inh: true, Relpersistence: "p", Location: -1}
+	if w.generated == nil {
+		w.generated = map[*pg.RangeVar]bool{}
+	}
+	w.generated[rv] = true
+	return &pg.Node{Node: &pg.Node_RangeVar{RangeVar: rv}}, filter
+}
+
+// guardSelect is (SELECT check FROM (SELECT (v)::tn AS v) AS
+// tenantproxy_guard): a guard evaluates the written value once.
+func guardSelect(v *pg.Node, tn *pg.TypeName, check *pg.Node) *pg.Node {
+	value := &pg.SelectStmt{
+		TargetList:  []*pg.Node{{Node: &pg.Node_ResTarget{ResTarget: &pg.ResTarget{Name: "v", Val: &pg.Node{Node: &pg.Node_TypeCast{TypeCast: &pg.TypeCast{Arg: v, TypeName: tn, Location: -1}}}, Location: -1}}}},
+		LimitOption: pg.LimitOption_LIMIT_OPTION_DEFAULT, Op: pg.SetOperation_SETOP_NONE,
+	}
+	return subselect(&pg.SelectStmt{
+		TargetList: []*pg.Node{pg.MakeResTargetNodeWithVal(check, -1)},
+		FromClause: []*pg.Node{{Node: &pg.Node_RangeSubselect{RangeSubselect: &pg.RangeSubselect{
+			Subquery: &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: value}},
+			Alias:    &pg.Alias{Aliasname: guardAlias},
+		}}}},
+		LimitOption: pg.LimitOption_LIMIT_OPTION_DEFAULT, Op: pg.SetOperation_SETOP_NONE,
+	})
+}
+
+// guardValue is tenantproxy_guard.v, the value a guard checks.
+func guardValue() *pg.Node {
+	return pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(guardAlias), pg.MakeStrNode("v")}, -1)
 }
 
 // guardAlias names the one-row derived table a parent guard reads its value
@@ -115,9 +147,6 @@ func (w *walker) parentGuard(v *pg.Node, t catalog.Table, verb string) *pg.Node 
 	if w.err != nil {
 		return v
 	}
-	ref := func() *pg.Node {
-		return pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(guardAlias), pg.MakeStrNode("v")}, -1)
-	}
 	p, ok := w.snap.ParentOf(t)
 	if !ok {
 		w.fail(refusef("the parent %s of path-bound table %s is not in the catalog", t.Parent, t.QualifiedName()))
@@ -126,27 +155,16 @@ func (w *walker) parentGuard(v *pg.Node, t catalog.Table, verb string) *pg.Node 
 	w.note(p.QualifiedName(), "parent of path-bound %s: %s", t.QualifiedName(), w.describe(p))
 	// One lookup of the key (an IN over the tenant's parent keys would
 	// read them all for every write).
-	in := w.keyExists(ref(), p, t.ParentKey)
+	in := w.keyExists(guardValue(), p, t.ParentKey)
 	if w.err != nil {
 		return v
 	}
-	value := &pg.SelectStmt{
-		TargetList:  []*pg.Node{{Node: &pg.Node_ResTarget{ResTarget: &pg.ResTarget{Name: "v", Val: &pg.Node{Node: &pg.Node_TypeCast{TypeCast: &pg.TypeCast{Arg: v, TypeName: tn, Location: -1}}}, Location: -1}}}},
-		LimitOption: pg.LimitOption_LIMIT_OPTION_DEFAULT, Op: pg.SetOperation_SETOP_NONE,
-	}
 	check := &pg.Node{Node: &pg.Node_CaseExpr{CaseExpr: &pg.CaseExpr{
-		Args:      []*pg.Node{{Node: &pg.Node_CaseWhen{CaseWhen: &pg.CaseWhen{Expr: in, Result: ref(), Location: -1}}}},
+		Args:      []*pg.Node{{Node: &pg.Node_CaseWhen{CaseWhen: &pg.CaseWhen{Expr: in, Result: guardValue(), Location: -1}}}},
 		Defresult: raise,
 		Location:  -1,
 	}}}
-	return subselect(&pg.SelectStmt{
-		TargetList: []*pg.Node{pg.MakeResTargetNodeWithVal(check, -1)},
-		FromClause: []*pg.Node{{Node: &pg.Node_RangeSubselect{RangeSubselect: &pg.RangeSubselect{
-			Subquery: &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: value}},
-			Alias:    &pg.Alias{Aliasname: guardAlias},
-		}}}},
-		LimitOption: pg.LimitOption_LIMIT_OPTION_DEFAULT, Op: pg.SetOperation_SETOP_NONE,
-	})
+	return guardSelect(v, tn, check)
 }
 
 // subselect wraps a SELECT as a scalar sub-select expression.

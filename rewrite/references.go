@@ -81,21 +81,15 @@ func (v FKViolation) Detail() string {
 // filter>): a lookup of one key, which the referenced table's key index
 // serves (an IN over the tenant's keys would read them all).
 func (w *walker) keyExists(expr *pg.Node, p catalog.Table, key string) *pg.Node {
-	w.noteTable(p)
-	filter := w.rowFilter(p.Name, p)
+	from, filter := w.ownRows(p)
 	if w.err != nil {
 		return nil
 	}
-	from := &pg.RangeVar{Schemaname: p.Schema, Relname: p.Name, Inh: true, Relpersistence: "p", Location: -1}
-	if w.generated == nil {
-		w.generated = map[*pg.RangeVar]bool{}
-	}
-	w.generated[from] = true
 	match := pg.MakeAExprNode(pg.A_Expr_Kind_AEXPR_OP, []*pg.Node{pg.MakeStrNode("=")},
 		pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(p.Name), pg.MakeStrNode(key)}, -1), expr, -1)
 	sub := &pg.SelectStmt{
 		TargetList:  []*pg.Node{pg.MakeResTargetNodeWithVal(pg.MakeAConstIntNode(1, -1), -1)},
-		FromClause:  []*pg.Node{{Node: &pg.Node_RangeVar{RangeVar: from}}},
+		FromClause:  []*pg.Node{from},
 		WhereClause: pg.MakeBoolExprNode(pg.BoolExprType_AND_EXPR, []*pg.Node{match, filter}, -1),
 		LimitOption: pg.LimitOption_LIMIT_OPTION_DEFAULT,
 		Op:          pg.SetOperation_SETOP_NONE,
@@ -261,34 +255,20 @@ func (w *walker) referenceGuard(v *pg.Node, t catalog.Table, r catalog.Reference
 	concat.GetLexpr().GetSubLink().GetSubselect().GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal().GetTypeCast().GetArg().GetAConst().Val =
 		&pg.A_Const_Sval{Sval: &pg.String{Sval: FKMarker + fkMeta(t, r) + ":"}}
 	tn := proto.Clone(raise.GetSubLink().GetSubselect().GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal().GetTypeCast().GetTypeName()).(*pg.TypeName)
-	ref := func() *pg.Node {
-		return pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(guardAlias), pg.MakeStrNode("v")}, -1)
-	}
-	in := w.keyExists(ref(), r.Ref, r.Key.RefColumns[0])
+	in := w.keyExists(guardValue(), r.Ref, r.Key.RefColumns[0])
 	if w.err != nil {
 		return v
 	}
 	w.note(t.QualifiedName(), "%s references %s (foreign key %s): a written value must be a key of a %s row of your tenant, or NULL",
 		col, r.Ref.QualifiedName(), r.Key.Name, r.Ref.QualifiedName())
-	value := &pg.SelectStmt{
-		TargetList:  []*pg.Node{{Node: &pg.Node_ResTarget{ResTarget: &pg.ResTarget{Name: "v", Val: &pg.Node{Node: &pg.Node_TypeCast{TypeCast: &pg.TypeCast{Arg: v, TypeName: tn, Location: -1}}}, Location: -1}}}},
-		LimitOption: pg.LimitOption_LIMIT_OPTION_DEFAULT, Op: pg.SetOperation_SETOP_NONE,
-	}
-	isNull := &pg.Node{Node: &pg.Node_NullTest{NullTest: &pg.NullTest{Arg: ref(), Nulltesttype: pg.NullTestType_IS_NULL, Location: -1}}}
+	isNull := &pg.Node{Node: &pg.Node_NullTest{NullTest: &pg.NullTest{Arg: guardValue(), Nulltesttype: pg.NullTestType_IS_NULL, Location: -1}}}
 	check := &pg.Node{Node: &pg.Node_CaseExpr{CaseExpr: &pg.CaseExpr{
 		Args: []*pg.Node{
-			{Node: &pg.Node_CaseWhen{CaseWhen: &pg.CaseWhen{Expr: isNull, Result: ref(), Location: -1}}},
-			{Node: &pg.Node_CaseWhen{CaseWhen: &pg.CaseWhen{Expr: in, Result: ref(), Location: -1}}},
+			{Node: &pg.Node_CaseWhen{CaseWhen: &pg.CaseWhen{Expr: isNull, Result: guardValue(), Location: -1}}},
+			{Node: &pg.Node_CaseWhen{CaseWhen: &pg.CaseWhen{Expr: in, Result: guardValue(), Location: -1}}},
 		},
 		Defresult: raise,
 		Location:  -1,
 	}}}
-	return subselect(&pg.SelectStmt{
-		TargetList: []*pg.Node{pg.MakeResTargetNodeWithVal(check, -1)},
-		FromClause: []*pg.Node{{Node: &pg.Node_RangeSubselect{RangeSubselect: &pg.RangeSubselect{
-			Subquery: &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: value}},
-			Alias:    &pg.Alias{Aliasname: guardAlias},
-		}}}},
-		LimitOption: pg.LimitOption_LIMIT_OPTION_DEFAULT, Op: pg.SetOperation_SETOP_NONE,
-	})
+	return guardSelect(v, tn, check)
 }

@@ -76,6 +76,35 @@ func (c *checker) parentKeys(sl *pg.SubLink, t catalog.Table) error {
 	return nil
 }
 
+// guardShape reads a guard's frame, (SELECT <CASE> FROM (SELECT <expr>
+// AS v) AS g) with nothing else: the CASE, and a test for g.v (inside the
+// scalar sub-select, g is the only FROM item, so g.v is the derived table's
+// one column). why says what is wrong when it is not that.
+func guardShape(v *pg.Node) (ce *pg.CaseExpr, isValue func(*pg.Node) bool, why string) {
+	sl := v.GetSubLink()
+	sel := sl.GetSubselect().GetSelectStmt()
+	if sl == nil || sl.GetSubLinkType() != pg.SubLinkType_EXPR_SUBLINK || sel == nil || sel.GetOp() != pg.SetOperation_SETOP_NONE ||
+		len(sel.GetTargetList()) != 1 || len(sel.GetFromClause()) != 1 || sel.GetWithClause() != nil || sel.GetWhereClause() != nil {
+		return nil, nil, "not a one-column sub-select over one FROM item"
+	}
+	from := sel.GetFromClause()[0].GetRangeSubselect()
+	inner := from.GetSubquery().GetSelectStmt()
+	if from == nil || from.GetLateral() || from.GetAlias().GetAliasname() == "" || len(from.GetAlias().GetColnames()) > 0 ||
+		inner == nil || len(inner.GetTargetList()) != 1 || inner.GetTargetList()[0].GetResTarget().GetName() == "" {
+		return nil, nil, "its FROM item is not a one-column derived table"
+	}
+	alias, col := from.GetAlias().GetAliasname(), inner.GetTargetList()[0].GetResTarget().GetName()
+	isValue = func(n *pg.Node) bool {
+		f := stringsOf(n.GetColumnRef().GetFields())
+		return len(f) == 2 && len(n.GetColumnRef().GetFields()) == 2 && f[0] == alias && f[1] == col
+	}
+	ce = sel.GetTargetList()[0].GetResTarget().GetVal().GetCaseExpr()
+	if ce == nil || ce.GetArg() != nil {
+		return nil, nil, "its output is not a CASE"
+	}
+	return ce, isValue, ""
+}
+
 // parentGuarded checks a value written to a path-bound table's via column:
 //
 //	(SELECT CASE WHEN g.v IN (SELECT <key> FROM <parent> ...) THEN g.v ELSE (SELECT NULL ...) END
@@ -89,25 +118,11 @@ func (c *checker) parentGuarded(v *pg.Node, t catalog.Table) error {
 	bad := func(why string) error {
 		return refuse("%s.%s is written without a valid parent guard (%s); the rewriter must wrap the value", t.QualifiedName(), t.Via, why)
 	}
-	sl := v.GetSubLink()
-	sel := sl.GetSubselect().GetSelectStmt()
-	if sl == nil || sl.GetSubLinkType() != pg.SubLinkType_EXPR_SUBLINK || sel == nil || sel.GetOp() != pg.SetOperation_SETOP_NONE ||
-		len(sel.GetTargetList()) != 1 || len(sel.GetFromClause()) != 1 || sel.GetWithClause() != nil {
-		return bad("not a one-column sub-select over one FROM item")
+	ce, isValue, why := guardShape(v)
+	if why != "" {
+		return bad(why)
 	}
-	from := sel.GetFromClause()[0].GetRangeSubselect()
-	inner := from.GetSubquery().GetSelectStmt()
-	if from == nil || from.GetLateral() || from.GetAlias().GetAliasname() == "" || len(from.GetAlias().GetColnames()) > 0 ||
-		inner == nil || len(inner.GetTargetList()) != 1 || inner.GetTargetList()[0].GetResTarget().GetName() == "" {
-		return bad("its FROM item is not a one-column derived table")
-	}
-	alias, col := from.GetAlias().GetAliasname(), inner.GetTargetList()[0].GetResTarget().GetName()
-	isValue := func(n *pg.Node) bool {
-		f := stringsOf(n.GetColumnRef().GetFields())
-		return len(f) == 2 && len(n.GetColumnRef().GetFields()) == 2 && f[0] == alias && f[1] == col
-	}
-	ce := sel.GetTargetList()[0].GetResTarget().GetVal().GetCaseExpr()
-	if ce == nil || ce.GetArg() != nil || len(ce.GetArgs()) != 1 {
+	if len(ce.GetArgs()) != 1 {
 		return bad("its output is not a one-branch CASE")
 	}
 	w := ce.GetArgs()[0].GetCaseWhen()
@@ -366,25 +381,11 @@ func (c *checker) referenceGuarded(v *pg.Node, t catalog.Table, r catalog.Refere
 	bad := func(why string) error {
 		return refuse("%s.%s (foreign key %s) is written without a valid reference guard (%s); the rewriter must wrap the value", t.QualifiedName(), col, r.Key.Name, why)
 	}
-	sl := v.GetSubLink()
-	sel := sl.GetSubselect().GetSelectStmt()
-	if sl == nil || sl.GetSubLinkType() != pg.SubLinkType_EXPR_SUBLINK || sel == nil || sel.GetOp() != pg.SetOperation_SETOP_NONE ||
-		len(sel.GetTargetList()) != 1 || len(sel.GetFromClause()) != 1 || sel.GetWithClause() != nil || sel.GetWhereClause() != nil {
-		return bad("not a one-column sub-select over one FROM item")
+	ce, isValue, why := guardShape(v)
+	if why != "" {
+		return bad(why)
 	}
-	from := sel.GetFromClause()[0].GetRangeSubselect()
-	inner := from.GetSubquery().GetSelectStmt()
-	if from == nil || from.GetLateral() || from.GetAlias().GetAliasname() == "" || len(from.GetAlias().GetColnames()) > 0 ||
-		inner == nil || len(inner.GetTargetList()) != 1 || inner.GetTargetList()[0].GetResTarget().GetName() == "" {
-		return bad("its FROM item is not a one-column derived table")
-	}
-	alias, name := from.GetAlias().GetAliasname(), inner.GetTargetList()[0].GetResTarget().GetName()
-	isValue := func(n *pg.Node) bool {
-		f := stringsOf(n.GetColumnRef().GetFields())
-		return len(f) == 2 && len(n.GetColumnRef().GetFields()) == 2 && f[0] == alias && f[1] == name
-	}
-	ce := sel.GetTargetList()[0].GetResTarget().GetVal().GetCaseExpr()
-	if ce == nil || ce.GetArg() != nil || len(ce.GetArgs()) != 2 {
+	if len(ce.GetArgs()) != 2 {
 		return bad("its output is not a two-branch CASE")
 	}
 	nullArm, keyArm := ce.GetArgs()[0].GetCaseWhen(), ce.GetArgs()[1].GetCaseWhen()
