@@ -541,9 +541,12 @@ func (s *session) serveClient() (parked bool, err error) {
 			s.fatal(err)
 			return false, err
 		}
-		var d *decision
-		if q, ok := msg.(*pgproto3.Query); ok {
-			d = s.decideQuery(q) // before the lock: see decision
+		var d *decision // decided before the lock: see decision
+		switch m := msg.(type) {
+		case *pgproto3.Query:
+			d = s.decideQuery(m)
+		case *pgproto3.Parse:
+			d = s.decideParse(m)
 		}
 		s.leaseMu.Lock()
 		s.handleMessage(msg, d)
@@ -724,7 +727,7 @@ func (s *session) handleMessage(msg pgproto3.FrontendMessage, d *decision) {
 	case *pgproto3.Query:
 		s.handleQuery(m, d)
 	case *pgproto3.Parse:
-		s.handleParse(m)
+		s.handleParse(m, d)
 	case *pgproto3.Bind:
 		s.handleBind(m)
 	case *pgproto3.Close:

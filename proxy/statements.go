@@ -40,6 +40,9 @@ type decision struct {
 	// refused in its place.
 	auditErr  error
 	undecided bool
+	// fence: a Parse rewritten with rewrite.Scope.Fence (its declared
+	// parameter types do not fit the security barrier's assumptions).
+	fence bool
 }
 
 // decideQuery rewrites and audits a simple-protocol query string (no lock
@@ -117,47 +120,57 @@ func (s *session) sendQuery(sql string, changesSettings bool) {
 	s.rounds++
 }
 
-// handleParse rewrites the SQL of a Parse and remembers which parameters of
-// the statement must carry the session's tenant. In shadow mode the
-// client's SQL goes upstream either way.
-func (s *session) handleParse(m *pgproto3.Parse) {
-	start := time.Now()
-	id := s.nextStatementID()
+// decideParse rewrites and audits the SQL of a Parse (no lock held; see
+// decision).
+func (s *session) decideParse(m *pgproto3.Parse) *decision {
+	d := &decision{id: s.nextStatementID(), start: time.Now()}
 	if m.Name == "" {
 		s.endUnnamed()
 	}
 	snap := s.srv.cfg.Catalog.Snapshot()
-	res, fence, err := s.rewriteParse(m.Query, m.ParameterOIDs, snap)
-	if err == nil && s.pooled && m.Name != "" && len(s.book.statement(m.Name)) > 0 {
+	d.version = snap.Version()
+	d.res, d.fence, d.err = s.rewriteParse(m.Query, m.ParameterOIDs, snap)
+	if d.err == nil && s.pooled && m.Name != "" && len(s.book.statement(m.Name)) > 0 {
 		// Upstream, every Parse has a name of its own: say what
 		// Postgres would.
-		err = newClientError(codeDuplicatePrepared, "Close it first, or use another name", "prepared statement %q already exists", m.Name)
+		d.err = newClientError(codeDuplicatePrepared, "Close it first, or use another name", "prepared statement %q already exists", m.Name)
 	}
-	if err == nil && res.CopyIn != nil {
-		err = newClientError(codeFeatureUnsupported, "send the COPY as a simple query", "COPY FROM STDIN into a tenant-bound table must use the simple query protocol")
+	if d.err == nil && d.res.CopyIn != nil {
+		d.err = newClientError(codeFeatureUnsupported, "send the COPY as a simple query", "COPY FROM STDIN into a tenant-bound table must use the simple query protocol")
 	}
-	upstream := ""
-	if err == nil && res.Reset != nil {
+	if d.err == nil && d.res.Reset != nil {
 		// The reset happens as the Parse goes upstream: what it sends
 		// is a statement of the lent connection's.
-		upstream, err = s.pooledReset(res.Reset)
+		d.undecided = true
+		return d
 	}
-	if err != nil {
-		res = nil
+	if d.err != nil {
+		d.res = nil
 	}
-	if err != nil && !s.shadow {
-		_ = s.auditStatement(id, m.Query, nil, err, snap.Version(), start)
+	d.auditErr = s.auditStatement(d.id, m.Query, d.res, d.err, d.version, d.start)
+	return d
+}
+
+// handleParse sends a decided Parse upstream and remembers which parameters
+// of the statement must carry the session's tenant. In shadow mode the
+// client's SQL goes upstream either way.
+func (s *session) handleParse(m *pgproto3.Parse, d *decision) {
+	upstream := ""
+	if d.undecided {
+		if upstream, d.err = s.pooledReset(d.res.Reset); d.err != nil {
+			d.res = nil
+		}
+		d.auditErr = s.auditStatement(d.id, m.Query, d.res, d.err, d.version, d.start)
+	}
+	res, err, id := d.res, d.err, d.id
+	if err != nil && !s.shadow || d.auditErr != nil {
 		if m.Name == "" {
 			s.book.refusedUnnamed()
+		}
+		if err == nil || s.shadow {
+			err = errAuditUnavailable(d.auditErr)
 		}
 		s.refuse(err, &pgproto3.Parse{Name: m.Name})
-		return
-	}
-	if aerr := s.auditStatement(id, m.Query, res, err, snap.Version(), start); aerr != nil {
-		if m.Name == "" {
-			s.book.refusedUnnamed()
-		}
-		s.refuse(errAuditUnavailable(aerr), &pgproto3.Parse{Name: m.Name})
 		return
 	}
 	serverName := s.serverName(m.Name)
@@ -172,8 +185,8 @@ func (s *session) handleParse(m *pgproto3.Parse) {
 	} else {
 		// Drops take effect only when executed; definitions are
 		// recorded now (keeping more than exists only adds checks).
-		s.book.sqlChanges(&rewrite.Result{SQL: res.SQL, Defines: res.Defines, Uses: res.Uses}, m.Query, snap.Version())
-		st.definition = definition{sql: m.Query, rewritten: res.SQL, version: snap.Version(), uses: res.Uses, fence: fence}
+		s.book.sqlChanges(&rewrite.Result{SQL: res.SQL, Defines: res.Defines, Uses: res.Uses}, m.Query, d.version)
+		st.definition = definition{sql: m.Query, rewritten: res.SQL, version: d.version, uses: res.Uses, fence: d.fence}
 		if upstream != "" {
 			st.rewritten = upstream
 		}
