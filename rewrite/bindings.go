@@ -167,6 +167,32 @@ func (w *walker) parentGuard(v *pg.Node, t catalog.Table, verb string) *pg.Node 
 	return guardSelect(v, tn, check)
 }
 
+// feeding returns the expressions of an INSERT's source that feed column
+// idx of ncols, one per VALUES row or the single SELECT's; ok is false
+// when a row does not show it (a * expansion, too few values), setOp when
+// the source is a UNION, INTERSECT or EXCEPT.
+func feeding(sel *pg.SelectStmt, idx, ncols int) (items []*pg.Node, ok, setOp bool) {
+	switch {
+	case len(sel.GetValuesLists()) > 0:
+		for _, row := range sel.GetValuesLists() {
+			item, ok := tenantItem(row.GetList().GetItems(), idx, ncols)
+			if !ok {
+				return nil, false, false
+			}
+			items = append(items, item)
+		}
+		return items, true, false
+	case sel.GetOp() == pg.SetOperation_SETOP_NONE:
+		vals := make([]*pg.Node, len(sel.GetTargetList()))
+		for i, rt := range sel.GetTargetList() {
+			vals[i] = rt.GetResTarget().GetVal()
+		}
+		item, ok := tenantItem(vals, idx, ncols)
+		return []*pg.Node{item}, ok, false
+	}
+	return nil, false, true
+}
+
 // subselect wraps a SELECT as a scalar sub-select expression.
 func subselect(s *pg.SelectStmt) *pg.Node {
 	return &pg.Node{Node: &pg.Node_SubLink{SubLink: &pg.SubLink{
@@ -272,30 +298,13 @@ func (w *walker) insertPath(ins *pg.InsertStmt, t catalog.Table) {
 		w.fail(refuseHint(hint, "INSERT into path-bound table %s must set %s: it decides the row's tenant", t.QualifiedName(), t.Via))
 		return
 	}
-	var items []*pg.Node // the expressions that feed the via column
+	items, ok, setOp := feeding(sel, idx, len(ins.GetCols()))
 	switch {
-	case len(sel.GetValuesLists()) > 0:
-		for _, row := range sel.GetValuesLists() {
-			item, ok := tenantItem(row.GetList().GetItems(), idx, len(ins.GetCols()))
-			if !ok {
-				w.fail(refuseHint(hint, "INSERT does not show which value goes into %s", t.Via))
-				return
-			}
-			items = append(items, item)
-		}
-	case sel.GetOp() == pg.SetOperation_SETOP_NONE:
-		vals := make([]*pg.Node, len(sel.GetTargetList()))
-		for i, rt := range sel.GetTargetList() {
-			vals[i] = rt.GetResTarget().GetVal()
-		}
-		item, ok := tenantItem(vals, idx, len(ins.GetCols()))
-		if !ok {
-			w.fail(refuseHint(hint, "INSERT does not show which value goes into %s", t.Via))
-			return
-		}
-		items = append(items, item)
-	default:
+	case setOp:
 		w.fail(refuseHint("insert from a single SELECT or VALUES", "INSERT into path-bound table %s from UNION, INTERSECT or EXCEPT is not supported", t.QualifiedName()))
+		return
+	case !ok:
+		w.fail(refuseHint(hint, "INSERT does not show which value goes into %s", t.Via))
 		return
 	}
 	for _, item := range items {

@@ -164,33 +164,19 @@ func (w *walker) insertReferences(ins *pg.InsertStmt, t catalog.Table, verb stri
 		if !w.checkableReference(t, r, verb) {
 			return
 		}
-		var items []*pg.Node
 		hint := "list the columns and give " + r.Key.Columns[0] + " a value in every row"
-		switch {
-		case sel == nil:
-		case len(sel.GetValuesLists()) > 0:
-			for _, row := range sel.GetValuesLists() {
-				item, ok := tenantItem(row.GetList().GetItems(), idx, len(ins.GetCols()))
-				if !ok {
-					w.fail(refuseHint(hint, "%s does not show which value goes into %s", verb, r.Key.Columns[0]))
-					return
-				}
-				items = append(items, item)
-			}
-		case sel.GetOp() == pg.SetOperation_SETOP_NONE:
-			vals := make([]*pg.Node, len(sel.GetTargetList()))
-			for i, rt := range sel.GetTargetList() {
-				vals[i] = rt.GetResTarget().GetVal()
-			}
-			item, ok := tenantItem(vals, idx, len(ins.GetCols()))
-			if !ok {
+		var items []*pg.Node
+		if sel != nil {
+			var ok, setOp bool
+			items, ok, setOp = feeding(sel, idx, len(ins.GetCols()))
+			switch {
+			case setOp:
+				w.fail(refuseHint("insert from a single SELECT or VALUES", "%s into %s from UNION, INTERSECT or EXCEPT cannot have foreign key %s checked", verb, t.QualifiedName(), r.Key.Name))
+				return
+			case !ok:
 				w.fail(refuseHint(hint, "%s does not show which value goes into %s", verb, r.Key.Columns[0]))
 				return
 			}
-			items = append(items, item)
-		default:
-			w.fail(refuseHint("insert from a single SELECT or VALUES", "%s into %s from UNION, INTERSECT or EXCEPT cannot have foreign key %s checked", verb, t.QualifiedName(), r.Key.Name))
-			return
 		}
 		for _, item := range items {
 			guarded := w.referenceGuard(proto.Clone(item).(*pg.Node), t, r)
