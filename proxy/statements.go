@@ -45,6 +45,21 @@ type decision struct {
 	fence bool
 }
 
+// decideReset finishes the decision on a pooled reset, which acts on the
+// lent connection (leaseMu held): it returns what goes upstream in the
+// client's place ("" when the client's string goes as it is).
+func (s *session) decideReset(d *decision, sql string) string {
+	if !d.undecided {
+		return ""
+	}
+	upstream, err := s.pooledReset(d.res.Reset)
+	if d.err = err; err != nil {
+		d.res = nil
+	}
+	d.auditErr = s.auditStatement(d.id, sql, d.res, d.err, d.version, d.start)
+	return upstream
+}
+
 // decideQuery rewrites and audits a simple-protocol query string (no lock
 // held).
 func (s *session) decideQuery(m *pgproto3.Query) *decision {
@@ -69,13 +84,7 @@ func (s *session) decideQuery(m *pgproto3.Query) *decision {
 // sentinel in its place. In shadow mode the client's string goes upstream
 // either way.
 func (s *session) handleQuery(m *pgproto3.Query, d *decision) {
-	upstream := ""
-	if d.undecided {
-		if upstream, d.err = s.pooledReset(d.res.Reset); d.err != nil {
-			d.res = nil
-		}
-		d.auditErr = s.auditStatement(d.id, m.String, d.res, d.err, d.version, d.start)
-	}
+	upstream := s.decideReset(d, m.String)
 	res, err, id := d.res, d.err, d.id
 	if err != nil && !s.shadow {
 		s.refuse(err, nil)
@@ -155,13 +164,7 @@ func (s *session) decideParse(m *pgproto3.Parse) *decision {
 // of the statement must carry the session's tenant. In shadow mode the
 // client's SQL goes upstream either way.
 func (s *session) handleParse(m *pgproto3.Parse, d *decision) {
-	upstream := ""
-	if d.undecided {
-		if upstream, d.err = s.pooledReset(d.res.Reset); d.err != nil {
-			d.res = nil
-		}
-		d.auditErr = s.auditStatement(d.id, m.Query, d.res, d.err, d.version, d.start)
-	}
+	upstream := s.decideReset(d, m.Query)
 	res, err, id := d.res, d.err, d.id
 	if err != nil && !s.shadow || d.auditErr != nil {
 		if m.Name == "" {
