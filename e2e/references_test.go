@@ -99,6 +99,9 @@ func dump(t *testing.T, conn *pgx.Conn, tenant string) string {
 	return b.String()
 }
 
+// copyTasks is a COPY into tasks that sets both its keys.
+const copyTasks = "COPY tasks (id, tenant_id, project_id, assignee_id, title) FROM STDIN"
+
 // TestDifferentialForeignKeys: as tenant 1, writes through every form that
 // set a foreign key to another tenant's row get exactly what tenant 1's
 // own database gives (23503, its message and detail, nothing changed);
@@ -128,7 +131,9 @@ ALTER TABLE milestones ALTER tenant_id SET DEFAULT 1;`); err != nil {
 	type write struct {
 		name, sql string
 		args      []any
-		refused   bool // the proxy refuses it (a form it cannot guard yet)
+		copy      string  // COPY ... FROM STDIN: the rows the client sends
+		binary    [][]any // pgx's CopyFrom (binary format) into tasks of these rows
+		tx        bool    // inside BEGIN ... COMMIT
 	}
 	writes := []write{
 		{name: "UPDATE SET to another tenant's user", sql: "UPDATE tasks SET assignee_id = 20 WHERE id = 1"},
@@ -153,16 +158,46 @@ ALTER TABLE milestones ALTER tenant_id SET DEFAULT 1;`); err != nil {
 		{name: "path-bound UPDATE to another tenant's user", sql: "UPDATE task_watchers SET user_id = 20 WHERE task_id = 1"},
 		{name: "key with the tenant column, other tenant's project", sql: "INSERT INTO milestones (id, tenant_id, project_id, name) VALUES (2, 1, 14, 'x')"},
 		{name: "key with the tenant column, own project", sql: "INSERT INTO milestones (id, tenant_id, project_id, name) VALUES (2, 1, 1, 'x')"},
+		{name: "COPY a row naming another tenant's user", sql: copyTasks, copy: "2\t1\t1\t20\tx\n"},
+		{name: "COPY rows naming own rows and NULL", sql: copyTasks, copy: "2\t1\t1\t2\ta\n3\t1\t\\N\t\\N\tb\n"},
+		{name: "COPY rows, the second and third bad", sql: copyTasks, copy: "2\t1\t1\t1\ta\n3\t1\t14\t1\tb\n4\t1\t1\t20\tc\n"},
+		{name: "COPY a row naming a user nobody has", sql: copyTasks, copy: "2\t1\t1\t999\tx\n"},
+		{name: "COPY a bad key, then a row Postgres cannot read", sql: copyTasks, copy: "2\t1\t1\t20\tx\n3\t1\tbad\t1\ty\n"},
+		{name: "COPY CSV, tenant filled by the proxy", sql: "COPY tasks (id, project_id, assignee_id, title) FROM STDIN (FORMAT csv)", copy: "2,1,\"20\",x\n3,1,1,y\n"},
+		{name: "COPY in a transaction, naming another tenant's user", sql: copyTasks, copy: "2\t1\t1\t20\tx\n", tx: true},
+		{name: "COPY in a transaction, own rows", sql: copyTasks, copy: "2\t1\t1\t2\tx\n", tx: true},
+		{name: "pgx CopyFrom (binary) naming another tenant's project", binary: [][]any{{2, 1, 1, 1, "a"}, {3, 1, 14, nil, "b"}}},
+		{name: "pgx CopyFrom (binary) of good rows", binary: [][]any{{2, 1, 1, 1, "a"}, {3, 1, nil, 2, "b"}}},
+		{name: "COPY CSV of good rows, the same key twice", sql: "COPY tasks (id, project_id, assignee_id, title) FROM STDIN (FORMAT csv)", copy: "2,1,1,x\n3,1,1,y\n4,1,,z\n"},
 	}
 	counts := map[string]int{}
 	for _, w := range writes {
 		loadReferences(t, shared, "")
 		loadReferences(t, own, "1")
 		othersBefore := dump(t, shared, "2")
-		tag, err := proxied.Exec(ctx, w.sql, w.args...)
-		got := outcome(err, tag)
-		tag, err = own.Exec(ctx, w.sql, w.args...)
-		want := outcome(err, tag)
+		run := func(c *pgx.Conn) string {
+			if w.tx {
+				if _, err := c.Exec(ctx, "BEGIN"); err != nil {
+					t.Fatal(err)
+				}
+				defer func() {
+					if _, err := c.Exec(ctx, "COMMIT"); err != nil {
+						t.Fatal(err)
+					}
+				}()
+			}
+			if w.binary != nil {
+				n, err := c.CopyFrom(ctx, pgx.Identifier{"tasks"}, []string{"id", "tenant_id", "project_id", "assignee_id", "title"}, pgx.CopyFromRows(w.binary))
+				return outcome(err, pgconn.NewCommandTag(fmt.Sprintf("COPY %d", n)))
+			}
+			if w.copy != "" {
+				tag, err := c.PgConn().CopyFrom(ctx, strings.NewReader(w.copy), w.sql)
+				return outcome(err, tag)
+			}
+			tag, err := c.Exec(ctx, w.sql, w.args...)
+			return outcome(err, tag)
+		}
+		got, want := run(proxied), run(own)
 		switch {
 		case got != want:
 			t.Errorf("%s: %s\nthrough the proxy: %s\nown database:      %s", w.name, w.sql, got, want)
@@ -171,9 +206,12 @@ ALTER TABLE milestones ALTER tenant_id SET DEFAULT 1;`); err != nil {
 		case dump(t, shared, "2") != othersBefore:
 			t.Errorf("%s: another tenant's rows changed", w.name)
 		}
-		if strings.Contains(want, "23503") {
+		switch {
+		case strings.Contains(want, "23503"):
 			counts["23503 as on the own database"]++
-		} else {
+		case strings.HasPrefix(want, "ERROR"):
+			counts["another error as on the own database"]++
+		default:
 			counts["accepted as on the own database"]++
 		}
 	}

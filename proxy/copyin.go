@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"slices"
@@ -31,6 +32,10 @@ type copyFilter struct {
 	// watch: shadow mode checks the rows but sends them as the client
 	// wrote them; the first row enforce mode would refuse is recorded.
 	watch bool
+	// keys are the distinct foreign keys the rows set, in row order, for
+	// the check after them (copykeys.go); seen has each column's.
+	keys []copyKey
+	seen []map[string]struct{}
 }
 
 func newCopyFilter(spec *rewrite.CopyIn) *copyFilter {
@@ -121,6 +126,9 @@ func (f *copyFilter) line(line []byte) ([]byte, error) {
 		case !slices.Contains(c.Values, value):
 			return nil, fmt.Errorf("row %d names tenant %q in column %s, which is not the session's tenant", f.row, value, c.Column)
 		}
+	}
+	if err := f.collectKeys(func(i int) ([]byte, bool) { _, null := f.value(fields[i]); return fields[i], null }); err != nil {
+		return nil, err
 	}
 	out := slices.Clone(line)
 	for _, v := range f.spec.Fill {
@@ -274,8 +282,10 @@ func (s *session) copyData(m *pgproto3.CopyData) {
 	}
 }
 
-// copyDone checks the last row and ends the COPY.
+// copyDone checks the last row and ends the COPY, then sends its foreign
+// keys to the check that follows it.
 func (s *session) copyDone(m *pgproto3.CopyDone) {
+	f := s.copyIn
 	switch {
 	case s.copyFailed:
 		return
@@ -288,8 +298,12 @@ func (s *session) copyDone(m *pgproto3.CopyDone) {
 			s.fe.Send(&pgproto3.CopyData{Data: out})
 		}
 	}
+	sendKeys := f != nil && s.copyIn == f && f.spec.Keys != nil && !f.watch
 	s.copyIn = nil
 	s.fe.Send(m)
+	if sendKeys {
+		s.sendKeys(f)
+	}
 }
 
 // copyRefused handles a row enforce mode refuses: the refusal is
@@ -299,6 +313,10 @@ func (s *session) copyDone(m *pgproto3.CopyDone) {
 func (s *session) copyRefused(err error) bool {
 	refusal := newClientError(codeInsufficientPriv, "copy only rows of your tenant; nothing of this COPY was written",
 		"COPY refused: %v", err)
+	var own *clientError
+	if errors.As(err, &own) {
+		refusal = own
+	}
 	if err := s.lateRefusal("statement.copy", s.copyIn.stmt, refusal); err != nil {
 		s.failCopy(err)
 		return false

@@ -101,6 +101,10 @@ func (s *session) handleQuery(m *pgproto3.Query, d *decision) {
 		s.sendQuery(m.String, false)
 		return
 	}
+	if res.CopyIn != nil && res.CopyIn.Keys != nil && !s.shadow && !s.keys.CompareAndSwap(nil, &keysRelay{}) {
+		s.refuse(newClientError(codeObjectInUse, "wait for the COPY before to finish", "a COPY that sets foreign keys may not be sent while another is being answered"), nil)
+		return
+	}
 	s.book.sqlChanges(res, m.String, d.version)
 	s.results.expect(id, false, s.rounds)
 	if res.CopyIn != nil {

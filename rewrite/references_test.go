@@ -93,6 +93,13 @@ func TestReferenceGuards(t *testing.T) {
 		{sql: "INSERT INTO links (id, a, b) VALUES (1, 2, 1)", reject: "cannot yet be checked"},
 		{sql: "UPDATE tasks SET (assignee_id, project_id) = (SELECT 1, 2)", reject: "this way"},
 		{sql: "INSERT INTO tasks (id, assignee_id) SELECT 1, 2 UNION SELECT 3, 4", reject: "does not show which value goes into assignee_id"},
+		{sql: "COPY tasks (id, assignee_id, project_id) FROM STDIN", want: "; COPY pg_temp.tenantproxy_copy_keys (n, c, v0, v1) FROM STDIN (FORMAT text, DELIMITER '	', NULL '\\N'); SELECT count(ROW((SELECT CASE WHEN tenantproxy_guard.v IS NULL"},
+		{sql: "COPY tasks (id, assignee_id) FROM STDIN (FORMAT csv)", want: "(SELECT * FROM public.users WHERE users.tenant_id = '1' AND users.tenant_id = '1' OFFSET 0) users WHERE users.id = tenantproxy_guard.v) THEN"},
+		{sql: "COPY tasks (id, title) FROM STDIN", want: "COPY public.tasks(id, title, tenant_id) FROM STDIN"},
+		{sql: "COPY tasks (id, assignee_id) FROM STDIN (FORMAT binary)", want: "COPY pg_temp.tenantproxy_copy_keys (n, c, v0) FROM STDIN (FORMAT binary)"},
+		{sql: "COPY tasks (id, assignee_id) FROM STDIN (FORMAT csv, FORCE_NULL (assignee_id))", reject: "FORCE_NULL"},
+		{sql: "COPY tasks (id, tag_id) FROM STDIN", reject: "a table the catalog does not list"},
+		{sql: "COPY links (id, a, b) FROM STDIN", reject: "cannot yet be checked"},
 	} {
 		res, err := r.Rewrite(tc.sql, scope, snap)
 		switch {

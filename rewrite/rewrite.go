@@ -148,6 +148,12 @@ type CopyIn struct {
 	// FillTypes are the catalogued types of the filled columns (the binary
 	// format writes each value in its type's binary form).
 	FillTypes []string
+	// Keys, when the rows set guarded foreign keys: the session sends
+	// each distinct key to the check the string runs after the client's
+	// COPY (copykeys.go).
+	Keys *CopyKeys
+
+	keysCreate, keysLoad, keysCheck string
 }
 
 // CopyCheck is one field (0-based) that must hold one of Values.
@@ -280,6 +286,11 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 	if err := verify.Check(res.SQL, policy); err != nil {
 		return nil, &Rejection{Code: codeRefused, Reason: "statement could not be verified as tenant-confined: " + err.Error(),
 			Hint: "this is a gap in the rewriter; rephrase the statement, and report it"}
+	}
+	if ci := res.CopyIn; ci != nil && ci.Keys != nil {
+		// The proxy's statements around the COPY (its check was
+		// rewritten and verified over a stand-in row).
+		res.SQL = copyKeysString(ci, res.SQL)
 	}
 	return res, nil
 }

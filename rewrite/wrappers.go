@@ -200,6 +200,9 @@ func (w *walker) copyInto(c *pg.CopyStmt, t catalog.Table) {
 		ci.Fill = append(ci.Fill, vals[0])
 		ci.FillTypes = append(ci.FillTypes, typ)
 	}
+	if ci.Keys = w.copyKeys(c, t, cols, ci); w.err != nil {
+		return
+	}
 	w.copyIn = ci
 	w.changed = true
 }

@@ -1,0 +1,164 @@
+package rewrite
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/tenantproxy/tenantproxy/catalog"
+)
+
+// The keys of a COPY. Rows of COPY ... FROM STDIN come after the
+// statement, so their foreign keys cannot be guarded in its text. Postgres
+// checks a foreign key at the end of the statement (an AFTER trigger),
+// before the transaction commits; the proxy does the same, in the same
+// query string and so the same transaction:
+//
+//	CREATE TEMP TABLE pg_temp.tenantproxy_copy_keys (n bigint, c integer, v0 <type>, ...);
+//	COPY <table> (...) FROM STDIN ...;                   -- the client's rows
+//	COPY pg_temp.tenantproxy_copy_keys FROM STDIN ...;   -- the proxy's: each distinct key and its first row
+//	SELECT count(ROW(<guard of v0>, ...)) FROM (SELECT * FROM pg_temp.tenantproxy_copy_keys ORDER BY n, c OFFSET 0) AS tenantproxy_copy_keys;
+//	DROP TABLE pg_temp.tenantproxy_copy_keys
+//
+// The guards are the ones a write's values get (referenceGuard): the first
+// row, in the client's order, whose key is not a row of the tenant's fails
+// the string with the 23503 Postgres gives on the tenant's own database.
+// The session relays only the client's COPY (CopyKeys); the rest of the
+// string is the proxy's and hidden.
+
+// copyKeysTable is the session-private table the keys go through.
+const copyKeysTable = "tenantproxy_copy_keys"
+
+// CopyKeys plans the check of the foreign keys a COPY's rows set.
+type CopyKeys struct {
+	// Fields are the row fields (0-based, as the client sends them) of the
+	// guarded key columns, in check order: keys-table column v<i> holds
+	// Fields[i]'s values.
+	Fields []int
+	// Columns name the key columns, for messages.
+	Columns []string
+}
+
+// copyKeys finds the guarded keys a COPY into t sets through cols and
+// plans their check (nil when it sets none).
+func (w *walker) copyKeys(c *pg.CopyStmt, t catalog.Table, cols []string, ci *CopyIn) *CopyKeys {
+	var refs []catalog.Reference
+	var fields []int
+	for _, r := range w.guardedReferences(t) {
+		idx := -1
+		for _, col := range r.Key.Columns {
+			if i := slices.Index(cols, col); i >= 0 {
+				idx = i
+			}
+		}
+		if idx < 0 {
+			continue // the columns' defaults apply
+		}
+		if !w.checkableReference(t, r, "COPY FROM") {
+			return nil
+		}
+		refs, fields = append(refs, r), append(fields, idx)
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	for _, o := range c.GetOptions() {
+		switch name := strings.ToLower(o.GetDefElem().GetDefname()); name {
+		case "force_not_null", "force_null", "default":
+			w.fail(refuseHint("leave out the "+strings.ToUpper(name)+" option", "COPY FROM into %s sets foreign key %s: with %s the proxy cannot read its values as Postgres does", t.QualifiedName(), refs[0].Key.Name, strings.ToUpper(name)))
+			return nil
+		}
+	}
+	keys := &CopyKeys{Fields: fields}
+	create := []string{"n bigint", "c integer"}
+	standIn := []string{"0::bigint", "0"}
+	names := []string{"n", "c"}
+	var guards []*pg.Node
+	for i, r := range refs {
+		col := r.Key.Columns[0]
+		typ := t.ColumnType(col)
+		if typ == "" {
+			w.fail(refusef("%s: the catalog does not know the type of %s; reload the catalog", t.QualifiedName(), col))
+			return nil
+		}
+		v := "v" + strconv.Itoa(i)
+		keys.Columns = append(keys.Columns, col)
+		create = append(create, v+" "+typ)
+		standIn = append(standIn, "NULL::"+typ)
+		names = append(names, v)
+		guards = append(guards, w.referenceGuard(pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(copyKeysTable), pg.MakeStrNode(v)}, -1), t, r))
+		if w.err != nil {
+			return nil
+		}
+	}
+	check, err := w.copyCheck(guards, "(VALUES ("+strings.Join(standIn, ", ")+")) AS "+copyKeysTable+" ("+strings.Join(names, ", ")+")")
+	if err != nil {
+		w.fail(refuseHint("use INSERT, and report this", "the check of the COPY's foreign keys could not be built (%v); this is a gap in the rewriter", err))
+		return nil
+	}
+	ci.keysCreate = "CREATE TEMP TABLE pg_temp." + copyKeysTable + " (" + strings.Join(create, ", ") + ")"
+	ci.keysLoad = "COPY pg_temp." + copyKeysTable + " (" + strings.Join(names, ", ") + ") FROM STDIN" + copyKeysOptions(ci)
+	ci.keysCheck = check
+	return keys
+}
+
+// copyCheck builds the check statement over a stand-in VALUES row (from,
+// with its alias), has it rewritten and verified as any statement is, and
+// then reads the keys table in the stand-in's place.
+func (w *walker) copyCheck(guards []*pg.Node, from string) (string, error) {
+	tree, err := pg.Parse("SELECT count(ROW(NULL)) FROM " + from)
+	if err != nil {
+		return "", err
+	}
+	row := tree.GetStmts()[0].GetStmt().GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal().GetFuncCall().GetArgs()[0].GetRowExpr()
+	row.Args = guards
+	standIn, err := pg.Deparse(tree)
+	if err != nil {
+		return "", err
+	}
+	res, err := (&Rewriter{cfg: w.cfg}).Rewrite(standIn, w.scope, w.snap)
+	if err != nil {
+		return "", err
+	}
+	out, err := pg.Parse(res.SQL)
+	if err != nil {
+		return "", err
+	}
+	sel := out.GetStmts()[0].GetStmt().GetSelectStmt()
+	keys, err := pg.Parse("SELECT * FROM (SELECT * FROM pg_temp." + copyKeysTable + " ORDER BY n, c OFFSET 0) AS " + copyKeysTable)
+	if err != nil {
+		return "", err
+	}
+	if len(sel.GetFromClause()) != 1 || sel.GetFromClause()[0].GetRangeSubselect() == nil {
+		return "", fmt.Errorf("the rewritten check reads %d relations", len(sel.GetFromClause()))
+	}
+	sel.FromClause = keys.GetStmts()[0].GetStmt().GetSelectStmt().GetFromClause()
+	return pg.Deparse(out)
+}
+
+// copyKeysOptions are the client's format options, so the proxy's rows
+// read exactly as the client's fields did.
+func copyKeysOptions(ci *CopyIn) string {
+	if ci.Binary {
+		return " (FORMAT binary)" // the keys go as the client's fields were
+	}
+	lit := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+	opts := []string{"FORMAT text"}
+	if ci.CSV {
+		opts = []string{"FORMAT csv", "QUOTE " + lit(string(ci.Quote))}
+		if ci.Escape != 0 {
+			opts = append(opts, "ESCAPE "+lit(string(ci.Escape)))
+		}
+	}
+	opts = append(opts, "DELIMITER "+lit(string(ci.Delimiter)), "NULL "+lit(ci.Null))
+	return fmt.Sprintf(" (%s)", strings.Join(opts, ", "))
+}
+
+// copyKeysString is the query string of a COPY whose keys are checked: the
+// proxy's statements around the client's (see the top of the file).
+func copyKeysString(ci *CopyIn, copySQL string) string {
+	return ci.keysCreate + "; " + copySQL + "; " + ci.keysLoad + "; " + ci.keysCheck + "; DROP TABLE pg_temp." + copyKeysTable
+}
