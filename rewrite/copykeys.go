@@ -9,6 +9,7 @@ import (
 	pg "github.com/pganalyze/pg_query_go/v5"
 
 	"github.com/tenantproxy/tenantproxy/catalog"
+	"github.com/tenantproxy/tenantproxy/rewrite/verify"
 )
 
 // The keys of a COPY. Rows of COPY ... FROM STDIN come after the
@@ -27,10 +28,11 @@ import (
 // row, in the client's order, whose key is not a row of the tenant's fails
 // the string with the 23503 Postgres gives on the tenant's own database.
 // The session relays only the client's COPY (CopyKeys); the rest of the
-// string is the proxy's and hidden.
+// string is the proxy's and hidden. The verifier checks the check on its
+// own terms (verify.CheckCopyKeys).
 
 // copyKeysTable is the session-private table the keys go through.
-const copyKeysTable = "tenantproxy_copy_keys"
+const copyKeysTable = verify.CopyKeysTable
 
 // CopyKeys plans the check of the foreign keys a COPY's rows set.
 type CopyKeys struct {
@@ -40,6 +42,8 @@ type CopyKeys struct {
 	Fields []int
 	// Columns name the key columns, for messages.
 	Columns []string
+
+	schema, table string // the COPY's, for the verifier
 }
 
 // copyKeys finds the guarded keys a COPY into t sets through cols and
@@ -72,9 +76,8 @@ func (w *walker) copyKeys(c *pg.CopyStmt, t catalog.Table, cols []string, ci *Co
 			return nil
 		}
 	}
-	keys := &CopyKeys{Fields: fields}
+	keys := &CopyKeys{Fields: fields, schema: t.Schema, table: t.Name}
 	create := []string{"n bigint", "c integer"}
-	standIn := []string{"0::bigint", "0"}
 	names := []string{"n", "c"}
 	var guards []*pg.Node
 	for i, r := range refs {
@@ -87,14 +90,13 @@ func (w *walker) copyKeys(c *pg.CopyStmt, t catalog.Table, cols []string, ci *Co
 		v := "v" + strconv.Itoa(i)
 		keys.Columns = append(keys.Columns, col)
 		create = append(create, v+" "+typ)
-		standIn = append(standIn, "NULL::"+typ)
 		names = append(names, v)
 		guards = append(guards, w.referenceGuard(pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(copyKeysTable), pg.MakeStrNode(v)}, -1), t, r))
 		if w.err != nil {
 			return nil
 		}
 	}
-	check, err := w.copyCheck(guards, "(VALUES ("+strings.Join(standIn, ", ")+")) AS "+copyKeysTable+" ("+strings.Join(names, ", ")+")")
+	check, err := copyCheck(guards)
 	if err != nil {
 		w.fail(refuseHint("use INSERT, and report this", "the check of the COPY's foreign keys could not be built (%v); this is a gap in the rewriter", err))
 		return nil
@@ -105,38 +107,15 @@ func (w *walker) copyKeys(c *pg.CopyStmt, t catalog.Table, cols []string, ci *Co
 	return keys
 }
 
-// copyCheck builds the check statement over a stand-in VALUES row (from,
-// with its alias), has it rewritten and verified as any statement is, and
-// then reads the keys table in the stand-in's place.
-func (w *walker) copyCheck(guards []*pg.Node, from string) (string, error) {
-	tree, err := pg.Parse("SELECT count(ROW(NULL)) FROM " + from)
+// copyCheck builds the check statement over the keys table.
+func copyCheck(guards []*pg.Node) (string, error) {
+	tree, err := pg.Parse("SELECT count(ROW(NULL)) FROM (SELECT * FROM pg_temp." + copyKeysTable + " ORDER BY n, c OFFSET 0) AS " + copyKeysTable)
 	if err != nil {
 		return "", err
 	}
 	row := tree.GetStmts()[0].GetStmt().GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal().GetFuncCall().GetArgs()[0].GetRowExpr()
 	row.Args = guards
-	standIn, err := pg.Deparse(tree)
-	if err != nil {
-		return "", err
-	}
-	res, err := (&Rewriter{cfg: w.cfg}).Rewrite(standIn, w.scope, w.snap)
-	if err != nil {
-		return "", err
-	}
-	out, err := pg.Parse(res.SQL)
-	if err != nil {
-		return "", err
-	}
-	sel := out.GetStmts()[0].GetStmt().GetSelectStmt()
-	keys, err := pg.Parse("SELECT * FROM (SELECT * FROM pg_temp." + copyKeysTable + " ORDER BY n, c OFFSET 0) AS " + copyKeysTable)
-	if err != nil {
-		return "", err
-	}
-	if len(sel.GetFromClause()) != 1 || sel.GetFromClause()[0].GetRangeSubselect() == nil {
-		return "", fmt.Errorf("the rewritten check reads %d relations", len(sel.GetFromClause()))
-	}
-	sel.FromClause = keys.GetStmts()[0].GetStmt().GetSelectStmt().GetFromClause()
-	return pg.Deparse(out)
+	return pg.Deparse(tree)
 }
 
 // copyKeysOptions are the client's format options, so the proxy's rows

@@ -94,7 +94,7 @@ func TestReferenceGuards(t *testing.T) {
 		{sql: "UPDATE tasks SET (assignee_id, project_id) = (SELECT 1, 2)", reject: "this way"},
 		{sql: "INSERT INTO tasks (id, assignee_id) SELECT 1, 2 UNION SELECT 3, 4", reject: "does not show which value goes into assignee_id"},
 		{sql: "COPY tasks (id, assignee_id, project_id) FROM STDIN", want: "; COPY pg_temp.tenantproxy_copy_keys (n, c, v0, v1) FROM STDIN (FORMAT text, DELIMITER '	', NULL '\\N'); SELECT count(ROW((SELECT CASE WHEN tenantproxy_guard.v IS NULL"},
-		{sql: "COPY tasks (id, assignee_id) FROM STDIN (FORMAT csv)", want: "(SELECT * FROM public.users WHERE users.tenant_id = '1' AND users.tenant_id = '1' OFFSET 0) users WHERE users.id = tenantproxy_guard.v) THEN"},
+		{sql: "COPY tasks (id, assignee_id) FROM STDIN (FORMAT csv)", want: "WHERE users.id = tenantproxy_guard.v AND users.tenant_id = '1') THEN"},
 		{sql: "COPY tasks (id, title) FROM STDIN", want: "COPY public.tasks(id, title, tenant_id) FROM STDIN"},
 		{sql: "COPY tasks (id, assignee_id) FROM STDIN (FORMAT binary)", want: "COPY pg_temp.tenantproxy_copy_keys (n, c, v0) FROM STDIN (FORMAT binary)"},
 		{sql: "COPY tasks (id, assignee_id) FROM STDIN (FORMAT csv, FORCE_NULL (assignee_id))", reject: "FORCE_NULL"},
@@ -171,6 +171,37 @@ func TestParseFKViolation(t *testing.T) {
 	for _, bad := range []string{"", `invalid input syntax for type integer: "tenantproxy_fk:zz:1"`, `x "tenantproxy_fk:` + "00" + `:1"`} {
 		if _, ok := rewrite.ParseFKViolation(bad); ok {
 			t.Errorf("read %q as a violation", bad)
+		}
+	}
+}
+
+// The verifier checks the check after a COPY's rows on its own terms:
+// every value a reference guard over the keys, nothing else read.
+func TestVerifierChecksCopyKeys(t *testing.T) {
+	p := verify.Policy{Tenants: map[string][]string{"": {"1"}}, SearchPath: []string{"public"}, Snapshot: referencesCatalog()}
+	guard := func(table, filter, col string) string {
+		return "(SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public." + table + " WHERE " + table + ".id = tenantproxy_guard.v" + filter +
+			") THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT tenantproxy_copy_keys." + col + "::int AS v) tenantproxy_guard)"
+	}
+	own := func(table string) string { return " AND " + table + ".tenant_id = '1'" }
+	keys := " FROM (SELECT * FROM pg_temp.tenantproxy_copy_keys ORDER BY n, c OFFSET 0) tenantproxy_copy_keys"
+	good := "SELECT count(ROW(" + guard("users", own("users"), "v0") + ", " + guard("projects", own("projects"), "v1") + "))" + keys
+	if err := verify.CheckCopyKeys(good, "public", "tasks", p); err != nil {
+		t.Fatalf("the check's own shape is refused: %v", err)
+	}
+	for _, sql := range []string{
+		"SELECT count(ROW(" + guard("users", "", "v0") + "))" + keys,                                                // no tenant filter
+		"SELECT count(ROW(" + guard("users", " OR users.tenant_id = '1'", "v0") + "))" + keys,                       // a filter that lets all through
+		"SELECT count(ROW(" + guard("users", own("users"), "v1") + "))" + keys,                                      // another column's values
+		"SELECT count(ROW(" + guard("users", own("users"), "v0") + ", (SELECT count(*) FROM public.users)))" + keys, // something else read
+		"SELECT count(ROW(" + guard("users", own("users"), "v0") + "))" + keys + " WHERE true",
+		"SELECT count(ROW(" + guard("users", own("users"), "v0") + ")) FROM public.users tenantproxy_copy_keys",
+		"SELECT count(ROW(" + guard("users", own("users"), "v0") + ")) FROM (SELECT * FROM public.users OFFSET 0) tenantproxy_copy_keys",
+		"SELECT sum(ROW(" + guard("users", own("users"), "v0") + "))" + keys,
+		"SELECT count(ROW(" + guard("users", own("users"), "v0") + "))" + keys + "; SELECT 1",
+	} {
+		if err := verify.CheckCopyKeys(sql, "public", "tasks", p); err == nil {
+			t.Errorf("accepted: %s", sql)
 		}
 	}
 }
