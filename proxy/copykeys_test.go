@@ -1,0 +1,82 @@
+package proxy
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/tenantproxy/tenantproxy/rewrite"
+)
+
+// The relay shows the client only its COPY's part of the string: the
+// completion once the check passed, the first error where it happened.
+func TestKeysRelayShowsTheClientsCopy(t *testing.T) {
+	cc := func(tag string) pgproto3.BackendMessage { return &pgproto3.CommandComplete{CommandTag: []byte(tag)} }
+	copyIn := &pgproto3.CopyInResponse{}
+	fail := &pgproto3.ErrorResponse{Code: "23503"}
+	check := []pgproto3.BackendMessage{&pgproto3.RowDescription{}, &pgproto3.DataRow{}}
+	for _, tc := range []struct {
+		name string
+		msgs []pgproto3.BackendMessage
+		want string
+	}{
+		{"the check passes", append(append([]pgproto3.BackendMessage{cc("CREATE TABLE"), copyIn, cc("COPY 2"), copyIn, cc("COPY 1")}, check...), cc("SELECT 1"), cc("DROP TABLE")),
+			"CopyInResponse,COPY 2"},
+		{"the check fails", []pgproto3.BackendMessage{cc("CREATE TABLE"), copyIn, cc("COPY 2"), copyIn, cc("COPY 1"), fail},
+			"CopyInResponse,23503"},
+		{"the client's COPY fails", []pgproto3.BackendMessage{cc("CREATE TABLE"), copyIn, &pgproto3.ErrorResponse{Code: "22P02"}},
+			"CopyInResponse,22P02"},
+		{"the COPY is refused before its rows", []pgproto3.BackendMessage{cc("CREATE TABLE"), &pgproto3.ErrorResponse{Code: "42501"}},
+			"42501"},
+		{"a notice of the client's COPY", []pgproto3.BackendMessage{cc("CREATE TABLE"), copyIn, &pgproto3.NoticeResponse{Code: "01000"}, cc("COPY 1"), copyIn, cc("COPY 1"), cc("SELECT 1"), cc("DROP TABLE")},
+			"CopyInResponse,01000,COPY 1"},
+	} {
+		k := &keysRelay{}
+		var seen []string
+		for _, m := range tc.msgs {
+			out, ok := k.pass(m)
+			if !ok {
+				continue
+			}
+			switch o := out.(type) {
+			case *pgproto3.CommandComplete:
+				seen = append(seen, string(o.CommandTag))
+			case *pgproto3.ErrorResponse:
+				seen = append(seen, o.Code)
+			case *pgproto3.NoticeResponse:
+				seen = append(seen, o.Code)
+			case *pgproto3.CopyInResponse:
+				seen = append(seen, "CopyInResponse")
+			default:
+				seen = append(seen, "?")
+			}
+		}
+		if got := strings.Join(seen, ","); got != tc.want {
+			t.Errorf("%s: the client sees %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// The keys go to the check once each, with the first row that sets them,
+// in the client's format; NULLs are left out.
+func TestCopyFilterCollectsKeys(t *testing.T) {
+	spec := &rewrite.CopyIn{Delimiter: '\t', Null: `\N`, Quote: '"', Fields: 3, Keys: &rewrite.CopyKeys{Fields: []int{1, 2}}}
+	f := newCopyFilter(spec)
+	if _, err := f.feed([]byte("1\t20\t\\N\n2\t20\t7\n3\t\\N\t7\n4\t2\\\t1\t8\n")); err != nil {
+		t.Fatal(err)
+	}
+	got := string(bytesJoin(f.keyRows()))
+	want := "1\t0\t20\t\\N\n2\t1\t\\N\t7\n4\t0\t2\\\t1\t\\N\n4\t1\t\\N\t8\n"
+	if got != want {
+		t.Errorf("key rows:\n%q\nwant\n%q", got, want)
+	}
+}
+
+func bytesJoin(bs [][]byte) []byte {
+	var out []byte
+	for _, b := range bs {
+		out = append(out, b...)
+	}
+	return out
+}
