@@ -1,5 +1,6 @@
 // Command bench runs pgbench select-only against direct Postgres, PgBouncer
-// (when installed) and tenantproxy in session and transaction mode, in
+// (when installed), a Go relay that parses nothing (relay.go) and
+// tenantproxy in session and transaction mode, in
 // alternating rounds on one throwaway cluster, and prints TPS and latency
 // percentiles side by side (make bench). It then measures the proxy's
 // memory holding many idle clients.
@@ -40,7 +41,16 @@ func main() {
 	clients := flag.String("clients", "16,200,2000", "pgbench client counts (comma-separated; direct Postgres and session mode stop at max_connections, 300)")
 	idle := flag.Int("idle-clients", 10000, "idle client connections whose proxy memory is measured (0: skip)")
 	flag.StringVar(&profileDir, "profile", "", "write CPU profiles of tenantproxy (transaction) during the first client count's runs to this directory")
+	relay := flag.String("relay", "", "internal: serve the Go relay on this address")
+	relayUpstream := flag.String("relay-upstream", "", "internal: the Go relay's upstream address")
 	flag.Parse()
+	if *relay != "" {
+		if err := serveRelay(*relay, *relayUpstream); err != nil {
+			fmt.Fprintln(os.Stderr, "bench relay:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	raiseFileLimit()
 	if err := run(*bin, *duration, *rounds, *clients, *idle); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -187,6 +197,12 @@ func run(bin string, duration time.Duration, rounds int, clientList string, idle
 	} else {
 		fmt.Println("pgbouncer: not measured:", why)
 	}
+	relayTarget, stopRelay, err := startRelay(dir, host, port, direct)
+	if err != nil {
+		return err
+	}
+	defer stopRelay()
+	targets = append(targets, relayTarget)
 	targets = append(targets, target{name: "tenantproxy (session)", env: sessionEnv, pid: sessionProxy.Process.Pid},
 		target{name: "tenantproxy (transaction)", env: txEnv, pid: txProxy.Process.Pid})
 
