@@ -102,7 +102,10 @@ func (s *session) handleQuery(m *pgproto3.Query, d *decision) {
 		return
 	}
 	if res.CopyIn != nil && res.CopyIn.Keys != nil && !s.shadow && !s.keys.CompareAndSwap(nil, &keysRelay{}) {
-		s.refuse(newClientError(codeObjectInUse, "wait for the COPY before to finish", "a COPY that sets foreign keys may not be sent while another is being answered"), nil)
+		// A pipelined second one: the relay follows one such string at a time.
+		busy := newClientError(codeObjectInUse, "wait for the COPY before it to finish", "a COPY that sets foreign keys may not be sent while another is being answered")
+		s.record(event{Kind: "statement.completed", StatementID: id, SQLState: codeObjectInUse, Reason: "not run: " + busy.Error()})
+		s.refuse(busy, nil)
 		return
 	}
 	s.book.sqlChanges(res, m.String, d.version)
