@@ -16,7 +16,7 @@ import (
 
 // maxCopyKeys bounds the distinct keys one COPY may set (memory: about
 // 64 bytes each); a bigger COPY is refused before anything is written.
-const maxCopyKeys = 1 << 22
+var maxCopyKeys = 1 << 22
 
 // copyKey is one distinct key: its row (1-based), the key column's place
 // in CopyKeys.Fields, and the field as the client wrote it.

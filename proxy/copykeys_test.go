@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -70,6 +71,19 @@ func TestCopyFilterCollectsKeys(t *testing.T) {
 	want := "1\t0\t20\t\\N\n2\t1\t\\N\t7\n4\t0\t2\\\t1\t\\N\n4\t1\t\\N\t8\n"
 	if got != want {
 		t.Errorf("key rows:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// A COPY that sets more distinct keys than the proxy holds is refused
+// with 54000, before its data goes on.
+func TestCopyFilterBoundsKeys(t *testing.T) {
+	defer func(n int) { maxCopyKeys = n }(maxCopyKeys)
+	maxCopyKeys = 2
+	f := newCopyFilter(&rewrite.CopyIn{Delimiter: '\t', Null: `\N`, Fields: 2, Keys: &rewrite.CopyKeys{Fields: []int{1}}})
+	_, err := f.feed([]byte("1\t1\n2\t1\n3\t2\n4\t3\n"))
+	var ce *clientError
+	if !errors.As(err, &ce) || ce.code != codeProgramLimitReached || !strings.Contains(ce.msg, "row 4") {
+		t.Errorf("a third distinct key: %v, want 54000 at row 4", err)
 	}
 }
 
