@@ -16,7 +16,8 @@ import (
 // referencesSchema: tasks reference users and projects by plain foreign
 // keys (ids of every tenant share one key space); task_watchers is a
 // path-bound table (through its task) that references users; milestones'
-// key includes the tenant column, so it is safe by construction.
+// key includes the tenant column, so it is safe by construction; subtasks
+// reference lists by a key of two columns without it.
 const referencesSchema = `
 CREATE TABLE users (id int PRIMARY KEY, tenant_id int NOT NULL, name text NOT NULL);
 CREATE TABLE projects (id int PRIMARY KEY, tenant_id int NOT NULL, name text NOT NULL, UNIQUE (tenant_id, id));
@@ -24,6 +25,9 @@ CREATE TABLE tasks (id int PRIMARY KEY, tenant_id int NOT NULL, project_id int R
 CREATE TABLE task_watchers (task_id int NOT NULL REFERENCES tasks, user_id int REFERENCES users, PRIMARY KEY (task_id, user_id));
 CREATE TABLE milestones (id int PRIMARY KEY, tenant_id int NOT NULL, project_id int NOT NULL, name text NOT NULL,
   FOREIGN KEY (tenant_id, project_id) REFERENCES projects (tenant_id, id));
+CREATE TABLE lists (id int PRIMARY KEY, tenant_id int NOT NULL, project_id int NOT NULL, UNIQUE (project_id, id));
+CREATE TABLE subtasks (id int PRIMARY KEY, tenant_id int NOT NULL, project_id int, list_id int,
+  FOREIGN KEY (project_id, list_id) REFERENCES lists (project_id, id));
 `
 
 // referencesRows are every tenant's rows; a tenant's own database holds
@@ -37,6 +41,9 @@ var referencesRows = []struct{ tenant, sql string }{
 	{"2", "INSERT INTO tasks VALUES (30, 2, 14, 20, 'thunder')"},
 	{"1", "INSERT INTO task_watchers VALUES (1, 2)"},
 	{"1", "INSERT INTO milestones VALUES (1, 1, 1, 'm1')"},
+	{"1", "INSERT INTO lists VALUES (1, 1, 1)"},
+	{"2", "INSERT INTO lists VALUES (2, 2, 14)"},
+	{"1", "INSERT INTO subtasks VALUES (10, 1, 1, 1)"},
 }
 
 var referencesTables = []catalog.Table{
@@ -45,6 +52,8 @@ var referencesTables = []catalog.Table{
 	{Schema: "public", Name: "tasks", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
 	{Schema: "public", Name: "task_watchers", Kind: catalog.PathBound, Parent: "public.tasks", Via: "task_id", ParentKey: "id"},
 	{Schema: "public", Name: "milestones", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
+	{Schema: "public", Name: "lists", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
+	{Schema: "public", Name: "subtasks", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
 }
 
 // loadReferences empties the tables and loads the rows of tenant only
@@ -52,7 +61,7 @@ var referencesTables = []catalog.Table{
 func loadReferences(t *testing.T, conn *pgx.Conn, only string) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := conn.Exec(ctx, "TRUNCATE users, projects, tasks, task_watchers, milestones CASCADE"); err != nil {
+	if _, err := conn.Exec(ctx, "TRUNCATE users, projects, tasks, task_watchers, milestones, lists, subtasks CASCADE"); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range referencesRows {
@@ -122,7 +131,9 @@ func TestDifferentialForeignKeys(t *testing.T) {
 ALTER TABLE users ALTER tenant_id SET DEFAULT 1;
 ALTER TABLE projects ALTER tenant_id SET DEFAULT 1;
 ALTER TABLE tasks ALTER tenant_id SET DEFAULT 1;
-ALTER TABLE milestones ALTER tenant_id SET DEFAULT 1;`); err != nil {
+ALTER TABLE milestones ALTER tenant_id SET DEFAULT 1;
+ALTER TABLE lists ALTER tenant_id SET DEFAULT 1;
+ALTER TABLE subtasks ALTER tenant_id SET DEFAULT 1;`); err != nil {
 		t.Fatal(err)
 	}
 	shared := e.direct(t)
@@ -158,6 +169,16 @@ ALTER TABLE milestones ALTER tenant_id SET DEFAULT 1;`); err != nil {
 		{name: "path-bound UPDATE to another tenant's user", sql: "UPDATE task_watchers SET user_id = 20 WHERE task_id = 1"},
 		{name: "key with the tenant column, other tenant's project", sql: "INSERT INTO milestones (id, tenant_id, project_id, name) VALUES (2, 1, 14, 'x')"},
 		{name: "key with the tenant column, own project", sql: "INSERT INTO milestones (id, tenant_id, project_id, name) VALUES (2, 1, 1, 'x')"},
+		{name: "two-column key, another tenant's list", sql: "INSERT INTO subtasks (id, tenant_id, project_id, list_id) VALUES (1, 1, 14, 2)"},
+		{name: "two-column key, own list", sql: "INSERT INTO subtasks (id, tenant_id, project_id, list_id) VALUES (1, 1, 1, 1)"},
+		{name: "two-column key with a NULL", sql: "INSERT INTO subtasks (id, tenant_id, project_id, list_id) VALUES (1, 1, NULL, 2)"},
+		{name: "two-column key from parameters", sql: "INSERT INTO subtasks (id, project_id, list_id) VALUES (1, $1, $2)", args: []any{14, 2}},
+		{name: "two-column key from good parameters", sql: "INSERT INTO subtasks (id, project_id, list_id) VALUES (1, $1, $2)", args: []any{1, 1}},
+		{name: "two-column key, UPDATE of one column to a key nobody has", sql: "UPDATE subtasks SET list_id = 2 WHERE id = 10"},
+		{name: "two-column key, UPDATE of both to another tenant's list", sql: "UPDATE subtasks SET project_id = 14, list_id = 2 WHERE id = 10"},
+		{name: "two-column key, UPDATE with parameters", sql: "UPDATE subtasks s SET list_id = $2, project_id = $1 WHERE id = 10", args: []any{14, 2}},
+		{name: "two-column key, INSERT ... SELECT of another tenant's", sql: "INSERT INTO subtasks (id, project_id, list_id) SELECT 1, p, l FROM (VALUES (14, 2)) v (p, l)"},
+		{name: "two-column key, ON CONFLICT DO UPDATE", sql: "INSERT INTO subtasks (id, project_id, list_id) VALUES (10, 1, 1) ON CONFLICT (id) DO UPDATE SET project_id = 14, list_id = 2"},
 		{name: "COPY a row naming another tenant's user", sql: copyTasks, copy: "2\t1\t1\t20\tx\n"},
 		{name: "COPY rows naming own rows and NULL", sql: copyTasks, copy: "2\t1\t1\t2\ta\n3\t1\t\\N\t\\N\tb\n"},
 		{name: "COPY rows, the second and third bad", sql: copyTasks, copy: "2\t1\t1\t1\ta\n3\t1\t14\t1\tb\n4\t1\t1\t20\tc\n"},

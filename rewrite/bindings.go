@@ -155,7 +155,7 @@ func (w *walker) parentGuard(v *pg.Node, t catalog.Table, verb string) *pg.Node 
 	w.note(p.QualifiedName(), "parent of path-bound %s: %s", t.QualifiedName(), w.describe(p))
 	// One lookup of the key (an IN over the tenant's parent keys would
 	// read them all for every write).
-	in := w.keyExists(guardValue(), p, t.ParentKey)
+	in := w.keyExists([]*pg.Node{guardValue()}, p, []string{t.ParentKey})
 	if w.err != nil {
 		return v
 	}
@@ -222,7 +222,7 @@ func (w *walker) raiseAs(typ, msg string) (*pg.TypeName, *pg.Node) {
 // assignments checks the SET list of an UPDATE or MERGE ... UPDATE: no
 // binding column may move a row to another tenant, and a path-bound row may
 // only move to a parent of the session's tenant.
-func (w *walker) assignments(set []*pg.Node, t catalog.Table, verb string) {
+func (w *walker) assignments(set []*pg.Node, t catalog.Table, verb, self string) {
 	if t.Kind == catalog.PathBound {
 		for _, n := range set {
 			if rt := n.GetResTarget(); rt.GetName() == t.Via {
@@ -233,28 +233,28 @@ func (w *walker) assignments(set []*pg.Node, t catalog.Table, verb string) {
 				rt.Val = w.parentGuard(rt.GetVal(), t, verb)
 			}
 		}
-		w.assignReferences(set, t, verb)
+		w.assignReferences(set, t, verb, self)
 		return
 	}
 	for _, v := range bindingViews(t) {
 		w.assignBinding(set, v, verb)
 	}
 	if w.err == nil {
-		w.assignReferences(set, t, verb)
+		w.assignReferences(set, t, verb, self)
 	}
 }
 
 // conflictAssignments applies the ON CONFLICT DO UPDATE rules per binding.
-func (w *walker) conflictAssignments(oc *pg.OnConflictClause, t catalog.Table) {
+func (w *walker) conflictAssignments(oc *pg.OnConflictClause, t catalog.Table, self string) {
 	if t.Kind == catalog.PathBound {
-		w.assignments(oc.GetTargetList(), t, "ON CONFLICT DO UPDATE")
+		w.assignments(oc.GetTargetList(), t, "ON CONFLICT DO UPDATE", self)
 		return
 	}
 	for _, v := range bindingViews(t) {
 		w.conflictBinding(oc, v)
 	}
 	if w.err == nil {
-		w.assignReferences(oc.GetTargetList(), t, "ON CONFLICT DO UPDATE")
+		w.assignReferences(oc.GetTargetList(), t, "ON CONFLICT DO UPDATE", self)
 	}
 }
 

@@ -64,6 +64,10 @@ func (w *walker) copyKeys(c *pg.CopyStmt, t catalog.Table, cols []string, ci *Co
 		if !w.checkableReference(t, r, "COPY FROM") {
 			return nil
 		}
+		if len(r.Key.Columns) > 1 {
+			w.fail(refuseHint("use INSERT", "COPY FROM into %s sets foreign key %s of several columns, which the proxy cannot yet check after the rows", t.QualifiedName(), r.Key.Name))
+			return nil
+		}
 		refs, fields = append(refs, r), append(fields, idx)
 	}
 	if len(refs) == 0 {
@@ -91,7 +95,7 @@ func (w *walker) copyKeys(c *pg.CopyStmt, t catalog.Table, cols []string, ci *Co
 		keys.Columns = append(keys.Columns, col)
 		create = append(create, v+" "+typ)
 		names = append(names, v)
-		guards = append(guards, w.referenceGuard(pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(copyKeysTable), pg.MakeStrNode(v)}, -1), t, r))
+		guards = append(guards, w.referenceGuard(pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(copyKeysTable), pg.MakeStrNode(v)}, -1), t, r, 0, []*pg.Node{nil}))
 		if w.err != nil {
 			return nil
 		}

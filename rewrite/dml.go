@@ -66,7 +66,7 @@ func (w *walker) updateStmt(u *pg.UpdateStmt) {
 	}
 	w.fromList(u.GetFromClause())
 	if bound {
-		w.assignments(u.GetTargetList(), t, "UPDATE")
+		w.assignments(u.GetTargetList(), t, "UPDATE", refName(u.GetRelation()))
 	}
 	w.exprs(u.GetTargetList())
 	w.expr(u.GetWhereClause())

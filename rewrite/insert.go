@@ -33,7 +33,7 @@ func (w *walker) insertStmt(ins *pg.InsertStmt) {
 		w.exprs(oc.GetInfer().GetIndexElems())
 		w.expr(oc.GetInfer().GetWhereClause())
 		if bound && oc.GetAction() == pg.OnConflictAction_ONCONFLICT_UPDATE {
-			w.conflictAssignments(oc, t)
+			w.conflictAssignments(oc, t, refName(ins.GetRelation()))
 		}
 		w.exprs(oc.GetTargetList())
 		w.expr(oc.GetWhereClause())

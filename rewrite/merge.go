@@ -28,7 +28,7 @@ func (w *walker) mergeStmt(m *pg.MergeStmt) {
 		}
 		w.expr(wc.GetCondition())
 		if bound {
-			w.mergeAction(wc, t)
+			w.mergeAction(wc, t, refName(m.GetRelation()))
 		}
 		w.exprs(wc.GetTargetList())
 		w.exprs(wc.GetValues())
@@ -44,10 +44,10 @@ func (w *walker) mergeStmt(m *pg.MergeStmt) {
 
 // mergeAction applies the write rules to one WHEN clause of a MERGE into a
 // tenant-bound table.
-func (w *walker) mergeAction(wc *pg.MergeWhenClause, t catalog.Table) {
+func (w *walker) mergeAction(wc *pg.MergeWhenClause, t catalog.Table, self string) {
 	switch wc.GetCommandType() {
 	case pg.CmdType_CMD_UPDATE:
-		w.assignments(wc.GetTargetList(), t, "MERGE ... UPDATE")
+		w.assignments(wc.GetTargetList(), t, "MERGE ... UPDATE", self)
 	case pg.CmdType_CMD_INSERT:
 		// Borrow INSERT's rules on a one-row INSERT of the same columns.
 		ins := &pg.InsertStmt{Cols: wc.GetTargetList()}

@@ -34,7 +34,7 @@ const FKMarker = "tenantproxy_fk:"
 // FKMarker and the value: table, constraint, column and referenced table,
 // NUL-separated.
 func fkMeta(t catalog.Table, r catalog.Reference) string {
-	return hex.EncodeToString([]byte(t.Name + "\x00" + r.Key.Name + "\x00" + r.Key.Columns[0] + "\x00" + r.Key.RefName + "\x00" + t.Schema))
+	return hex.EncodeToString([]byte(t.Name + "\x00" + r.Key.Name + "\x00" + strings.Join(r.Key.Columns, ", ") + "\x00" + r.Key.RefName + "\x00" + t.Schema))
 }
 
 // FKViolation is the foreign-key violation a reference guard's error
@@ -77,20 +77,23 @@ func (v FKViolation) Detail() string {
 	return "Key (" + v.Column + ")=(" + v.Value + `) is not present in table "` + v.RefTable + `".`
 }
 
-// keyExists builds EXISTS (SELECT 1 FROM p WHERE p.key = expr AND <p's
-// filter>): a lookup of one key, which the referenced table's key index
-// serves (an IN over the tenant's keys would read them all).
-func (w *walker) keyExists(expr *pg.Node, p catalog.Table, key string) *pg.Node {
+// keyExists builds EXISTS (SELECT 1 FROM p WHERE p.key1 = expr1 AND ...
+// AND <p's filter>): a lookup of one key, which the referenced table's key
+// index serves (an IN over the tenant's keys would read them all).
+func (w *walker) keyExists(exprs []*pg.Node, p catalog.Table, keys []string) *pg.Node {
 	from, filter := w.ownRows(p)
 	if w.err != nil {
 		return nil
 	}
-	match := pg.MakeAExprNode(pg.A_Expr_Kind_AEXPR_OP, []*pg.Node{pg.MakeStrNode("=")},
-		pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(p.Name), pg.MakeStrNode(key)}, -1), expr, -1)
+	var conj []*pg.Node
+	for i, key := range keys {
+		conj = append(conj, pg.MakeAExprNode(pg.A_Expr_Kind_AEXPR_OP, []*pg.Node{pg.MakeStrNode("=")},
+			pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(p.Name), pg.MakeStrNode(key)}, -1), exprs[i], -1))
+	}
 	sub := &pg.SelectStmt{
 		TargetList:  []*pg.Node{pg.MakeResTargetNodeWithVal(pg.MakeAConstIntNode(1, -1), -1)},
 		FromClause:  []*pg.Node{from},
-		WhereClause: pg.MakeBoolExprNode(pg.BoolExprType_AND_EXPR, []*pg.Node{match, filter}, -1),
+		WhereClause: pg.MakeBoolExprNode(pg.BoolExprType_AND_EXPR, append(conj, filter), -1),
 		LimitOption: pg.LimitOption_LIMIT_OPTION_DEFAULT,
 		Op:          pg.SetOperation_SETOP_NONE,
 	}
@@ -120,10 +123,6 @@ func (w *walker) checkableReference(t catalog.Table, r catalog.Reference, verb s
 	case r.Status == catalog.RefUncatalogued:
 		w.fail(refuseHint("catalogue "+r.Key.RefQualified()+" (tenantproxy catalog add-table or add-global)",
 			"%s of %s sets foreign key %s, which references %s, a table the catalog does not list", verb, t.QualifiedName(), r.Key.Name, r.Key.RefQualified()))
-	case len(r.Key.Columns) > 1:
-		w.fail(refuseHint("include the tenant column in the key, so that it is safe by construction",
-			"%s of %s sets foreign key %s (%s), whose columns cannot yet be checked against your tenant's rows of %s",
-			verb, t.QualifiedName(), r.Key.Name, strings.Join(r.Key.Columns, ", "), r.Key.RefQualified()))
 	default:
 		return true
 	}
@@ -131,7 +130,10 @@ func (w *walker) checkableReference(t catalog.Table, r catalog.Reference, verb s
 }
 
 // insertReferences guards every guarded key an INSERT into bound table t
-// sets (the column list is explicit by now: insertTenant expands it).
+// sets (the column list is explicit by now: insertTenant expands it). The
+// guard goes on the value of the key's first column; a key of several
+// columns reads the others' values of the same row, so they must be values
+// that read the same twice (see stable).
 func (w *walker) insertReferences(ins *pg.InsertStmt, t catalog.Table, verb string) {
 	refs := w.guardedReferences(t)
 	if len(refs) == 0 {
@@ -145,41 +147,66 @@ func (w *walker) insertReferences(ins *pg.InsertStmt, t catalog.Table, verb stri
 		}
 	}
 	for _, r := range refs {
-		idx := -1
-		for i, c := range ins.GetCols() {
-			rt := c.GetResTarget()
-			for _, col := range r.Key.Columns {
-				if rt.GetName() == col {
-					if len(rt.GetIndirection()) > 0 {
-						w.fail(refusef("%s may not set part of %s, a column of foreign key %s", verb, col, r.Key.Name))
-						return
-					}
-					idx = i
+		pos := make([]int, len(r.Key.Columns)) // each key column's place in the column list
+		set := 0
+		for k, col := range r.Key.Columns {
+			pos[k] = -1
+			for i, c := range ins.GetCols() {
+				rt := c.GetResTarget()
+				if rt.GetName() != col {
+					continue
 				}
+				if len(rt.GetIndirection()) > 0 {
+					w.fail(refusef("%s may not set part of %s, a column of foreign key %s", verb, col, r.Key.Name))
+					return
+				}
+				pos[k] = i
+				set++
 			}
 		}
-		if idx < 0 {
+		if set == 0 {
 			continue // the columns' defaults apply
 		}
 		if !w.checkableReference(t, r, verb) {
 			return
 		}
-		hint := "list the columns and give " + r.Key.Columns[0] + " a value in every row"
-		var items []*pg.Node
-		if sel != nil {
-			var ok, setOp bool
-			items, ok, setOp = feeding(sel, idx, len(ins.GetCols()))
+		if set < len(pos) {
+			w.fail(refuseHint("list every column of the key ("+strings.Join(r.Key.Columns, ", ")+") with a value",
+				"%s into %s sets only part of foreign key %s: the proxy cannot check the columns left to their defaults", verb, t.QualifiedName(), r.Key.Name))
+			return
+		}
+		if sel == nil {
+			continue
+		}
+		// rows[k][row] is what row writes into key column k.
+		rows := make([][]*pg.Node, len(pos))
+		for k, idx := range pos {
+			items, ok, setOp := feeding(sel, idx, len(ins.GetCols()))
 			switch {
 			case setOp:
 				w.fail(refuseHint("insert from a single SELECT or VALUES", "%s into %s from UNION, INTERSECT or EXCEPT cannot have foreign key %s checked", verb, t.QualifiedName(), r.Key.Name))
 				return
 			case !ok:
-				w.fail(refuseHint(hint, "%s does not show which value goes into %s", verb, r.Key.Columns[0]))
+				w.fail(refuseHint("list the columns and give "+r.Key.Columns[k]+" a value in every row", "%s does not show which value goes into %s", verb, r.Key.Columns[k]))
 				return
 			}
+			rows[k] = items
 		}
-		for _, item := range items {
-			guarded := w.referenceGuard(proto.Clone(item).(*pg.Node), t, r)
+		for row, item := range rows[0] {
+			others := make([]*pg.Node, len(pos))
+			for k := 1; k < len(pos); k++ {
+				others[k] = rows[k][row]
+			}
+			if len(pos) > 1 && (item.GetSetToDefault() != nil || !w.stableKeyValues(others, r, verb)) {
+				if w.err == nil {
+					w.fail(refuseHint("give every column of the key a value", "%s sets %s to DEFAULT, a column of foreign key %s of several columns", verb, r.Key.Columns[0], r.Key.Name))
+				}
+				return
+			}
+			if item.GetSetToDefault() != nil {
+				continue
+			}
+			guarded := w.referenceGuard(proto.Clone(item).(*pg.Node), t, r, 0, others)
 			if w.err != nil {
 				return
 			}
@@ -188,44 +215,107 @@ func (w *walker) insertReferences(ins *pg.InsertStmt, t catalog.Table, verb stri
 	}
 }
 
+// stableKeyValues refuses, for a key of several columns, values of its
+// other columns that the guard cannot read a second time with the same
+// result: only constants, parameters and columns, cast or not, can.
+func (w *walker) stableKeyValues(others []*pg.Node, r catalog.Reference, verb string) bool {
+	for k, o := range others {
+		if o == nil {
+			continue
+		}
+		if !stable(o) {
+			w.fail(refuseHint("write "+r.Key.Columns[k]+" as a constant, a parameter or a column",
+				"%s sets %s, a column of foreign key %s of several columns, to an expression the proxy cannot read twice", verb, r.Key.Columns[k], r.Key.Name))
+			return false
+		}
+	}
+	return true
+}
+
+// stable reports a constant, a parameter or a column, cast or not: a value
+// that reads the same each time it is evaluated in one row.
+func stable(n *pg.Node) bool {
+	switch x := n.GetNode().(type) {
+	case *pg.Node_AConst, *pg.Node_ParamRef:
+		return true
+	case *pg.Node_ColumnRef:
+		for _, f := range x.ColumnRef.GetFields() {
+			if f.GetString_() == nil {
+				return false // a *
+			}
+		}
+		return true
+	case *pg.Node_TypeCast:
+		return stable(x.TypeCast.GetArg())
+	}
+	return false
+}
+
 // assignReferences guards every guarded key a SET list of bound table t
-// assigns.
-func (w *walker) assignReferences(set []*pg.Node, t catalog.Table, verb string) {
-	refs := w.guardedReferences(t)
-	for _, r := range refs {
-		for _, n := range set {
-			rt := n.GetResTarget()
-			hit := false
-			for _, col := range r.Key.Columns {
-				hit = hit || rt.GetName() == col
+// assigns; self names the row being changed, whose columns the SET list
+// leaves alone keep their values.
+func (w *walker) assignReferences(set []*pg.Node, t catalog.Table, verb, self string) {
+	for _, r := range w.guardedReferences(t) {
+		vals := make([]*pg.Node, len(r.Key.Columns))
+		first := -1 // the SET item of the first key column set
+		var firstKey int
+		for k, col := range r.Key.Columns {
+			for i, n := range set {
+				rt := n.GetResTarget()
+				if rt.GetName() != col {
+					continue
+				}
+				if !w.checkableReference(t, r, verb) {
+					return
+				}
+				if len(rt.GetIndirection()) > 0 || rt.GetVal().GetMultiAssignRef() != nil {
+					w.fail(refuseHint("set the column on its own", "%s may not set %s, the column of foreign key %s, this way", verb, rt.GetName(), r.Key.Name))
+					return
+				}
+				if rt.GetVal().GetSetToDefault() != nil && len(r.Key.Columns) > 1 {
+					w.fail(refuseHint("give every column of the key a value", "%s sets %s to DEFAULT, a column of foreign key %s of several columns", verb, col, r.Key.Name))
+					return
+				}
+				vals[k] = rt.GetVal()
+				if first < 0 {
+					first, firstKey = i, k
+				}
 			}
-			if !hit {
-				continue
+		}
+		if first < 0 {
+			continue
+		}
+		rt := set[first].GetResTarget()
+		if rt.GetVal().GetSetToDefault() != nil {
+			continue // the column's default
+		}
+		others := make([]*pg.Node, len(vals))
+		for k, v := range vals {
+			switch {
+			case k == firstKey:
+			case v != nil:
+				others[k] = v
+			default:
+				others[k] = pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(self), pg.MakeStrNode(r.Key.Columns[k])}, -1)
 			}
-			if !w.checkableReference(t, r, verb) {
-				return
-			}
-			if len(rt.GetIndirection()) > 0 || rt.GetVal().GetMultiAssignRef() != nil {
-				w.fail(refuseHint("set the column on its own", "%s may not set %s, the column of foreign key %s, this way", verb, rt.GetName(), r.Key.Name))
-				return
-			}
-			if rt.GetVal().GetSetToDefault() != nil {
-				continue // the column's default
-			}
-			rt.Val = w.referenceGuard(rt.GetVal(), t, r)
-			if w.err != nil {
-				return
-			}
+		}
+		if !w.stableKeyValues(others, r, verb) {
+			return
+		}
+		rt.Val = w.referenceGuard(rt.GetVal(), t, r, firstKey, others)
+		if w.err != nil {
+			return
 		}
 	}
 }
 
-// referenceGuard returns the guarded value for v (see the top of the file).
-func (w *walker) referenceGuard(v *pg.Node, t catalog.Table, r catalog.Reference) *pg.Node {
-	col := r.Key.Columns[0]
-	typ := t.ColumnType(col)
+// referenceGuard returns the guarded value for v, written into key column
+// j of r; others hold what the row gets in r's other columns (see the top
+// of the file).
+func (w *walker) referenceGuard(v *pg.Node, t catalog.Table, r catalog.Reference, j int, others []*pg.Node) *pg.Node {
+	typ := t.ColumnType(r.Key.Columns[j])
 	if typ == "" {
-		w.fail(refusef("%s: the catalog does not know the type of %s; reload the catalog", t.QualifiedName(), col))
+		w.fail(refusef("%s: the catalog does not know the type of %s; reload the catalog", t.QualifiedName(), r.Key.Columns[j]))
 		return v
 	}
 	// The message is a sub-select so that Postgres cannot fold the cast
@@ -241,13 +331,52 @@ func (w *walker) referenceGuard(v *pg.Node, t catalog.Table, r catalog.Reference
 	concat.GetLexpr().GetSubLink().GetSubselect().GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal().GetTypeCast().GetArg().GetAConst().Val =
 		&pg.A_Const_Sval{Sval: &pg.String{Sval: FKMarker + fkMeta(t, r) + ":"}}
 	tn := proto.Clone(raise.GetSubLink().GetSubselect().GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal().GetTypeCast().GetTypeName()).(*pg.TypeName)
-	in := w.keyExists(guardValue(), r.Ref, r.Key.RefColumns[0])
+	// Every key column's value as the guard reads it: the other columns'
+	// cast to their own types, so that a parameter gets one type.
+	values := make([]*pg.Node, len(r.Key.Columns))
+	for k, col := range r.Key.Columns {
+		if k == j {
+			values[k] = guardValue()
+			continue
+		}
+		ct := t.ColumnType(col)
+		if ct == "" {
+			w.fail(refusef("%s: the catalog does not know the type of %s; reload the catalog", t.QualifiedName(), col))
+			return v
+		}
+		values[k] = castTo(proto.Clone(others[k]).(*pg.Node), ct)
+		if w.err != nil {
+			return v
+		}
+	}
+	if len(values) > 1 {
+		// Postgres's DETAIL lists the values in the key's order.
+		var msg *pg.Node
+		for _, val := range values {
+			text := castTo(proto.Clone(val).(*pg.Node), "text")
+			if msg == nil {
+				msg = text
+				continue
+			}
+			msg = concatNode(concatNode(msg, pg.MakeAConstStrNode(", ", -1)), text)
+		}
+		concat.Rexpr = msg
+	}
+	in := w.keyExists(values, r.Ref, r.Key.RefColumns)
 	if w.err != nil {
 		return v
 	}
 	w.note(t.QualifiedName(), "%s references %s (foreign key %s): a written value must be a key of a %s row of your tenant, or NULL",
-		col, r.Ref.QualifiedName(), r.Key.Name, r.Ref.QualifiedName())
-	isNull := &pg.Node{Node: &pg.Node_NullTest{NullTest: &pg.NullTest{Arg: guardValue(), Nulltesttype: pg.NullTestType_IS_NULL, Location: -1}}}
+		strings.Join(r.Key.Columns, ", "), r.Ref.QualifiedName(), r.Key.Name, r.Ref.QualifiedName())
+	var nulls []*pg.Node
+	for _, val := range values {
+		nulls = append(nulls, &pg.Node{Node: &pg.Node_NullTest{NullTest: &pg.NullTest{Arg: proto.Clone(val).(*pg.Node), Nulltesttype: pg.NullTestType_IS_NULL, Location: -1}}})
+	}
+	isNull := nulls[0]
+	if len(nulls) > 1 {
+		// MATCH SIMPLE: a key with a NULL column references nothing.
+		isNull = pg.MakeBoolExprNode(pg.BoolExprType_OR_EXPR, nulls, -1)
+	}
 	check := &pg.Node{Node: &pg.Node_CaseExpr{CaseExpr: &pg.CaseExpr{
 		Args: []*pg.Node{
 			{Node: &pg.Node_CaseWhen{CaseWhen: &pg.CaseWhen{Expr: isNull, Result: guardValue(), Location: -1}}},
@@ -257,4 +386,19 @@ func (w *walker) referenceGuard(v *pg.Node, t catalog.Table, r catalog.Reference
 		Location:  -1,
 	}}}
 	return guardSelect(v, tn, check)
+}
+
+// castTo casts n to the type written as typ.
+func castTo(n *pg.Node, typ string) *pg.Node {
+	tree, err := pg.Parse("SELECT NULL::" + typ)
+	if err != nil || len(tree.GetStmts()) != 1 {
+		return n
+	}
+	tn := tree.GetStmts()[0].GetStmt().GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal().GetTypeCast().GetTypeName()
+	return &pg.Node{Node: &pg.Node_TypeCast{TypeCast: &pg.TypeCast{Arg: n, TypeName: tn, Location: -1}}}
+}
+
+// concatNode is l || r.
+func concatNode(l, r *pg.Node) *pg.Node {
+	return pg.MakeAExprNode(pg.A_Expr_Kind_AEXPR_OP, []*pg.Node{pg.MakeStrNode("||")}, l, r, -1)
 }

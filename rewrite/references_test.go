@@ -90,7 +90,17 @@ func TestReferenceGuards(t *testing.T) {
 		{sql: "UPDATE watchers SET user_id = 20", want: guard},
 		{sql: "INSERT INTO milestones (id, project_id) VALUES (1, 14)", want: "INSERT INTO public.milestones (id, project_id, tenant_id) VALUES (1, 14, '1')"},
 		{sql: "UPDATE tasks SET tag_id = 3", reject: "a table the catalog does not list"},
-		{sql: "INSERT INTO links (id, a, b) VALUES (1, 2, 1)", reject: "cannot yet be checked"},
+		{sql: "INSERT INTO links (id, a, b) VALUES (1, 2, 1)", want: "WHEN tenantproxy_guard.v IS NULL OR 1::int IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.projects WHERE projects.id = tenantproxy_guard.v AND projects.tenant_id = 1::int AND projects.tenant_id = '1') THEN"},
+		{sql: "INSERT INTO links (id, a, b) VALUES (1, 2, $1)", want: "projects.tenant_id = $1::int"},
+		{sql: "INSERT INTO links (id, a, b) SELECT x, y, z FROM (VALUES (1, 2, 3)) v (x, y, z)", want: "projects.tenant_id = z::int"},
+		{sql: "INSERT INTO links (id, a) VALUES (1, 2)", reject: "sets only part of foreign key links_fkey"},
+		{sql: "INSERT INTO links (id, a, b) VALUES (1, 2, 1 + 1)", reject: "an expression the proxy cannot read twice"},
+		{sql: "INSERT INTO links (id, a, b) VALUES (1, DEFAULT, 1)", reject: "to DEFAULT"},
+		{sql: "UPDATE links SET a = 2", want: "projects.tenant_id = links.b::int"},
+		{sql: "UPDATE links l SET b = 5", want: "WHEN l.a::int IS NULL OR tenantproxy_guard.v IS NULL THEN"},
+		{sql: "UPDATE links SET b = 5, a = $1", want: "projects.id = tenantproxy_guard.v AND projects.tenant_id = 5::int"},
+		{sql: "UPDATE links SET a = random()::int", want: "projects.tenant_id = links.b::int"},
+		{sql: "UPDATE links SET a = 2, b = random()::int", reject: "an expression the proxy cannot read twice"},
 		{sql: "UPDATE tasks SET (assignee_id, project_id) = (SELECT 1, 2)", reject: "this way"},
 		{sql: "INSERT INTO tasks (id, assignee_id) SELECT 1, 2 UNION SELECT 3, 4", reject: "does not show which value goes into assignee_id"},
 		{sql: "COPY tasks (id, assignee_id, project_id) FROM STDIN", want: "; COPY pg_temp.tenantproxy_copy_keys (n, c, v0, v1) FROM STDIN (FORMAT text, DELIMITER '	', NULL '\\N'); SELECT count(ROW((SELECT CASE WHEN tenantproxy_guard.v IS NULL"},
@@ -99,7 +109,7 @@ func TestReferenceGuards(t *testing.T) {
 		{sql: "COPY tasks (id, assignee_id) FROM STDIN (FORMAT binary)", want: "COPY pg_temp.tenantproxy_copy_keys (n, c, v0) FROM STDIN (FORMAT binary)"},
 		{sql: "COPY tasks (id, assignee_id) FROM STDIN (FORMAT csv, FORCE_NULL (assignee_id))", reject: "FORCE_NULL"},
 		{sql: "COPY tasks (id, tag_id) FROM STDIN", reject: "a table the catalog does not list"},
-		{sql: "COPY links (id, a, b) FROM STDIN", reject: "cannot yet be checked"},
+		{sql: "COPY links (id, a, b) FROM STDIN", reject: "foreign key links_fkey of several columns"},
 	} {
 		res, err := r.Rewrite(tc.sql, scope, snap)
 		switch {
@@ -142,6 +152,12 @@ func TestVerifierRequiresReferenceGuards(t *testing.T) {
 		"UPDATE public.tasks SET assignee_id = (SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.users WHERE users.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT 20::int AS v) tenantproxy_guard) WHERE tasks.tenant_id = '1'",
 		"UPDATE public.tasks SET assignee_id = (SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.users WHERE users.id = tenantproxy_guard.v OR users.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT 20::int AS v) tenantproxy_guard) WHERE tasks.tenant_id = '1'",
 		"UPDATE public.tasks SET tag_id = 3 WHERE tasks.tenant_id = '1'",
+		// Keys of several columns: the guard must read what the row gets.
+		compositeGuard("1::int IS NULL", "projects.tenant_id = 7::int", "1"),
+		compositeGuard("1::int IS NULL", "true", "1"),
+		compositeGuard("false", "projects.tenant_id = 1::int", "1"),
+		compositeGuard("1::int IS NULL", "projects.tenant_id = 1::int", "1 + 0"),
+		"INSERT INTO public.links (id, a, tenant_id) VALUES (1, 2, '1')",
 	} {
 		if err := verify.Check(sql, p); err == nil {
 			t.Errorf("accepted: %s", sql)
@@ -172,6 +188,24 @@ func TestParseFKViolation(t *testing.T) {
 		if _, ok := rewrite.ParseFKViolation(bad); ok {
 			t.Errorf("read %q as a violation", bad)
 		}
+	}
+}
+
+// compositeGuard is an INSERT into links (key (a, b) to projects (id,
+// tenant_id)) whose guard of a tests the other column with otherNull and
+// looks it up with otherKey, while the row writes b.
+func compositeGuard(otherNull, otherKey, b string) string {
+	return "INSERT INTO public.links (id, a, b, tenant_id) VALUES (1, (SELECT CASE WHEN tenantproxy_guard.v IS NULL OR " + otherNull +
+		" THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.projects WHERE projects.id = tenantproxy_guard.v AND " + otherKey +
+		" AND projects.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT 2::int AS v) tenantproxy_guard), " + b + ", '1')"
+}
+
+// The verifier accepts a guard of a key of several columns that reads what
+// the row gets.
+func TestVerifierAcceptsCompositeGuards(t *testing.T) {
+	p := verify.Policy{Tenants: map[string][]string{"": {"1"}}, SearchPath: []string{"public"}, Snapshot: referencesCatalog()}
+	if err := verify.Check(compositeGuard("1::int IS NULL", "projects.tenant_id = 1::int", "1"), p); err != nil {
+		t.Fatalf("refused: %v", err)
 	}
 }
 

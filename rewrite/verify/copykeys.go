@@ -64,7 +64,7 @@ func CheckCopyKeys(sql, schema, table string, p Policy) (err error) {
 	for i, g := range fc.GetArgs()[0].GetRowExpr().GetArgs() {
 		ok := false
 		for _, r := range guarded {
-			if c.referenceGuarded(g, t, r) == nil {
+			if c.referenceGuarded(g, t, r, 0, []*pg.Node{nil}) == nil {
 				ok = true
 				break
 			}

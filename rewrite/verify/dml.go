@@ -53,7 +53,7 @@ func (c *checker) updateStmt(u *pg.UpdateStmt) error {
 			return refuse("UPDATE of tenant-bound table %s is not confined: %v; the rewriter must add WHERE %s.%s = '<tenant>' as a top-level conjunct",
 				rvName(u.GetRelation()), err, ref.refname(), t.TenantColumn)
 		}
-		if err := c.tenantAssignments(u.GetTargetList(), t, true); err != nil {
+		if err := c.tenantAssignments(u.GetTargetList(), t, true, refName(u.GetRelation())); err != nil {
 			return err
 		}
 	}

@@ -147,5 +147,5 @@ func (c *checker) onConflict(s *pg.InsertStmt, t catalog.Table) error {
 		return refuse("ON CONFLICT DO UPDATE on %s is not confined: %v; the rewriter must add WHERE %s.%s = '<tenant>' to DO UPDATE",
 			rvName(s.GetRelation()), err, ref.refname(), t.TenantColumn)
 	}
-	return c.tenantAssignments(oc.GetTargetList(), t, false)
+	return c.tenantAssignments(oc.GetTargetList(), t, false, refName(s.GetRelation()))
 }

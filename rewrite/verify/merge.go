@@ -34,7 +34,7 @@ func (c *checker) mergeStmt(m *pg.MergeStmt) error {
 			}
 			switch wc.GetCommandType() {
 			case pg.CmdType_CMD_UPDATE:
-				err = c.tenantAssignments(wc.GetTargetList(), t, true)
+				err = c.tenantAssignments(wc.GetTargetList(), t, true, refName(m.GetRelation()))
 			case pg.CmdType_CMD_INSERT:
 				err = c.insertValues(&pg.InsertStmt{Relation: m.GetRelation(), Cols: wc.GetTargetList(), SelectStmt: valuesRow(wc.GetValues())}, t)
 			case pg.CmdType_CMD_DELETE, pg.CmdType_CMD_NOTHING:

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/tenantproxy/tenantproxy/catalog"
 )
@@ -130,7 +133,7 @@ func (c *checker) parentGuarded(v *pg.Node, t catalog.Table) error {
 	in := w.GetExpr().GetSubLink()
 	// EXISTS (one key looked up), as the rewriter writes it, or IN over
 	// the parent's keys: both confine the value to the session's parents.
-	looked := keyLookup(in, parent, t.ParentKey, isValue) == nil ||
+	looked := keyLookup(in, parent, []string{t.ParentKey}, []func(*pg.Node) bool{isValue}) == nil ||
 		in != nil && isValue(in.GetTestexpr()) && c.parentKeys(in, t) == nil
 	if !isValue(w.GetResult()) || !looked {
 		return bad("the CASE does not test the value it writes against the parent's keys")
@@ -158,9 +161,9 @@ func yieldsNull(n *pg.Node) bool {
 }
 
 // tenantAssignments checks a SET list (constOK false for ON CONFLICT DO
-// UPDATE): every binding column keeps an allowed tenant; a path-bound via
-// column gets a guarded value.
-func (c *checker) tenantAssignments(set []*pg.Node, t catalog.Table, constOK bool) error {
+// UPDATE) of the row self names: every binding column keeps an allowed
+// tenant; a path-bound via column gets a guarded value.
+func (c *checker) tenantAssignments(set []*pg.Node, t catalog.Table, constOK bool, self string) error {
 	if t.Kind == catalog.PathBound {
 		for _, n := range set {
 			rt := n.GetResTarget()
@@ -178,14 +181,14 @@ func (c *checker) tenantAssignments(set []*pg.Node, t catalog.Table, constOK boo
 			}
 			c.mark(rt.GetVal())
 		}
-		return c.referenceAssignments(set, t)
+		return c.referenceAssignments(set, t, self)
 	}
 	for _, v := range views(t) {
 		if err := c.assignBinding(set, v, constOK); err != nil {
 			return err
 		}
 	}
-	return c.referenceAssignments(set, t)
+	return c.referenceAssignments(set, t, self)
 }
 
 // insertValues checks what an INSERT writes into a bound table's binding
@@ -238,40 +241,47 @@ func (c *checker) insertValues(s *pg.InsertStmt, t catalog.Table) error {
 }
 
 // keyLookup checks that sl is EXISTS (SELECT ... FROM <table> WHERE
-// <table>.<key> = <value> AND ...): a sub-select of the one table,
-// schema-qualified, with a top-level conjunct tying its key to the value
-// (isValue). The table's tenant filter in the same WHERE is checked as for
-// any read, by the walk of the sub-select as a query level of its own.
-func keyLookup(sl *pg.SubLink, table catalog.Table, key string, isValue func(*pg.Node) bool) error {
+// <table>.<key1> = <value1> AND ... AND ...): a sub-select of the one table,
+// schema-qualified, with a top-level conjunct tying each key column to its
+// value (matches). The table's tenant filter in the same WHERE is checked
+// as for any read, by the walk of the sub-select as a query level of its
+// own.
+func keyLookup(sl *pg.SubLink, table catalog.Table, keys []string, matches []func(*pg.Node) bool) error {
 	if sl == nil || sl.GetSubLinkType() != pg.SubLinkType_EXISTS_SUBLINK {
 		return errors.New("not an EXISTS lookup")
 	}
-	keys := sl.GetSubselect().GetSelectStmt()
-	if keys == nil || keys.GetOp() != pg.SetOperation_SETOP_NONE || keys.GetWithClause() != nil || len(keys.GetFromClause()) != 1 ||
-		len(keys.GetGroupClause()) > 0 || keys.GetHavingClause() != nil || len(keys.GetValuesLists()) > 0 || keys.GetLimitCount() != nil || keys.GetLimitOffset() != nil {
+	sub := sl.GetSubselect().GetSelectStmt()
+	if sub == nil || sub.GetOp() != pg.SetOperation_SETOP_NONE || sub.GetWithClause() != nil || len(sub.GetFromClause()) != 1 ||
+		len(sub.GetGroupClause()) > 0 || sub.GetHavingClause() != nil || len(sub.GetValuesLists()) > 0 || sub.GetLimitCount() != nil || sub.GetLimitOffset() != nil {
 		return errors.New("the lookup is not a plain sub-select of one table")
 	}
-	rv := keys.GetFromClause()[0].GetRangeVar()
+	rv := sub.GetFromClause()[0].GetRangeVar()
 	if table.Name == "" || rv == nil || rv.GetSchemaname() != table.Schema || rv.GetRelname() != table.Name || rv.GetCatalogname() != "" {
 		return fmt.Errorf("the keys are not read from %s", table.QualifiedName())
 	}
 	ref := tableRef{table: table, rv: rv, bare: true}
-	for _, cj := range conjuncts(keys.GetWhereClause()) {
-		e := cj.GetAExpr()
-		if e != nil && e.GetKind() == pg.A_Expr_Kind_AEXPR_OP && isEquals(e.GetName()) && ref.isColumn(e.GetLexpr(), key) && isValue(e.GetRexpr()) {
-			return nil
+	for k, key := range keys {
+		tied := false
+		for _, cj := range conjuncts(sub.GetWhereClause()) {
+			e := cj.GetAExpr()
+			if e != nil && e.GetKind() == pg.A_Expr_Kind_AEXPR_OP && isEquals(e.GetName()) && ref.isColumn(e.GetLexpr(), key) && matches[k](e.GetRexpr()) {
+				tied = true
+			}
+		}
+		if !tied {
+			return fmt.Errorf("the lookup does not match %s.%s to the value", table.QualifiedName(), key)
 		}
 	}
-	return fmt.Errorf("the lookup does not match %s.%s to the value", table.QualifiedName(), key)
+	return nil
 }
 
 // guardedKeys are t's foreign keys a write must guard (catalog.RefGuarded),
-// and those it may not set at all (keys of several columns, keys to tables
-// the catalog does not list: the rewriter refuses them).
+// and those it may not set at all (keys to tables the catalog does not
+// list: the rewriter refuses them).
 func (c *checker) guardedKeys(t catalog.Table) (guarded, forbidden []catalog.Reference) {
 	for _, r := range c.p.Snapshot.References(t) {
 		switch {
-		case r.Status == catalog.RefUncatalogued, r.Status == catalog.RefGuarded && len(r.Key.Columns) > 1:
+		case r.Status == catalog.RefUncatalogued:
 			forbidden = append(forbidden, r)
 		case r.Status == catalog.RefGuarded:
 			guarded = append(guarded, r)
@@ -290,10 +300,12 @@ func keyColumn(refs []catalog.Reference, name string) (catalog.Reference, bool) 
 	return catalog.Reference{}, false
 }
 
-// referenceAssignments checks a SET list: every guarded key column gets a
-// guarded value (or DEFAULT); no forbidden key column is set.
-func (c *checker) referenceAssignments(set []*pg.Node, t catalog.Table) error {
+// referenceAssignments checks a SET list of the row self names: the first
+// column of every guarded key it sets gets a guard of the whole key (the
+// values the other columns get, or keep); no forbidden key column is set.
+func (c *checker) referenceAssignments(set []*pg.Node, t catalog.Table, self string) error {
 	guarded, forbidden := c.guardedKeys(t)
+	items := map[string]*pg.ResTarget{}
 	for _, n := range set {
 		rt := n.GetResTarget()
 		if rt == nil {
@@ -302,17 +314,42 @@ func (c *checker) referenceAssignments(set []*pg.Node, t catalog.Table) error {
 		if r, ok := keyColumn(forbidden, rt.GetName()); ok {
 			return refuse("%s sets %s, a column of foreign key %s, which the rewriter cannot guard", t.QualifiedName(), rt.GetName(), r.Key.Name)
 		}
-		r, ok := keyColumn(guarded, rt.GetName())
-		if !ok || rt.GetVal().GetSetToDefault() != nil {
+		if _, ok := keyColumn(guarded, rt.GetName()); ok {
+			if len(rt.GetIndirection()) > 0 || rt.GetVal().GetMultiAssignRef() != nil {
+				return refuse("SET assigns %s.%s, a key column, in part or from a row", t.QualifiedName(), rt.GetName())
+			}
+			if items[rt.GetName()] != nil {
+				return refuse("SET assigns %s.%s twice", t.QualifiedName(), rt.GetName())
+			}
+			items[rt.GetName()] = rt
+		}
+	}
+	for _, r := range guarded {
+		j := -1
+		values := make([]*pg.Node, len(r.Key.Columns))
+		for k, col := range r.Key.Columns {
+			rt := items[col]
+			switch {
+			case rt == nil:
+				values[k] = pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(self), pg.MakeStrNode(col)}, -1)
+			case j < 0:
+				j = k
+			default:
+				values[k] = rt.GetVal()
+			}
+		}
+		if j < 0 {
 			continue
 		}
-		if len(rt.GetIndirection()) > 0 {
-			return refuse("SET assigns part of %s.%s", t.QualifiedName(), rt.GetName())
+		v := items[r.Key.Columns[j]].GetVal()
+		if v.GetSetToDefault() != nil && len(r.Key.Columns) == 1 {
+			continue // the column's default
 		}
-		if err := c.referenceGuarded(rt.GetVal(), t, r); err != nil {
+		values[j] = nil
+		if err := c.referenceGuarded(v, t, r, j, values); err != nil {
 			return err
 		}
-		c.mark(rt.GetVal())
+		c.mark(v)
 	}
 	return nil
 }
@@ -327,27 +364,50 @@ func (c *checker) referenceInserts(s *pg.InsertStmt, t catalog.Table) error {
 	if len(s.GetCols()) == 0 && sel != nil {
 		return refuse("INSERT into %s without a column list sets foreign keys the rewriter must guard", t.QualifiedName())
 	}
-	for pos, n := range s.GetCols() {
-		name := n.GetResTarget().GetName()
-		if r, ok := keyColumn(forbidden, name); ok {
-			return refuse("INSERT into %s sets %s, a column of foreign key %s, which the rewriter cannot guard", t.QualifiedName(), name, r.Key.Name)
+	for _, n := range s.GetCols() {
+		if r, ok := keyColumn(forbidden, n.GetResTarget().GetName()); ok {
+			return refuse("INSERT into %s sets %s, a column of foreign key %s, which the rewriter cannot guard", t.QualifiedName(), n.GetResTarget().GetName(), r.Key.Name)
 		}
-		r, ok := keyColumn(guarded, name)
-		if !ok {
+	}
+	for _, r := range guarded {
+		pos := make([]int, len(r.Key.Columns))
+		set := 0
+		for k, col := range r.Key.Columns {
+			pos[k] = -1
+			for i, n := range s.GetCols() {
+				if n.GetResTarget().GetName() != col {
+					continue
+				}
+				if len(n.GetResTarget().GetIndirection()) > 0 || pos[k] >= 0 {
+					return refuse("INSERT into %s: %s, a key column, is set in part or twice", t.QualifiedName(), col)
+				}
+				pos[k] = i
+				set++
+			}
+		}
+		switch {
+		case set == 0:
 			continue
-		}
-		if len(n.GetResTarget().GetIndirection()) > 0 || sel == nil || sel.GetOp() != pg.SetOperation_SETOP_NONE {
-			return refuse("INSERT into %s: %s must be set on its own, from VALUES or a single SELECT", t.QualifiedName(), name)
+		case set < len(pos):
+			return refuse("INSERT into %s sets only part of foreign key %s", t.QualifiedName(), r.Key.Name)
+		case sel == nil || sel.GetOp() != pg.SetOperation_SETOP_NONE:
+			return refuse("INSERT into %s: %s must be set from VALUES or a single SELECT", t.QualifiedName(), r.Key.Columns[0])
 		}
 		check := func(items []*pg.Node, val func(*pg.Node) *pg.Node) error {
-			v, ok := atPosition(items, pos, len(s.GetCols()), val)
-			if !ok {
-				return refuse("INSERT into %s: cannot tell which value feeds %s", t.QualifiedName(), name)
+			values := make([]*pg.Node, len(pos))
+			for k, p := range pos {
+				v, ok := atPosition(items, p, len(s.GetCols()), val)
+				if !ok {
+					return refuse("INSERT into %s: cannot tell which value feeds %s", t.QualifiedName(), r.Key.Columns[k])
+				}
+				values[k] = v
 			}
-			if v.GetSetToDefault() != nil {
+			v := values[0]
+			if v.GetSetToDefault() != nil && len(pos) == 1 {
 				return nil
 			}
-			if err := c.referenceGuarded(v, t, r); err != nil {
+			values[0] = nil
+			if err := c.referenceGuarded(v, t, r, 0, values); err != nil {
 				return err
 			}
 			c.mark(v)
@@ -376,8 +436,8 @@ func (c *checker) referenceInserts(s *pg.InsertStmt, t catalog.Table) error {
 //
 // so the column gets NULL or a key of one of the session's rows of the
 // referenced table (whose filter the general walk checks).
-func (c *checker) referenceGuarded(v *pg.Node, t catalog.Table, r catalog.Reference) error {
-	col := r.Key.Columns[0]
+func (c *checker) referenceGuarded(v *pg.Node, t catalog.Table, r catalog.Reference, j int, others []*pg.Node) error {
+	col := strings.Join(r.Key.Columns, ", ")
 	bad := func(why string) error {
 		return refuse("%s.%s (foreign key %s) is written without a valid reference guard (%s); the rewriter must wrap the value", t.QualifiedName(), col, r.Key.Name, why)
 	}
@@ -388,19 +448,77 @@ func (c *checker) referenceGuarded(v *pg.Node, t catalog.Table, r catalog.Refere
 	if len(ce.GetArgs()) != 2 {
 		return bad("its output is not a two-branch CASE")
 	}
+	// matches[k] recognises what the guard reads as key column k's value:
+	// the guarded value, or the other column's own value cast to a type.
+	matches := make([]func(*pg.Node) bool, len(r.Key.Columns))
+	for k := range matches {
+		if k == j {
+			matches[k] = isValue
+			continue
+		}
+		want := others[k]
+		matches[k] = func(n *pg.Node) bool {
+			tc := n.GetTypeCast()
+			return want != nil && tc != nil && sameExpr(tc.GetArg(), want)
+		}
+	}
 	nullArm, keyArm := ce.GetArgs()[0].GetCaseWhen(), ce.GetArgs()[1].GetCaseWhen()
-	nt := nullArm.GetExpr().GetNullTest()
-	if nt == nil || nt.GetNulltesttype() != pg.NullTestType_IS_NULL || !isValue(nt.GetArg()) || !isValue(nullArm.GetResult()) {
-		return bad("its first branch does not pass NULL alone")
+	tests := []*pg.Node{nullArm.GetExpr()}
+	if b := nullArm.GetExpr().GetBoolExpr(); b != nil && b.GetBoolop() == pg.BoolExprType_OR_EXPR && len(matches) > 1 {
+		tests = b.GetArgs()
+	}
+	if len(tests) != len(matches) || !isValue(nullArm.GetResult()) {
+		return bad("its first branch does not pass a key with a NULL alone")
+	}
+	for k, test := range tests {
+		nt := test.GetNullTest()
+		if nt == nil || nt.GetNulltesttype() != pg.NullTestType_IS_NULL || !matches[k](nt.GetArg()) {
+			return bad("its first branch does not pass a key with a NULL alone")
+		}
 	}
 	if !isValue(keyArm.GetResult()) {
 		return bad("its second branch writes something else")
 	}
-	if err := keyLookup(keyArm.GetExpr().GetSubLink(), r.Ref, r.Key.RefColumns[0], isValue); err != nil {
+	if err := keyLookup(keyArm.GetExpr().GetSubLink(), r.Ref, r.Key.RefColumns, matches); err != nil {
 		return bad(err.Error())
 	}
 	if !yieldsNull(ce.GetDefresult()) {
 		return bad("the ELSE arm may write a value")
 	}
 	return nil
+}
+
+// sameExpr reports two expressions equal but for their places in the text.
+func sameExpr(a, b *pg.Node) bool {
+	a, b = proto.Clone(a).(*pg.Node), proto.Clone(b).(*pg.Node)
+	clearLocations(a.ProtoReflect())
+	clearLocations(b.ProtoReflect())
+	return proto.Equal(a, b)
+}
+
+// clearLocations zeroes every location field below m.
+func clearLocations(m protoreflect.Message) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.Name() == "location" && fd.Kind() == protoreflect.Int32Kind:
+			m.Clear(fd)
+		case fd.Kind() == protoreflect.MessageKind && fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				clearLocations(l.Get(i).Message())
+			}
+		case fd.Kind() == protoreflect.MessageKind && !fd.IsMap():
+			clearLocations(v.Message())
+		}
+		return true
+	})
+}
+
+// refName is how a write's statement names its target row: its alias, or
+// its table's name.
+func refName(rv *pg.RangeVar) string {
+	if a := rv.GetAlias().GetAliasname(); a != "" {
+		return a
+	}
+	return rv.GetRelname()
 }
