@@ -179,6 +179,8 @@ ALTER TABLE subtasks ALTER tenant_id SET DEFAULT 1;`); err != nil {
 		{name: "two-column key, UPDATE with parameters", sql: "UPDATE subtasks s SET list_id = $2, project_id = $1 WHERE id = 10", args: []any{14, 2}},
 		{name: "two-column key, INSERT ... SELECT of another tenant's", sql: "INSERT INTO subtasks (id, project_id, list_id) SELECT 1, p, l FROM (VALUES (14, 2)) v (p, l)"},
 		{name: "two-column key, ON CONFLICT DO UPDATE", sql: "INSERT INTO subtasks (id, project_id, list_id) VALUES (10, 1, 1) ON CONFLICT (id) DO UPDATE SET project_id = 14, list_id = 2"},
+		{name: "COPY with a two-column key of another tenant's list", sql: "COPY subtasks (id, project_id, list_id) FROM STDIN", copy: "1\t1\t1\n2\t14\t2\n"},
+		{name: "COPY with two-column keys of own lists and NULLs", sql: "COPY subtasks (list_id, id, project_id) FROM STDIN (FORMAT csv)", copy: "1,1,1\n2,2,\n1,3,1\n"},
 		{name: "COPY a row naming another tenant's user", sql: copyTasks, copy: "2\t1\t1\t20\tx\n"},
 		{name: "COPY rows naming own rows and NULL", sql: copyTasks, copy: "2\t1\t1\t2\ta\n3\t1\t\\N\t\\N\tb\n"},
 		{name: "COPY rows, the second and third bad", sql: copyTasks, copy: "2\t1\t1\t1\ta\n3\t1\t14\t1\tb\n4\t1\t1\t20\tc\n"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 )
@@ -18,12 +19,12 @@ import (
 // 64 bytes each); a bigger COPY is refused before anything is written.
 var maxCopyKeys = 1 << 22
 
-// copyKey is one distinct key: its row (1-based), the key column's place
-// in CopyKeys.Fields, and the field as the client wrote it.
+// copyKey is one distinct key: its row (1-based), the key's place in
+// CopyKeys.Fields, and its fields as the client wrote them.
 type copyKey struct {
-	row    int
-	column int
-	raw    string
+	row int
+	key int
+	raw []string
 }
 
 // collectKeys records the keys of one row the filter passed: field(i)
@@ -39,20 +40,27 @@ func (f *copyFilter) collectKeys(field func(int) ([]byte, bool)) error {
 			f.seen[i] = map[string]struct{}{}
 		}
 	}
-	for i, fi := range keys.Fields {
-		raw, null := field(fi)
-		if null {
-			continue // a NULL key references nothing
+	for i, fields := range keys.Fields {
+		raw := make([]string, len(fields))
+		null := false
+		for k, fi := range fields {
+			b, isNull := field(fi)
+			null = null || isNull
+			raw[k] = string(b)
 		}
-		if _, ok := f.seen[i][string(raw)]; ok {
+		if null {
+			continue // a key with a NULL column references nothing
+		}
+		id := strings.Join(raw, "\x00")
+		if _, ok := f.seen[i][id]; ok {
 			continue
 		}
 		if len(f.keys) >= maxCopyKeys {
 			return newClientError(codeProgramLimitReached, "split it into smaller COPYs; nothing of this COPY was written",
 				"COPY refused at row %d: it sets more than %d distinct foreign keys, which the proxy must check", f.row, maxCopyKeys)
 		}
-		f.seen[i][string(raw)] = struct{}{}
-		f.keys = append(f.keys, copyKey{row: f.row, column: i, raw: string(raw)})
+		f.seen[i][id] = struct{}{}
+		f.keys = append(f.keys, copyKey{row: f.row, key: i, raw: raw})
 	}
 	return nil
 }
@@ -63,49 +71,51 @@ func (f *copyFilter) collectKeys(field func(int) ([]byte, bool)) error {
 func (f *copyFilter) keyRows() [][]byte {
 	var out [][]byte
 	var b []byte
-	ncols := len(f.spec.Keys.Fields)
-	if f.spec.Binary {
+	binaryFormat := f.spec.Binary
+	if binaryFormat {
 		b = append(b, copySignature...)
 		b = binary.BigEndian.AppendUint32(b, 0) // flags
 		b = binary.BigEndian.AppendUint32(b, 0) // no header extension
 	}
+	fields := 2
+	for _, cols := range f.spec.Keys.Fields {
+		fields += len(cols)
+	}
 	for _, k := range f.keys {
-		if f.spec.Binary {
-			b = binary.BigEndian.AppendUint16(b, uint16(2+ncols))
+		if binaryFormat {
+			b = binary.BigEndian.AppendUint16(b, uint16(fields))
 			b = binary.BigEndian.AppendUint32(b, 8)
 			b = binary.BigEndian.AppendUint64(b, uint64(k.row))
 			b = binary.BigEndian.AppendUint32(b, 4)
-			b = binary.BigEndian.AppendUint32(b, uint32(k.column))
-			for c := 0; c < ncols; c++ {
-				if c != k.column {
-					b = binary.BigEndian.AppendUint32(b, 0xffffffff) // NULL
-					continue
-				}
-				b = binary.BigEndian.AppendUint32(b, uint32(len(k.raw)))
-				b = append(b, k.raw...)
-			}
-			if len(b) >= 64<<10 {
-				out, b = append(out, b), nil
-			}
-			continue
-		}
-		b = strconv.AppendInt(b, int64(k.row), 10)
-		b = append(b, f.spec.Delimiter)
-		b = strconv.AppendInt(b, int64(k.column), 10)
-		for c := 0; c < ncols; c++ {
+			b = binary.BigEndian.AppendUint32(b, uint32(k.key))
+		} else {
+			b = strconv.AppendInt(b, int64(k.row), 10)
 			b = append(b, f.spec.Delimiter)
-			if c == k.column {
-				b = append(b, k.raw...)
-			} else {
-				b = append(b, f.spec.Null...)
+			b = strconv.AppendInt(b, int64(k.key), 10)
+		}
+		for i, cols := range f.spec.Keys.Fields {
+			for c := range cols {
+				switch {
+				case binaryFormat && i == k.key:
+					b = binary.BigEndian.AppendUint32(b, uint32(len(k.raw[c])))
+					b = append(b, k.raw[c]...)
+				case binaryFormat:
+					b = binary.BigEndian.AppendUint32(b, 0xffffffff) // NULL
+				case i == k.key:
+					b = append(append(b, f.spec.Delimiter), k.raw[c]...)
+				default:
+					b = append(append(b, f.spec.Delimiter), f.spec.Null...)
+				}
 			}
 		}
-		b = append(b, '\n')
+		if !binaryFormat {
+			b = append(b, '\n')
+		}
 		if len(b) >= 64<<10 {
 			out, b = append(out, b), nil
 		}
 	}
-	if f.spec.Binary {
+	if binaryFormat {
 		b = binary.BigEndian.AppendUint16(b, 0xffff) // the trailer
 	}
 	if len(b) > 0 {

@@ -62,7 +62,7 @@ func TestKeysRelayShowsTheClientsCopy(t *testing.T) {
 // The keys go to the check once each, with the first row that sets them,
 // in the client's format; NULLs are left out.
 func TestCopyFilterCollectsKeys(t *testing.T) {
-	spec := &rewrite.CopyIn{Delimiter: '\t', Null: `\N`, Quote: '"', Fields: 3, Keys: &rewrite.CopyKeys{Fields: []int{1, 2}}}
+	spec := &rewrite.CopyIn{Delimiter: '\t', Null: `\N`, Quote: '"', Fields: 3, Keys: &rewrite.CopyKeys{Fields: [][]int{{1}, {2}}}}
 	f := newCopyFilter(spec)
 	if _, err := f.feed([]byte("1\t20\t\\N\n2\t20\t7\n3\t\\N\t7\n4\t2\\\t1\t8\n")); err != nil {
 		t.Fatal(err)
@@ -72,6 +72,14 @@ func TestCopyFilterCollectsKeys(t *testing.T) {
 	if got != want {
 		t.Errorf("key rows:\n%q\nwant\n%q", got, want)
 	}
+	// A key of two columns: one row per distinct pair, none with a NULL.
+	f = newCopyFilter(&rewrite.CopyIn{Delimiter: ',', Null: ``, CSV: true, Quote: '"', Fields: 3, Keys: &rewrite.CopyKeys{Fields: [][]int{{1, 2}}}})
+	if _, err := f.feed([]byte("1,5,6\n2,5,\"6\"\n3,5,6\n4,,6\n5,6,5\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(bytesJoin(f.keyRows())), "1,0,5,6\n2,0,5,\"6\"\n5,0,6,5\n"; got != want {
+		t.Errorf("key rows of a two-column key:\n%q\nwant\n%q", got, want)
+	}
 }
 
 // A COPY that sets more distinct keys than the proxy holds is refused
@@ -79,7 +87,7 @@ func TestCopyFilterCollectsKeys(t *testing.T) {
 func TestCopyFilterBoundsKeys(t *testing.T) {
 	defer func(n int) { maxCopyKeys = n }(maxCopyKeys)
 	maxCopyKeys = 2
-	f := newCopyFilter(&rewrite.CopyIn{Delimiter: '\t', Null: `\N`, Fields: 2, Keys: &rewrite.CopyKeys{Fields: []int{1}}})
+	f := newCopyFilter(&rewrite.CopyIn{Delimiter: '\t', Null: `\N`, Fields: 2, Keys: &rewrite.CopyKeys{Fields: [][]int{{1}}}})
 	_, err := f.feed([]byte("1\t1\n2\t1\n3\t2\n4\t3\n"))
 	var ce *clientError
 	if !errors.As(err, &ce) || ce.code != codeProgramLimitReached || !strings.Contains(ce.msg, "row 4") {

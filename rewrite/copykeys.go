@@ -3,7 +3,6 @@ package rewrite
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
@@ -36,12 +35,10 @@ const copyKeysTable = verify.CopyKeysTable
 
 // CopyKeys plans the check of the foreign keys a COPY's rows set.
 type CopyKeys struct {
-	// Fields are the row fields (0-based, as the client sends them) of the
-	// guarded key columns, in check order: keys-table column v<i> holds
-	// Fields[i]'s values.
-	Fields []int
-	// Columns name the key columns, for messages.
-	Columns []string
+	// Fields are, per guarded key in check order, the row fields (0-based,
+	// as the client sends them) of its columns: keys-table columns
+	// KeyColumn(i, k) hold key i's values.
+	Fields [][]int
 
 	schema, table string // the COPY's, for the verifier
 }
@@ -50,22 +47,24 @@ type CopyKeys struct {
 // plans their check (nil when it sets none).
 func (w *walker) copyKeys(c *pg.CopyStmt, t catalog.Table, cols []string, ci *CopyIn) *CopyKeys {
 	var refs []catalog.Reference
-	var fields []int
+	var fields [][]int
 	for _, r := range w.guardedReferences(t) {
-		idx := -1
-		for _, col := range r.Key.Columns {
-			if i := slices.Index(cols, col); i >= 0 {
-				idx = i
+		idx := make([]int, len(r.Key.Columns))
+		set := 0
+		for k, col := range r.Key.Columns {
+			if idx[k] = slices.Index(cols, col); idx[k] >= 0 {
+				set++
 			}
 		}
-		if idx < 0 {
+		if set == 0 {
 			continue // the columns' defaults apply
 		}
 		if !w.checkableReference(t, r, "COPY FROM") {
 			return nil
 		}
-		if len(r.Key.Columns) > 1 {
-			w.fail(refuseHint("use INSERT", "COPY FROM into %s sets foreign key %s of several columns, which the proxy cannot yet check after the rows", t.QualifiedName(), r.Key.Name))
+		if set < len(idx) {
+			w.fail(refuseHint("list every column of the key ("+strings.Join(r.Key.Columns, ", ")+")",
+				"COPY FROM into %s sets only part of foreign key %s: the proxy cannot check the columns left to their defaults", t.QualifiedName(), r.Key.Name))
 			return nil
 		}
 		refs, fields = append(refs, r), append(fields, idx)
@@ -85,17 +84,21 @@ func (w *walker) copyKeys(c *pg.CopyStmt, t catalog.Table, cols []string, ci *Co
 	names := []string{"n", "c"}
 	var guards []*pg.Node
 	for i, r := range refs {
-		col := r.Key.Columns[0]
-		typ := t.ColumnType(col)
-		if typ == "" {
-			w.fail(refusef("%s: the catalog does not know the type of %s; reload the catalog", t.QualifiedName(), col))
-			return nil
+		others := make([]*pg.Node, len(r.Key.Columns))
+		for k, col := range r.Key.Columns {
+			typ := t.ColumnType(col)
+			if typ == "" {
+				w.fail(refusef("%s: the catalog does not know the type of %s; reload the catalog", t.QualifiedName(), col))
+				return nil
+			}
+			v := verify.CopyKeyColumn(i, k)
+			create = append(create, v+" "+typ)
+			names = append(names, v)
+			if k > 0 {
+				others[k] = keysColumn(v)
+			}
 		}
-		v := "v" + strconv.Itoa(i)
-		keys.Columns = append(keys.Columns, col)
-		create = append(create, v+" "+typ)
-		names = append(names, v)
-		guards = append(guards, w.referenceGuard(pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(copyKeysTable), pg.MakeStrNode(v)}, -1), t, r, 0, []*pg.Node{nil}))
+		guards = append(guards, w.referenceGuard(keysColumn(verify.CopyKeyColumn(i, 0)), t, r, 0, others))
 		if w.err != nil {
 			return nil
 		}
@@ -109,6 +112,11 @@ func (w *walker) copyKeys(c *pg.CopyStmt, t catalog.Table, cols []string, ci *Co
 	ci.keysLoad = "COPY pg_temp." + copyKeysTable + " (" + strings.Join(names, ", ") + ") FROM STDIN" + copyKeysOptions(ci)
 	ci.keysCheck = check
 	return keys
+}
+
+// keysColumn is a column of the keys table.
+func keysColumn(name string) *pg.Node {
+	return pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(copyKeysTable), pg.MakeStrNode(name)}, -1)
 }
 
 // copyCheck builds the check statement over the keys table.

@@ -109,7 +109,9 @@ func TestReferenceGuards(t *testing.T) {
 		{sql: "COPY tasks (id, assignee_id) FROM STDIN (FORMAT binary)", want: "COPY pg_temp.tenantproxy_copy_keys (n, c, v0) FROM STDIN (FORMAT binary)"},
 		{sql: "COPY tasks (id, assignee_id) FROM STDIN (FORMAT csv, FORCE_NULL (assignee_id))", reject: "FORCE_NULL"},
 		{sql: "COPY tasks (id, tag_id) FROM STDIN", reject: "a table the catalog does not list"},
-		{sql: "COPY links (id, a, b) FROM STDIN", reject: "foreign key links_fkey of several columns"},
+		{sql: "COPY links (id, a, b) FROM STDIN", want: "tenantproxy_copy_keys (n, c, v0, v0_1) FROM STDIN"},
+		{sql: "COPY links (id, b, a) FROM STDIN (FORMAT csv)", want: "projects.tenant_id = tenantproxy_copy_keys.v0_1::int"},
+		{sql: "COPY links (id, a) FROM STDIN", reject: "sets only part of foreign key links_fkey"},
 	} {
 		res, err := r.Rewrite(tc.sql, scope, snap)
 		switch {

@@ -10,6 +10,15 @@ import (
 // passes the foreign keys of a COPY's rows to their check.
 const CopyKeysTable = "tenantproxy_copy_keys"
 
+// CopyKeyColumn names the keys table's column of key i's column k: v0,
+// v0_1, ..., v1, ...
+func CopyKeyColumn(i, k int) string {
+	if k == 0 {
+		return fmt.Sprintf("v%d", i)
+	}
+	return fmt.Sprintf("v%d_%d", i, k)
+}
+
 // copyKeysFrom is the one FROM item the check may read: the keys the
 // proxy itself wrote, in the client's row order.
 const copyKeysFrom = "SELECT * FROM pg_temp." + CopyKeysTable + " ORDER BY n, c OFFSET 0"
@@ -64,15 +73,19 @@ func CheckCopyKeys(sql, schema, table string, p Policy) (err error) {
 	for i, g := range fc.GetArgs()[0].GetRowExpr().GetArgs() {
 		ok := false
 		for _, r := range guarded {
-			if c.referenceGuarded(g, t, r, 0, []*pg.Node{nil}) == nil {
+			others := make([]*pg.Node, len(r.Key.Columns))
+			for k := 1; k < len(others); k++ {
+				others[k] = pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(CopyKeysTable), pg.MakeStrNode(CopyKeyColumn(i, k))}, -1)
+			}
+			if c.referenceGuarded(g, t, r, 0, others) == nil {
 				ok = true
 				break
 			}
 		}
 		value := g.GetSubLink().GetSubselect().GetSelectStmt().GetFromClause()[0].GetRangeSubselect().GetSubquery().GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal().GetTypeCast().GetArg()
 		f := stringsOf(value.GetColumnRef().GetFields())
-		if !ok || len(f) != 2 || f[0] != CopyKeysTable || f[1] != fmt.Sprintf("v%d", i) {
-			return refuse("value %d of the COPY keys check is not a reference guard of %s over %s.v%d", i+1, t.QualifiedName(), CopyKeysTable, i)
+		if !ok || len(f) != 2 || f[0] != CopyKeysTable || f[1] != CopyKeyColumn(i, 0) {
+			return refuse("value %d of the COPY keys check is not a reference guard of %s over %s.%s", i+1, t.QualifiedName(), CopyKeysTable, CopyKeyColumn(i, 0))
 		}
 		if err := c.visitNode(g); err != nil {
 			return err
