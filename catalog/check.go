@@ -22,7 +22,7 @@ type Finding struct {
 // differ. Warnings are risks: a nullable tenant column, no index leading
 // with the tenant column, a primary key or unique constraint without it (a
 // unique violation tells one tenant that another's key exists), a foreign
-// key that cannot be guarded, a path column without a foreign key, and
+// key to an uncatalogued table, a path column without a foreign key, and
 // tables the catalog does not list (they stay refused). Notes (info) say
 // how every other foreign key to a bound table is kept inside the tenant.
 func Check(ctx context.Context, conn *pgx.Conn) ([]Finding, error) {
@@ -127,10 +127,8 @@ func (c *checker) references(snap *Snapshot) {
 				c.add("info", name, fmt.Sprintf("foreign key %s (%s) to %s includes the tenant column: safe by construction", r.Key.Name, cols, r.Key.RefQualified()))
 			case r.Status == RefPath:
 				c.add("info", name, fmt.Sprintf("foreign key %s (%s) to %s is the table's path: guarded by the path", r.Key.Name, cols, r.Key.RefQualified()))
-			case r.Status == RefGuarded && len(r.Key.Columns) == 1:
-				c.add("info", name, fmt.Sprintf("foreign key %s (%s) to %s is guarded: INSERT, UPDATE, ON CONFLICT and MERGE must name a row of the session's tenant or NULL, else they fail with 23503 as on the tenant's own database; COPY FROM is not yet checked", r.Key.Name, cols, r.Key.RefQualified()))
 			case r.Status == RefGuarded:
-				c.add("warning", name, fmt.Sprintf("foreign key %s (%s) to %s cannot be guarded yet: writes that set it are refused; include the tenant column in the key to make it safe", r.Key.Name, cols, r.Key.RefQualified()))
+				c.add("info", name, fmt.Sprintf("foreign key %s (%s) to %s is guarded: INSERT, UPDATE, ON CONFLICT, MERGE and COPY FROM must name a row of the session's tenant (or leave a key column NULL), else they fail with 23503 as on the tenant's own database", r.Key.Name, cols, r.Key.RefQualified()))
 			case r.Status == RefUncatalogued:
 				c.add("warning", name, fmt.Sprintf("foreign key %s (%s) references %s, which the catalog does not list: writes that set it are refused", r.Key.Name, cols, r.Key.RefQualified()))
 			}

@@ -22,9 +22,12 @@ import (
 //	 FROM (SELECT (v)::<type> AS v) AS tenantproxy_guard)
 //
 // The ELSE arm fails the statement; the proxy turns that error into the
-// 23503 Postgres gives on the tenant's own database (FKViolation). Keys of
-// several columns, and keys to tables the catalog does not list, are
-// refused until they can be guarded.
+// 23503 Postgres gives on the tenant's own database (FKViolation). A key
+// of several columns is guarded on the value of its first column written:
+// the NULL test and the lookup read the other columns' values too (what
+// the row gets, cast to their types, or, in a SET list that leaves them
+// alone, the row's own), so those must be constants, parameters or
+// columns. Keys to tables the catalog does not list are refused.
 
 // FKMarker starts the text a reference guard fails with; FKViolation
 // reads it back.
