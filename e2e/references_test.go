@@ -17,7 +17,8 @@ import (
 // keys (ids of every tenant share one key space); task_watchers is a
 // path-bound table (through its task) that references users; milestones'
 // key includes the tenant column, so it is safe by construction; subtasks
-// reference lists by a key of two columns without it.
+// reference lists by a key of two columns without it; shared_notes is a
+// writable global table that references users.
 const referencesSchema = `
 CREATE TABLE users (id int PRIMARY KEY, tenant_id int NOT NULL, name text NOT NULL);
 CREATE TABLE projects (id int PRIMARY KEY, tenant_id int NOT NULL, name text NOT NULL, UNIQUE (tenant_id, id));
@@ -28,10 +29,12 @@ CREATE TABLE milestones (id int PRIMARY KEY, tenant_id int NOT NULL, project_id 
 CREATE TABLE lists (id int PRIMARY KEY, tenant_id int NOT NULL, project_id int NOT NULL, UNIQUE (project_id, id));
 CREATE TABLE subtasks (id int PRIMARY KEY, tenant_id int NOT NULL, project_id int, list_id int,
   FOREIGN KEY (project_id, list_id) REFERENCES lists (project_id, id));
+CREATE TABLE shared_notes (id int PRIMARY KEY, user_id int REFERENCES users, body text);
 `
 
 // referencesRows are every tenant's rows; a tenant's own database holds
-// the rows whose tenant_id (or task's) is its own.
+// the rows whose tenant_id (or task's) is its own, and the global rows
+// (tenant "").
 var referencesRows = []struct{ tenant, sql string }{
 	{"1", "INSERT INTO users VALUES (1, 1, 'ann'), (2, 1, 'bo')"},
 	{"2", "INSERT INTO users VALUES (20, 2, 'cy')"},
@@ -44,6 +47,7 @@ var referencesRows = []struct{ tenant, sql string }{
 	{"1", "INSERT INTO lists VALUES (1, 1, 1)"},
 	{"2", "INSERT INTO lists VALUES (2, 2, 14)"},
 	{"1", "INSERT INTO subtasks VALUES (10, 1, 1, 1)"},
+	{"", "INSERT INTO shared_notes VALUES (1, NULL, 'hello')"},
 }
 
 var referencesTables = []catalog.Table{
@@ -54,6 +58,7 @@ var referencesTables = []catalog.Table{
 	{Schema: "public", Name: "milestones", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
 	{Schema: "public", Name: "lists", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
 	{Schema: "public", Name: "subtasks", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
+	{Schema: "public", Name: "shared_notes", Kind: catalog.Global, Writable: true},
 }
 
 // loadReferences empties the tables and loads the rows of tenant only
@@ -61,11 +66,11 @@ var referencesTables = []catalog.Table{
 func loadReferences(t *testing.T, conn *pgx.Conn, only string) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := conn.Exec(ctx, "TRUNCATE users, projects, tasks, task_watchers, milestones, lists, subtasks CASCADE"); err != nil {
+	if _, err := conn.Exec(ctx, "TRUNCATE users, projects, tasks, task_watchers, milestones, lists, subtasks, shared_notes CASCADE"); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range referencesRows {
-		if only == "" || r.tenant == only {
+		if only == "" || r.tenant == only || r.tenant == "" {
 			if _, err := conn.Exec(ctx, r.sql); err != nil {
 				t.Fatal(err)
 			}
@@ -94,8 +99,21 @@ func dump(t *testing.T, conn *pgx.Conn, tenant string) string {
 		"SELECT id, tenant_id, project_id, assignee_id, title FROM tasks WHERE tenant_id = " + tenant + " ORDER BY id",
 		"SELECT w.task_id, w.user_id FROM task_watchers w JOIN tasks t ON t.id = w.task_id WHERE t.tenant_id = " + tenant + " ORDER BY 1, 2",
 		"SELECT id, project_id, name FROM milestones WHERE tenant_id = " + tenant + " ORDER BY id",
+		"SELECT id, project_id, list_id FROM subtasks WHERE tenant_id = " + tenant + " ORDER BY id",
 	} {
 		rows, err := conn.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			vals, _ := rows.Values()
+			fmt.Fprintln(&b, vals...)
+		}
+		rows.Close()
+	}
+	if tenant == "1" {
+		// The global rows, which the writes of tenant 1 may change.
+		rows, err := conn.Query(context.Background(), "SELECT id, user_id, body FROM shared_notes ORDER BY id")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,6 +199,12 @@ ALTER TABLE subtasks ALTER tenant_id SET DEFAULT 1;`); err != nil {
 		{name: "two-column key, ON CONFLICT DO UPDATE", sql: "INSERT INTO subtasks (id, project_id, list_id) VALUES (10, 1, 1) ON CONFLICT (id) DO UPDATE SET project_id = 14, list_id = 2"},
 		{name: "COPY with a two-column key of another tenant's list", sql: "COPY subtasks (id, project_id, list_id) FROM STDIN", copy: "1\t1\t1\n2\t14\t2\n"},
 		{name: "COPY with two-column keys of own lists and NULLs", sql: "COPY subtasks (list_id, id, project_id) FROM STDIN (FORMAT csv)", copy: "1,1,1\n2,2,\n1,3,1\n"},
+		{name: "global table, INSERT naming another tenant's user", sql: "INSERT INTO shared_notes (id, user_id, body) VALUES (2, 20, 'x')"},
+		{name: "global table, INSERT naming own user", sql: "INSERT INTO shared_notes VALUES (2, 1, 'x')"},
+		{name: "global table, UPDATE to another tenant's user", sql: "UPDATE shared_notes SET user_id = $1 WHERE id = 1", args: []any{20}},
+		{name: "global table, ON CONFLICT DO UPDATE to another tenant's user", sql: "INSERT INTO shared_notes (id, body) VALUES (1, 'y') ON CONFLICT (id) DO UPDATE SET user_id = 20"},
+		{name: "global table, COPY naming another tenant's user", sql: "COPY shared_notes (id, user_id) FROM STDIN", copy: "2\t1\n3\t20\n"},
+		{name: "global table, COPY of rows without the key", sql: "COPY shared_notes (id, body) FROM STDIN", copy: "2\ta\n"},
 		{name: "COPY a row naming another tenant's user", sql: copyTasks, copy: "2\t1\t1\t20\tx\n"},
 		{name: "COPY rows naming own rows and NULL", sql: copyTasks, copy: "2\t1\t1\t2\ta\n3\t1\t\\N\t\\N\tb\n"},
 		{name: "COPY rows, the second and third bad", sql: copyTasks, copy: "2\t1\t1\t1\ta\n3\t1\t14\t1\tb\n4\t1\t1\t20\tc\n"},

@@ -55,6 +55,13 @@ func refName(rv *pg.RangeVar) string {
 	return rv.GetRelname()
 }
 
+// keyed reports a writable global table with foreign keys: its writes get
+// the same reference guards as a bound table's (a global row may not point
+// at another tenant's row either).
+func keyed(t catalog.Table) bool {
+	return t.Kind == catalog.Global && t.Writable && len(t.ForeignKeys) > 0
+}
+
 // updateStmt confines an UPDATE: the target gets the tenant predicate, its
 // SET list may not move rows to another tenant, and FROM is scoped as reads.
 func (w *walker) updateStmt(u *pg.UpdateStmt) {
@@ -65,8 +72,11 @@ func (w *walker) updateStmt(u *pg.UpdateStmt) {
 		return
 	}
 	w.fromList(u.GetFromClause())
-	if bound {
+	switch {
+	case bound:
 		w.assignments(u.GetTargetList(), t, "UPDATE", refName(u.GetRelation()))
+	case keyed(t):
+		w.assignReferences(u.GetTargetList(), t, "UPDATE", refName(u.GetRelation()))
 	}
 	w.exprs(u.GetTargetList())
 	w.expr(u.GetWhereClause())

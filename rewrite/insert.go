@@ -23,6 +23,8 @@ func (w *walker) insertStmt(ins *pg.InsertStmt) {
 		if w.err != nil {
 			return
 		}
+	}
+	if bound || keyed(t) {
 		if w.insertReferences(ins, t, "INSERT"); w.err != nil {
 			return
 		}
@@ -32,8 +34,12 @@ func (w *walker) insertStmt(ins *pg.InsertStmt) {
 	if oc := ins.GetOnConflictClause(); oc != nil {
 		w.exprs(oc.GetInfer().GetIndexElems())
 		w.expr(oc.GetInfer().GetWhereClause())
-		if bound && oc.GetAction() == pg.OnConflictAction_ONCONFLICT_UPDATE {
+		switch {
+		case oc.GetAction() != pg.OnConflictAction_ONCONFLICT_UPDATE:
+		case bound:
 			w.conflictAssignments(oc, t, refName(ins.GetRelation()))
+		case keyed(t):
+			w.assignReferences(oc.GetTargetList(), t, "ON CONFLICT DO UPDATE", refName(ins.GetRelation()))
 		}
 		w.exprs(oc.GetTargetList())
 		w.expr(oc.GetWhereClause())

@@ -27,8 +27,8 @@ func (w *walker) mergeStmt(m *pg.MergeStmt) {
 			return
 		}
 		w.expr(wc.GetCondition())
-		if bound {
-			w.mergeAction(wc, t, refName(m.GetRelation()))
+		if bound || keyed(t) {
+			w.mergeAction(wc, t, refName(m.GetRelation()), bound)
 		}
 		w.exprs(wc.GetTargetList())
 		w.exprs(wc.GetValues())
@@ -43,10 +43,15 @@ func (w *walker) mergeStmt(m *pg.MergeStmt) {
 }
 
 // mergeAction applies the write rules to one WHEN clause of a MERGE into a
-// tenant-bound table.
-func (w *walker) mergeAction(wc *pg.MergeWhenClause, t catalog.Table, self string) {
+// tenant-bound table (bound), or the reference guards alone into a keyed
+// global one.
+func (w *walker) mergeAction(wc *pg.MergeWhenClause, t catalog.Table, self string, bound bool) {
 	switch wc.GetCommandType() {
 	case pg.CmdType_CMD_UPDATE:
+		if !bound {
+			w.assignReferences(wc.GetTargetList(), t, "MERGE ... UPDATE", self)
+			return
+		}
 		w.assignments(wc.GetTargetList(), t, "MERGE ... UPDATE", self)
 	case pg.CmdType_CMD_INSERT:
 		// Borrow INSERT's rules on a one-row INSERT of the same columns.
@@ -57,9 +62,10 @@ func (w *walker) mergeAction(wc *pg.MergeWhenClause, t catalog.Table, self strin
 				LimitOption: pg.LimitOption_LIMIT_OPTION_DEFAULT, Op: pg.SetOperation_SETOP_NONE,
 			}}}
 		}
-		w.insertTenant(ins, t)
-		if w.err != nil {
-			return
+		if bound {
+			if w.insertTenant(ins, t); w.err != nil {
+				return
+			}
 		}
 		if w.insertReferences(ins, t, "MERGE ... INSERT"); w.err != nil {
 			return

@@ -37,6 +37,8 @@ func referencesCatalog() *catalog.Snapshot {
 			ForeignKeys: []catalog.ForeignKey{fk("milestones_fkey", []string{"tenant_id", "project_id"}, "projects", []string{"tenant_id", "id"})}},
 		catalog.Table{Schema: "public", Name: "links", Kind: catalog.TenantBound, TenantColumn: "tenant_id", Columns: cols("id", "tenant_id", "a", "b"),
 			ForeignKeys: []catalog.ForeignKey{fk("links_fkey", []string{"a", "b"}, "projects", []string{"id", "tenant_id"})}},
+		catalog.Table{Schema: "public", Name: "shared", Kind: catalog.Global, Writable: true, Columns: cols("id", "user_id"),
+			ForeignKeys: []catalog.ForeignKey{fk("shared_user_id_fkey", []string{"user_id"}, "users", []string{"id"})}},
 		catalog.Table{Schema: "public", Name: "watchers", Kind: catalog.PathBound, Parent: "public.tasks", Via: "task_id", ParentKey: "id", Columns: cols("task_id", "user_id"),
 			ForeignKeys: []catalog.ForeignKey{
 				fk("watchers_task_id_fkey", []string{"task_id"}, "tasks", []string{"id"}),
@@ -52,7 +54,7 @@ func TestReferenceStanding(t *testing.T) {
 	want := map[string]string{
 		"tasks_project_id_fkey": catalog.RefGuarded, "tasks_assignee_id_fkey": catalog.RefGuarded, "tasks_tag_id_fkey": catalog.RefUncatalogued,
 		"milestones_fkey": catalog.RefSafe, "links_fkey": catalog.RefGuarded,
-		"watchers_task_id_fkey": catalog.RefPath, "watchers_user_id_fkey": catalog.RefGuarded,
+		"watchers_task_id_fkey": catalog.RefPath, "watchers_user_id_fkey": catalog.RefGuarded, "shared_user_id_fkey": catalog.RefGuarded,
 	}
 	for _, tbl := range snap.Tables() {
 		for _, r := range snap.References(tbl) {
@@ -112,6 +114,13 @@ func TestReferenceGuards(t *testing.T) {
 		{sql: "COPY links (id, a, b) FROM STDIN", want: "tenantproxy_copy_keys (n, c, v0, v0_1) FROM STDIN"},
 		{sql: "COPY links (id, b, a) FROM STDIN (FORMAT csv)", want: "projects.tenant_id = tenantproxy_copy_keys.v0_1::int"},
 		{sql: "COPY links (id, a) FROM STDIN", reject: "sets only part of foreign key links_fkey"},
+		{sql: "INSERT INTO shared (id, user_id) VALUES (1, 20)", want: guard},
+		{sql: "UPDATE shared SET user_id = 20", want: guard},
+		{sql: "INSERT INTO shared (id, user_id) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET user_id = 20", want: guard},
+		{sql: "MERGE INTO shared t USING (SELECT 1 AS id) s ON t.id = s.id WHEN MATCHED THEN UPDATE SET user_id = 20 WHEN NOT MATCHED THEN INSERT (id, user_id) VALUES (s.id, 20)", want: guard},
+		{sql: "COPY shared (id, user_id) FROM STDIN", want: "COPY pg_temp.tenantproxy_copy_keys (n, c, v0) FROM STDIN"},
+		{sql: "COPY shared (id) FROM STDIN", want: "COPY public.shared(id) FROM STDIN"},
+		{sql: "UPDATE shared SET id = 2", want: "UPDATE public.shared SET id = 2"},
 	} {
 		res, err := r.Rewrite(tc.sql, scope, snap)
 		switch {
@@ -160,6 +169,8 @@ func TestVerifierRequiresReferenceGuards(t *testing.T) {
 		compositeGuard("false", "projects.tenant_id = 1::int", "1"),
 		compositeGuard("1::int IS NULL", "projects.tenant_id = 1::int", "1 + 0"),
 		"INSERT INTO public.links (id, a, tenant_id) VALUES (1, 2, '1')",
+		"INSERT INTO public.shared (id, user_id) VALUES (1, 20)",
+		"UPDATE public.shared SET user_id = 20",
 	} {
 		if err := verify.Check(sql, p); err == nil {
 			t.Errorf("accepted: %s", sql)

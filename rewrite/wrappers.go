@@ -138,14 +138,15 @@ func (w *walker) copyStmt(c *pg.CopyStmt) {
 	w.statement(c.Query, "COPY")
 }
 
-// copyFrom allows COPY FROM STDIN into a writable global table only.
+// copyFrom handles COPY FROM STDIN: into a writable global table as
+// written, unless it has keys to check; into a bound table checked.
 func (w *walker) copyFrom(c *pg.CopyStmt) {
 	t, bound := w.target(c.GetRelation(), "COPY FROM")
 	if w.err != nil {
 		return
 	}
 	w.expr(c.GetWhereClause())
-	if bound {
+	if bound || keyed(t) && len(w.guardedReferences(t)) > 0 {
 		w.copyInto(c, t)
 	}
 }
@@ -202,6 +203,9 @@ func (w *walker) copyInto(c *pg.CopyStmt, t catalog.Table) {
 	}
 	if ci.Keys = w.copyKeys(c, t, cols, ci); w.err != nil {
 		return
+	}
+	if t.Kind == catalog.Global && ci.Keys == nil {
+		return // sets none of its keys: as written
 	}
 	w.copyIn = ci
 	w.changed = true

@@ -56,6 +56,8 @@ func (c *checker) updateStmt(u *pg.UpdateStmt) error {
 		if err := c.tenantAssignments(u.GetTargetList(), t, true, refName(u.GetRelation())); err != nil {
 			return err
 		}
+	} else if err := c.referenceAssignments(u.GetTargetList(), t, refName(u.GetRelation())); err != nil {
+		return err // a writable global table's keys are guarded too
 	}
 	for _, item := range from {
 		if err := c.fromItem(item, fromCtx{stmt: "UPDATE ... FROM", where: conj}); err != nil {

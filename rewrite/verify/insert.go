@@ -26,6 +26,16 @@ func (c *checker) insertStmt(s *pg.InsertStmt) error {
 		if err := c.onConflict(s, t); err != nil {
 			return err
 		}
+	} else {
+		// A writable global table's keys are guarded too.
+		if err := c.referenceInserts(s, t); err != nil {
+			return err
+		}
+		if oc := s.GetOnConflictClause(); oc.GetAction() == pg.OnConflictAction_ONCONFLICT_UPDATE {
+			if err := c.referenceAssignments(oc.GetTargetList(), t, refName(s.GetRelation())); err != nil {
+				return err
+			}
+		}
 	}
 	return c.fields(s.ProtoReflect(), skipInsert)
 }

@@ -46,6 +46,21 @@ func (c *checker) mergeStmt(m *pg.MergeStmt) error {
 			}
 		}
 	}
+	if !bound {
+		// A writable global table's keys are guarded too.
+		for _, n := range m.GetMergeWhenClauses() {
+			wc := n.GetMergeWhenClause()
+			switch wc.GetCommandType() {
+			case pg.CmdType_CMD_UPDATE:
+				err = c.referenceAssignments(wc.GetTargetList(), t, refName(m.GetRelation()))
+			case pg.CmdType_CMD_INSERT:
+				err = c.referenceInserts(&pg.InsertStmt{Relation: m.GetRelation(), Cols: wc.GetTargetList(), SelectStmt: valuesRow(wc.GetValues())}, t)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
 	if err := c.fromItem(m.GetSourceRelation(), fromCtx{stmt: "MERGE ... USING"}); err != nil {
 		return err
 	}
