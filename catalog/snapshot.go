@@ -36,6 +36,9 @@ type Binding struct {
 type Column struct {
 	Name string `json:"name"`
 	Type string `json:"type"`
+	// Default is the column's default expression as Postgres prints it
+	// (pg_get_expr), "" for none; read at each load.
+	Default string `json:"default,omitempty"`
 }
 
 // Table is one catalogued relation.
@@ -74,6 +77,17 @@ func (t Table) ColumnType(name string) string {
 	for _, c := range t.Columns {
 		if c.Name == name {
 			return c.Type
+		}
+	}
+	return ""
+}
+
+// ColumnDefault returns the default expression of column name ("" for
+// none).
+func (t Table) ColumnDefault(name string) string {
+	for _, c := range t.Columns {
+		if c.Name == name {
+			return c.Default
 		}
 	}
 	return ""

@@ -180,7 +180,9 @@ func Load(ctx context.Context, conn *pgx.Conn) (*Snapshot, error) {
 	err := readStored(ctx, conn, func(st stored) error {
 		for i := range st.tables {
 			t := &st.tables[i]
-			rows, err := st.tx.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+			rows, err := st.tx.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod),
+				       coalesce((SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
+				                 WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.attgenerated = ''), '')
 				FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
 				ORDER BY a.attnum`, quoteQualified(t.Schema, t.Name))
 			if err != nil {
@@ -188,7 +190,7 @@ func Load(ctx context.Context, conn *pgx.Conn) (*Snapshot, error) {
 			}
 			t.Columns, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Column, error) {
 				var c Column
-				return c, r.Scan(&c.Name, &c.Type)
+				return c, r.Scan(&c.Name, &c.Type, &c.Default)
 			})
 			if err != nil {
 				return err

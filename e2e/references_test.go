@@ -18,7 +18,8 @@ import (
 // path-bound table (through its task) that references users; milestones'
 // key includes the tenant column, so it is safe by construction; subtasks
 // reference lists by a key of two columns without it; shared_notes is a
-// writable global table that references users.
+// writable global table that references users; reviews' keys have
+// defaults that name rows (20 is tenant 2's user, 1 tenant 1's).
 const referencesSchema = `
 CREATE TABLE users (id int PRIMARY KEY, tenant_id int NOT NULL, name text NOT NULL);
 CREATE TABLE projects (id int PRIMARY KEY, tenant_id int NOT NULL, name text NOT NULL, UNIQUE (tenant_id, id));
@@ -30,6 +31,7 @@ CREATE TABLE lists (id int PRIMARY KEY, tenant_id int NOT NULL, project_id int N
 CREATE TABLE subtasks (id int PRIMARY KEY, tenant_id int NOT NULL, project_id int, list_id int,
   FOREIGN KEY (project_id, list_id) REFERENCES lists (project_id, id));
 CREATE TABLE shared_notes (id int PRIMARY KEY, user_id int REFERENCES users, body text);
+CREATE TABLE reviews (id int PRIMARY KEY, tenant_id int NOT NULL, reviewer_id int DEFAULT 20 REFERENCES users, editor_id int DEFAULT 1 REFERENCES users);
 `
 
 // referencesRows are every tenant's rows; a tenant's own database holds
@@ -48,6 +50,7 @@ var referencesRows = []struct{ tenant, sql string }{
 	{"2", "INSERT INTO lists VALUES (2, 2, 14)"},
 	{"1", "INSERT INTO subtasks VALUES (10, 1, 1, 1)"},
 	{"", "INSERT INTO shared_notes VALUES (1, NULL, 'hello')"},
+	{"1", "INSERT INTO reviews VALUES (1, 1, 2, 1)"},
 }
 
 var referencesTables = []catalog.Table{
@@ -59,6 +62,7 @@ var referencesTables = []catalog.Table{
 	{Schema: "public", Name: "lists", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
 	{Schema: "public", Name: "subtasks", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
 	{Schema: "public", Name: "shared_notes", Kind: catalog.Global, Writable: true},
+	{Schema: "public", Name: "reviews", Kind: catalog.TenantBound, TenantColumn: "tenant_id"},
 }
 
 // loadReferences empties the tables and loads the rows of tenant only
@@ -66,7 +70,7 @@ var referencesTables = []catalog.Table{
 func loadReferences(t *testing.T, conn *pgx.Conn, only string) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := conn.Exec(ctx, "TRUNCATE users, projects, tasks, task_watchers, milestones, lists, subtasks, shared_notes CASCADE"); err != nil {
+	if _, err := conn.Exec(ctx, "TRUNCATE users, projects, tasks, task_watchers, milestones, lists, subtasks, shared_notes, reviews CASCADE"); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range referencesRows {
@@ -100,6 +104,7 @@ func dump(t *testing.T, conn *pgx.Conn, tenant string) string {
 		"SELECT w.task_id, w.user_id FROM task_watchers w JOIN tasks t ON t.id = w.task_id WHERE t.tenant_id = " + tenant + " ORDER BY 1, 2",
 		"SELECT id, project_id, name FROM milestones WHERE tenant_id = " + tenant + " ORDER BY id",
 		"SELECT id, project_id, list_id FROM subtasks WHERE tenant_id = " + tenant + " ORDER BY id",
+		"SELECT id, reviewer_id, editor_id FROM reviews WHERE tenant_id = " + tenant + " ORDER BY id",
 	} {
 		rows, err := conn.Query(context.Background(), q)
 		if err != nil {
@@ -151,7 +156,8 @@ ALTER TABLE projects ALTER tenant_id SET DEFAULT 1;
 ALTER TABLE tasks ALTER tenant_id SET DEFAULT 1;
 ALTER TABLE milestones ALTER tenant_id SET DEFAULT 1;
 ALTER TABLE lists ALTER tenant_id SET DEFAULT 1;
-ALTER TABLE subtasks ALTER tenant_id SET DEFAULT 1;`); err != nil {
+ALTER TABLE subtasks ALTER tenant_id SET DEFAULT 1;
+ALTER TABLE reviews ALTER tenant_id SET DEFAULT 1;`); err != nil {
 		t.Fatal(err)
 	}
 	shared := e.direct(t)
@@ -205,6 +211,12 @@ ALTER TABLE subtasks ALTER tenant_id SET DEFAULT 1;`); err != nil {
 		{name: "global table, ON CONFLICT DO UPDATE to another tenant's user", sql: "INSERT INTO shared_notes (id, body) VALUES (1, 'y') ON CONFLICT (id) DO UPDATE SET user_id = 20"},
 		{name: "global table, COPY naming another tenant's user", sql: "COPY shared_notes (id, user_id) FROM STDIN", copy: "2\t1\n3\t20\n"},
 		{name: "global table, COPY of rows without the key", sql: "COPY shared_notes (id, body) FROM STDIN", copy: "2\ta\n"},
+		{name: "a default naming another tenant's user", sql: "INSERT INTO reviews (id, editor_id) VALUES (2, 2)"},
+		{name: "a default naming own user", sql: "INSERT INTO reviews (id, reviewer_id) VALUES (2, 2)"},
+		{name: "DEFAULT naming another tenant's user", sql: "INSERT INTO reviews (id, reviewer_id, editor_id) VALUES (2, DEFAULT, DEFAULT)"},
+		{name: "UPDATE SET DEFAULT naming another tenant's user", sql: "UPDATE reviews SET reviewer_id = DEFAULT WHERE id = 1"},
+		{name: "UPDATE SET DEFAULT naming own user", sql: "UPDATE reviews SET editor_id = DEFAULT WHERE id = 1"},
+		{name: "DEFAULT VALUES naming another tenant's user", sql: "INSERT INTO reviews (id) SELECT 3"},
 		{name: "COPY a row naming another tenant's user", sql: copyTasks, copy: "2\t1\t1\t20\tx\n"},
 		{name: "COPY rows naming own rows and NULL", sql: copyTasks, copy: "2\t1\t1\t2\ta\n3\t1\t\\N\t\\N\tb\n"},
 		{name: "COPY rows, the second and third bad", sql: copyTasks, copy: "2\t1\t1\t1\ta\n3\t1\t14\t1\tb\n4\t1\t1\t20\tc\n"},

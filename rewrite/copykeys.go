@@ -57,7 +57,15 @@ func (w *walker) copyKeys(c *pg.CopyStmt, t catalog.Table, cols []string, ci *Co
 			}
 		}
 		if set == 0 {
-			continue // the columns' defaults apply
+			// The columns' defaults apply; a key they make up names a row.
+			if defaults := w.keyDefaults(t, r, "COPY FROM"); defaults != nil {
+				w.fail(refuseHint("list "+strings.Join(r.Key.Columns, ", ")+" in the COPY with values",
+					"COPY FROM into %s leaves foreign key %s to defaults that name a row", t.QualifiedName(), r.Key.Name))
+			}
+			if w.err != nil {
+				return nil
+			}
+			continue
 		}
 		if !w.checkableReference(t, r, "COPY FROM") {
 			return nil

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tenantproxy/tenantproxy/catalog"
+	"github.com/tenantproxy/tenantproxy/rewrite/verify"
 )
 
 // Foreign keys stay inside the tenant. Postgres checks a foreign key
@@ -168,7 +169,22 @@ func (w *walker) insertReferences(ins *pg.InsertStmt, t catalog.Table, verb stri
 			}
 		}
 		if set == 0 {
-			continue // the columns' defaults apply
+			// The columns' defaults apply: a key they make up is written
+			// out, and checked as any other.
+			defaults := w.keyDefaults(t, r, verb)
+			if w.err != nil {
+				return
+			}
+			if defaults == nil {
+				continue // they reference nothing
+			}
+			if !w.checkableReference(t, r, verb) || !w.writeDefaults(ins, sel, r, defaults, verb) {
+				return
+			}
+			for k := range pos {
+				pos[k] = len(ins.GetCols()) - len(pos) + k
+			}
+			set = len(pos)
 		}
 		if !w.checkableReference(t, r, verb) {
 			return
@@ -207,7 +223,11 @@ func (w *walker) insertReferences(ins *pg.InsertStmt, t catalog.Table, verb stri
 				return
 			}
 			if item.GetSetToDefault() != nil {
-				continue
+				def := w.keyDefault(t, r, r.Key.Columns[0], verb)
+				if def == nil {
+					continue // NULL, or none
+				}
+				item.Node = def.Node
 			}
 			guarded := w.referenceGuard(proto.Clone(item).(*pg.Node), t, r, 0, others)
 			if w.err != nil {
@@ -216,6 +236,59 @@ func (w *walker) insertReferences(ins *pg.InsertStmt, t catalog.Table, verb stri
 			item.Node = guarded.Node
 		}
 	}
+}
+
+// keyDefault returns the default a write leaves key column col of r to:
+// nil when it references nothing (none, NULL). A default other than a
+// constant is refused, since the proxy cannot check it.
+func (w *walker) keyDefault(t catalog.Table, r catalog.Reference, col, verb string) *pg.Node {
+	def, ok := verify.KeyDefault(t.ColumnDefault(col))
+	if !ok {
+		w.fail(refuseHint("give "+col+" a value",
+			"%s leaves %s, a column of foreign key %s, to its default %s, which the proxy cannot check", verb, col, r.Key.Name, t.ColumnDefault(col)))
+		return nil
+	}
+	return def
+}
+
+// keyDefaults returns the defaults of r's columns when a write leaves them
+// all to them and they make up a key (none NULL); nil otherwise.
+func (w *walker) keyDefaults(t catalog.Table, r catalog.Reference, verb string) []*pg.Node {
+	out := make([]*pg.Node, len(r.Key.Columns))
+	for k, col := range r.Key.Columns {
+		if out[k] = w.keyDefault(t, r, col, verb); out[k] == nil {
+			return nil // MATCH SIMPLE: a NULL column references nothing
+		}
+	}
+	return out
+}
+
+// writeDefaults adds r's columns to an INSERT that left them out, with
+// their defaults as every row's values.
+func (w *walker) writeDefaults(ins *pg.InsertStmt, sel *pg.SelectStmt, r catalog.Reference, defaults []*pg.Node, verb string) bool {
+	hint := "list " + strings.Join(r.Key.Columns, ", ") + " with values"
+	switch {
+	case sel == nil:
+		w.fail(refuseHint(hint, "%s ... DEFAULT VALUES leaves foreign key %s to defaults that name a row", verb, r.Key.Name))
+		return false
+	case sel.GetOp() != pg.SetOperation_SETOP_NONE:
+		w.fail(refuseHint(hint, "%s from UNION, INTERSECT or EXCEPT leaves foreign key %s to defaults that name a row", verb, r.Key.Name))
+		return false
+	}
+	for _, col := range r.Key.Columns {
+		ins.Cols = append(ins.Cols, &pg.Node{Node: &pg.Node_ResTarget{ResTarget: &pg.ResTarget{Name: col, Location: -1}}})
+	}
+	for _, d := range defaults {
+		if rows := sel.GetValuesLists(); len(rows) > 0 {
+			for _, row := range rows {
+				l := row.GetList()
+				l.Items = append(l.Items, proto.Clone(d).(*pg.Node))
+			}
+			continue
+		}
+		sel.TargetList = append(sel.TargetList, pg.MakeResTargetNodeWithVal(proto.Clone(d).(*pg.Node), -1))
+	}
+	return true
 }
 
 // stableKeyValues refuses, for a key of several columns, values of its
@@ -290,7 +363,11 @@ func (w *walker) assignReferences(set []*pg.Node, t catalog.Table, verb, self st
 		}
 		rt := set[first].GetResTarget()
 		if rt.GetVal().GetSetToDefault() != nil {
-			continue // the column's default
+			def := w.keyDefault(t, r, r.Key.Columns[firstKey], verb)
+			if def == nil {
+				continue // NULL, or none
+			}
+			rt.Val = def
 		}
 		others := make([]*pg.Node, len(vals))
 		for k, v := range vals {

@@ -37,6 +37,15 @@ func referencesCatalog() *catalog.Snapshot {
 			ForeignKeys: []catalog.ForeignKey{fk("milestones_fkey", []string{"tenant_id", "project_id"}, "projects", []string{"tenant_id", "id"})}},
 		catalog.Table{Schema: "public", Name: "links", Kind: catalog.TenantBound, TenantColumn: "tenant_id", Columns: cols("id", "tenant_id", "a", "b"),
 			ForeignKeys: []catalog.ForeignKey{fk("links_fkey", []string{"a", "b"}, "projects", []string{"id", "tenant_id"})}},
+		catalog.Table{Schema: "public", Name: "dflt", Kind: catalog.TenantBound, TenantColumn: "tenant_id",
+			Columns: append(cols("id", "tenant_id"), catalog.Column{Name: "owner_id", Type: "integer", Default: "20"}, catalog.Column{Name: "editor_id", Type: "integer", Default: "NULL::integer"}),
+			ForeignKeys: []catalog.ForeignKey{
+				fk("dflt_owner_id_fkey", []string{"owner_id"}, "users", []string{"id"}),
+				fk("dflt_editor_id_fkey", []string{"editor_id"}, "users", []string{"id"}),
+			}},
+		catalog.Table{Schema: "public", Name: "dflt2", Kind: catalog.TenantBound, TenantColumn: "tenant_id",
+			Columns:     append(cols("id", "tenant_id"), catalog.Column{Name: "owner_id", Type: "integer", Default: "nextval('owners'::regclass)"}),
+			ForeignKeys: []catalog.ForeignKey{fk("dflt2_owner_id_fkey", []string{"owner_id"}, "users", []string{"id"})}},
 		catalog.Table{Schema: "public", Name: "shared", Kind: catalog.Global, Writable: true, Columns: cols("id", "user_id"),
 			ForeignKeys: []catalog.ForeignKey{fk("shared_user_id_fkey", []string{"user_id"}, "users", []string{"id"})}},
 		catalog.Table{Schema: "public", Name: "watchers", Kind: catalog.PathBound, Parent: "public.tasks", Via: "task_id", ParentKey: "id", Columns: cols("task_id", "user_id"),
@@ -55,6 +64,7 @@ func TestReferenceStanding(t *testing.T) {
 		"tasks_project_id_fkey": catalog.RefGuarded, "tasks_assignee_id_fkey": catalog.RefGuarded, "tasks_tag_id_fkey": catalog.RefUncatalogued,
 		"milestones_fkey": catalog.RefSafe, "links_fkey": catalog.RefGuarded,
 		"watchers_task_id_fkey": catalog.RefPath, "watchers_user_id_fkey": catalog.RefGuarded, "shared_user_id_fkey": catalog.RefGuarded,
+		"dflt_owner_id_fkey": catalog.RefGuarded, "dflt_editor_id_fkey": catalog.RefGuarded, "dflt2_owner_id_fkey": catalog.RefGuarded,
 	}
 	for _, tbl := range snap.Tables() {
 		for _, r := range snap.References(tbl) {
@@ -115,6 +125,14 @@ func TestReferenceGuards(t *testing.T) {
 		{sql: "COPY links (id, b, a) FROM STDIN (FORMAT csv)", want: "projects.tenant_id = tenantproxy_copy_keys.v0_1::int"},
 		{sql: "COPY links (id, a) FROM STDIN", reject: "sets only part of foreign key links_fkey"},
 		{sql: "INSERT INTO shared (id, user_id) VALUES (1, 20)", want: guard},
+		{sql: "INSERT INTO dflt (id) VALUES (1)", want: "INSERT INTO public.dflt (id, tenant_id, owner_id) VALUES (1, '1', (SELECT CASE WHEN tenantproxy_guard.v IS NULL"},
+		{sql: "INSERT INTO dflt (id) SELECT 1", want: "SELECT 1, '1', (SELECT CASE WHEN tenantproxy_guard.v IS NULL"},
+		{sql: "INSERT INTO dflt (id, owner_id) VALUES (1, DEFAULT)", want: "FROM (SELECT 20::int AS v) tenantproxy_guard"},
+		{sql: "UPDATE dflt SET owner_id = DEFAULT", want: "FROM (SELECT 20::int AS v) tenantproxy_guard"},
+		{sql: "UPDATE dflt SET editor_id = DEFAULT", want: "editor_id = DEFAULT"},
+		{sql: "INSERT INTO dflt DEFAULT VALUES", want: "INSERT INTO public.dflt (tenant_id, owner_id) VALUES ('1', (SELECT CASE"},
+		{sql: "INSERT INTO dflt2 (id) VALUES (1)", reject: "which the proxy cannot check"},
+		{sql: "COPY dflt (id) FROM STDIN", reject: "defaults that name a row"},
 		{sql: "UPDATE shared SET user_id = 20", want: guard},
 		{sql: "INSERT INTO shared (id, user_id) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET user_id = 20", want: guard},
 		{sql: "MERGE INTO shared t USING (SELECT 1 AS id) s ON t.id = s.id WHEN MATCHED THEN UPDATE SET user_id = 20 WHEN NOT MATCHED THEN INSERT (id, user_id) VALUES (s.id, 20)", want: guard},
@@ -171,6 +189,8 @@ func TestVerifierRequiresReferenceGuards(t *testing.T) {
 		"INSERT INTO public.links (id, a, tenant_id) VALUES (1, 2, '1')",
 		"INSERT INTO public.shared (id, user_id) VALUES (1, 20)",
 		"UPDATE public.shared SET user_id = 20",
+		"INSERT INTO public.dflt (id, tenant_id) VALUES (1, '1')",
+		"UPDATE public.dflt SET owner_id = DEFAULT WHERE dflt.tenant_id = '1'",
 	} {
 		if err := verify.Check(sql, p); err == nil {
 			t.Errorf("accepted: %s", sql)

@@ -342,8 +342,8 @@ func (c *checker) referenceAssignments(set []*pg.Node, t catalog.Table, self str
 			continue
 		}
 		v := items[r.Key.Columns[j]].GetVal()
-		if v.GetSetToDefault() != nil && len(r.Key.Columns) == 1 {
-			continue // the column's default
+		if v.GetSetToDefault() != nil && len(r.Key.Columns) == 1 && !keyDefaulted(t.ColumnDefault(r.Key.Columns[0])) {
+			continue // the column's default, which names no row
 		}
 		values[j] = nil
 		if err := c.referenceGuarded(v, t, r, j, values); err != nil {
@@ -385,7 +385,13 @@ func (c *checker) referenceInserts(s *pg.InsertStmt, t catalog.Table) error {
 				set++
 			}
 		}
+		defaulted := true
+		for _, col := range r.Key.Columns {
+			defaulted = defaulted && keyDefaulted(t.ColumnDefault(col))
+		}
 		switch {
+		case set == 0 && defaulted:
+			return refuse("INSERT into %s leaves foreign key %s to defaults that name a row; the rewriter must write them out and guard them", t.QualifiedName(), r.Key.Name)
 		case set == 0:
 			continue
 		case set < len(pos):
@@ -403,7 +409,7 @@ func (c *checker) referenceInserts(s *pg.InsertStmt, t catalog.Table) error {
 				values[k] = v
 			}
 			v := values[0]
-			if v.GetSetToDefault() != nil && len(pos) == 1 {
+			if v.GetSetToDefault() != nil && len(pos) == 1 && !keyDefaulted(t.ColumnDefault(r.Key.Columns[0])) {
 				return nil
 			}
 			values[0] = nil
