@@ -80,6 +80,18 @@ func TestPathBoundAndMultiDimensionTables(t *testing.T) {
 		}
 	}
 
+	// A parent of another tenant's: the path's foreign key fails as on
+	// the tenant's own database, which does not hold the parent.
+	violates := func(sql string, args ...any) {
+		t.Helper()
+		_, err := conn.Exec(ctx, sql, args...)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "23503" || pe.ConstraintName != "comments_post_id_fkey" ||
+			pe.Detail != `Key (post_id)=(20) is not present in table "posts".` {
+			t.Errorf("%s: want the violation of comments_post_id_fkey, got %v", sql, err)
+		}
+	}
+
 	expectIDs("SELECT id FROM posts", 10)
 	expectIDs("SELECT id FROM comments", 100)
 	expectIDs("SELECT c.id FROM comments c JOIN posts p ON p.id = c.post_id", 100)
@@ -91,10 +103,10 @@ func TestPathBoundAndMultiDimensionTables(t *testing.T) {
 	if _, err := conn.Exec(ctx, "INSERT INTO comments (id, post_id, body) VALUES ($1, $2, $3)", 102, 10, "bound"); err != nil {
 		t.Fatalf("insert with parameters under our post: %v", err)
 	}
-	refused("INSERT INTO comments (id, post_id, body) VALUES (103, 20, 'under their post')")
-	refused("INSERT INTO comments (id, post_id, body) VALUES ($1, $2, $3)", 104, 20, "bound under their post")
+	violates("INSERT INTO comments (id, post_id, body) VALUES (103, 20, 'under their post')")
+	violates("INSERT INTO comments (id, post_id, body) VALUES ($1, $2, $3)", 104, 20, "bound under their post")
 	refused("INSERT INTO comments (id, post_id, body) VALUES (105, NULL, 'orphan')")
-	refused("UPDATE comments SET post_id = 20 WHERE id = 100")
+	violates("UPDATE comments SET post_id = 20 WHERE id = 100")
 	if _, err := conn.Exec(ctx, "UPDATE comments SET body = body || '!'"); err != nil {
 		t.Fatal(err)
 	}

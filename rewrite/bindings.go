@@ -133,6 +133,11 @@ const guardAlias = "tenantproxy_guard"
 //	             ELSE (SELECT NULL::<type> WHERE (SELECT 'tenantproxy: ...'::text)::integer IS NULL) END
 //	 FROM (SELECT (v)::<type> AS v) AS tenantproxy_guard)
 //
+// When the path is a foreign key of the database's, a value other than
+// NULL fails with that key's violation instead (WHEN g.v IS NULL THEN
+// <the refusal> ELSE <the violation, as a reference guard raises it>), as
+// on the tenant's own database, which does not hold the parent.
+//
 // v is evaluated once. The ELSE arm fails the statement with the message
 // when it is reached (Postgres evaluates a sub-select only when its value is
 // needed), so a row is never attached to another tenant's parent, or to
@@ -164,6 +169,22 @@ func (w *walker) parentGuard(v *pg.Node, t catalog.Table, verb string) *pg.Node 
 		Defresult: raise,
 		Location:  -1,
 	}}}
+	for _, r := range w.snap.References(t) {
+		if r.Status != catalog.RefPath {
+			continue
+		}
+		// The path is a foreign key too: a parent that is not the
+		// tenant's fails as on its own database, where it does not
+		// exist (23503); NULL, a row of no tenant, with the refusal.
+		_, fk := w.fkRaise(typ, t, r, []*pg.Node{guardValue()})
+		if w.err != nil {
+			return v
+		}
+		isNull := &pg.Node{Node: &pg.Node_NullTest{NullTest: &pg.NullTest{Arg: guardValue(), Nulltesttype: pg.NullTestType_IS_NULL, Location: -1}}}
+		ce := check.GetCaseExpr()
+		ce.Args = append(ce.Args, &pg.Node{Node: &pg.Node_CaseWhen{CaseWhen: &pg.CaseWhen{Expr: isNull, Result: raise, Location: -1}}})
+		ce.Defresult = fk
+	}
 	return guardSelect(v, tn, check)
 }
 

@@ -398,19 +398,6 @@ func (w *walker) referenceGuard(v *pg.Node, t catalog.Table, r catalog.Reference
 		w.fail(refusef("%s: the catalog does not know the type of %s; reload the catalog", t.QualifiedName(), r.Key.Columns[j]))
 		return v
 	}
-	// The message is a sub-select so that Postgres cannot fold the cast
-	// at planning time, when the value is a constant: it fails only when
-	// the ELSE arm is reached.
-	tree, err := pg.Parse("SELECT (SELECT NULL::" + typ + " WHERE ((SELECT ''::text) || " + guardAlias + ".v::text)::integer IS NULL)")
-	if err != nil || len(tree.GetStmts()) != 1 {
-		w.fail(refusef("column type %q cannot be written back: %v", typ, err))
-		return v
-	}
-	raise := tree.GetStmts()[0].GetStmt().GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal()
-	concat := raise.GetSubLink().GetSubselect().GetSelectStmt().GetWhereClause().GetNullTest().GetArg().GetTypeCast().GetArg().GetAExpr()
-	concat.GetLexpr().GetSubLink().GetSubselect().GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal().GetTypeCast().GetArg().GetAConst().Val =
-		&pg.A_Const_Sval{Sval: &pg.String{Sval: FKMarker + fkMeta(t, r) + ":"}}
-	tn := proto.Clone(raise.GetSubLink().GetSubselect().GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal().GetTypeCast().GetTypeName()).(*pg.TypeName)
 	// Every key column's value as the guard reads it: the other columns'
 	// cast to their own types, so that a parameter gets one type.
 	values := make([]*pg.Node, len(r.Key.Columns))
@@ -425,22 +412,10 @@ func (w *walker) referenceGuard(v *pg.Node, t catalog.Table, r catalog.Reference
 			return v
 		}
 		values[k] = castTo(proto.Clone(others[k]).(*pg.Node), ct)
-		if w.err != nil {
-			return v
-		}
 	}
-	if len(values) > 1 {
-		// Postgres's DETAIL lists the values in the key's order.
-		var msg *pg.Node
-		for _, val := range values {
-			text := castTo(proto.Clone(val).(*pg.Node), "text")
-			if msg == nil {
-				msg = text
-				continue
-			}
-			msg = concatNode(concatNode(msg, pg.MakeAConstStrNode(", ", -1)), text)
-		}
-		concat.Rexpr = msg
+	tn, raise := w.fkRaise(typ, t, r, values)
+	if w.err != nil {
+		return v
 	}
 	in := w.keyExists(values, r.Ref, r.Key.RefColumns)
 	if w.err != nil {
@@ -466,6 +441,38 @@ func (w *walker) referenceGuard(v *pg.Node, t catalog.Table, r catalog.Reference
 		Location:  -1,
 	}}}
 	return guardSelect(v, tn, check)
+}
+
+// fkRaise returns the ELSE arm of a reference guard for a value of type
+// typ: it fails with the key's violation, the key's values (values, in key
+// order) in the message. The message is a sub-select so that Postgres
+// cannot fold the cast at planning time, when the value is a constant: it
+// fails only when the arm is reached.
+func (w *walker) fkRaise(typ string, t catalog.Table, r catalog.Reference, values []*pg.Node) (*pg.TypeName, *pg.Node) {
+	tree, err := pg.Parse("SELECT (SELECT NULL::" + typ + " WHERE ((SELECT ''::text) || " + guardAlias + ".v::text)::integer IS NULL)")
+	if err != nil || len(tree.GetStmts()) != 1 {
+		w.fail(refusef("column type %q cannot be written back: %v", typ, err))
+		return nil, nil
+	}
+	raise := tree.GetStmts()[0].GetStmt().GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal()
+	concat := raise.GetSubLink().GetSubselect().GetSelectStmt().GetWhereClause().GetNullTest().GetArg().GetTypeCast().GetArg().GetAExpr()
+	concat.GetLexpr().GetSubLink().GetSubselect().GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal().GetTypeCast().GetArg().GetAConst().Val =
+		&pg.A_Const_Sval{Sval: &pg.String{Sval: FKMarker + fkMeta(t, r) + ":"}}
+	tn := proto.Clone(raise.GetSubLink().GetSubselect().GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal().GetTypeCast().GetTypeName()).(*pg.TypeName)
+	if len(values) > 1 {
+		// Postgres's DETAIL lists the values in the key's order.
+		var msg *pg.Node
+		for _, val := range values {
+			text := castTo(proto.Clone(val).(*pg.Node), "text")
+			if msg == nil {
+				msg = text
+				continue
+			}
+			msg = concatNode(concatNode(msg, pg.MakeAConstStrNode(", ", -1)), text)
+		}
+		concat.Rexpr = msg
+	}
+	return tn, raise
 }
 
 // castTo casts n to the type written as typ.

@@ -125,8 +125,18 @@ func (c *checker) parentGuarded(v *pg.Node, t catalog.Table) error {
 	if why != "" {
 		return bad(why)
 	}
-	if len(ce.GetArgs()) != 1 {
-		return bad("its output is not a one-branch CASE")
+	switch len(ce.GetArgs()) {
+	case 1:
+	case 2:
+		// WHEN g.v IS NULL THEN <a failure>: NULL refused apart from
+		// other values (the path's foreign-key violation).
+		arm := ce.GetArgs()[1].GetCaseWhen()
+		nt := arm.GetExpr().GetNullTest()
+		if nt == nil || nt.GetNulltesttype() != pg.NullTestType_IS_NULL || !isValue(nt.GetArg()) || !yieldsNull(arm.GetResult()) {
+			return bad("its second branch may write a value")
+		}
+	default:
+		return bad("its output is not a CASE of one or two branches")
 	}
 	w := ce.GetArgs()[0].GetCaseWhen()
 	parent, _ := c.p.Snapshot.ParentOf(t)
