@@ -234,11 +234,22 @@ func compositeGuard(otherNull, otherKey, b string) string {
 }
 
 // The verifier accepts a guard of a key of several columns that reads what
-// the row gets.
+// the row gets, and a path guard whose NULL branch fails; it refuses a path
+// guard whose NULL branch writes.
 func TestVerifierAcceptsCompositeGuards(t *testing.T) {
 	p := verify.Policy{Tenants: map[string][]string{"": {"1"}}, SearchPath: []string{"public"}, Snapshot: referencesCatalog()}
 	if err := verify.Check(compositeGuard("1::int IS NULL", "projects.tenant_id = 1::int", "1"), p); err != nil {
 		t.Fatalf("refused: %v", err)
+	}
+	path := func(nullArm string) string {
+		return "UPDATE public.watchers SET task_id = (SELECT CASE WHEN EXISTS (SELECT 1 FROM public.tasks WHERE tasks.id = tenantproxy_guard.v AND tasks.tenant_id = '1') THEN tenantproxy_guard.v WHEN tenantproxy_guard.v IS NULL THEN " +
+			nullArm + " ELSE (SELECT NULL::int) END FROM (SELECT 30::int AS v) tenantproxy_guard) WHERE watchers.task_id IN (SELECT tasks.id FROM public.tasks WHERE tasks.tenant_id = '1')"
+	}
+	if err := verify.Check(path("(SELECT NULL::int)"), p); err != nil {
+		t.Errorf("a path guard with its NULL branch refused: %v", err)
+	}
+	if err := verify.Check(path("tenantproxy_guard.v"), p); err == nil {
+		t.Errorf("accepted a path guard whose NULL branch writes the value")
 	}
 }
 
