@@ -48,8 +48,8 @@ func (f *copyFilter) collectKeys(field func(int) ([]byte, bool)) error {
 			null = null || isNull
 			raw[k] = string(b)
 		}
-		if null {
-			continue // a key with a NULL column references nothing
+		if null && !(keys.Path && i == 0) {
+			continue // a key with a NULL column references nothing (a path's NULL is a row of nobody's: checked)
 		}
 		id := strings.Join(raw, "\x00")
 		if _, ok := f.seen[i][id]; ok {

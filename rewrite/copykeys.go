@@ -37,10 +37,11 @@ const copyKeysTable = verify.CopyKeysTable
 type CopyKeys struct {
 	// Fields are, per guarded key in check order, the row fields (0-based,
 	// as the client sends them) of its columns: keys-table columns
-	// KeyColumn(i, k) hold key i's values.
+	// verify.CopyKeyColumn(i, k) hold key i's values.
 	Fields [][]int
-
-	schema, table string // the COPY's, for the verifier
+	// Path: key 0 is a path-bound table's via column, which scopes the
+	// rows: its NULLs are checked too (a row of no tenant is refused).
+	Path bool
 }
 
 // copyKeys finds the guarded keys a COPY into t sets through cols and
@@ -48,6 +49,10 @@ type CopyKeys struct {
 func (w *walker) copyKeys(c *pg.CopyStmt, t catalog.Table, cols []string, ci *CopyIn) *CopyKeys {
 	var refs []catalog.Reference
 	var fields [][]int
+	path := t.Kind == catalog.PathBound
+	if path {
+		fields = append(fields, []int{slices.Index(cols, t.Via)})
+	}
 	for _, r := range w.guardedReferences(t) {
 		idx := make([]int, len(r.Key.Columns))
 		set := 0
@@ -77,21 +82,43 @@ func (w *walker) copyKeys(c *pg.CopyStmt, t catalog.Table, cols []string, ci *Co
 		}
 		refs, fields = append(refs, r), append(fields, idx)
 	}
-	if len(refs) == 0 {
+	if len(fields) == 0 {
 		return nil
 	}
 	for _, o := range c.GetOptions() {
 		switch name := strings.ToLower(o.GetDefElem().GetDefname()); name {
 		case "force_not_null", "force_null", "default":
-			w.fail(refuseHint("leave out the "+strings.ToUpper(name)+" option", "COPY FROM into %s sets foreign key %s: with %s the proxy cannot read its values as Postgres does", t.QualifiedName(), refs[0].Key.Name, strings.ToUpper(name)))
+			w.fail(refuseHint("leave out the "+strings.ToUpper(name)+" option", "COPY FROM into %s: with %s the proxy cannot read the keys it checks as Postgres does", t.QualifiedName(), strings.ToUpper(name)))
 			return nil
 		}
 	}
-	keys := &CopyKeys{Fields: fields, schema: t.Schema, table: t.Name}
+	keys := &CopyKeys{Fields: fields, Path: path}
 	create := []string{"n bigint", "c integer"}
 	names := []string{"n", "c"}
 	var guards []*pg.Node
-	for i, r := range refs {
+	if path {
+		// Key 0 is the path: every row's parent must be the session's.
+		typ := t.ColumnType(t.Via)
+		if typ == "" {
+			w.fail(refusef("%s: the catalog does not know the type of %s; reload the catalog", t.QualifiedName(), t.Via))
+			return nil
+		}
+		v := verify.CopyKeyColumn(0, 0)
+		create, names = append(create, v+" "+typ), append(names, v)
+		guard := w.parentGuard(keysColumn(v), t, "COPY FROM")
+		if w.err != nil {
+			return nil
+		}
+		// Only the path's own rows (c = 0): the other keys' rows leave
+		// v0 NULL, which the parent guard refuses.
+		own := pg.MakeAExprNode(pg.A_Expr_Kind_AEXPR_OP, []*pg.Node{pg.MakeStrNode("=")}, keysColumn("c"), pg.MakeAConstIntNode(0, -1), -1)
+		guards = append(guards, &pg.Node{Node: &pg.Node_CaseExpr{CaseExpr: &pg.CaseExpr{
+			Args:     []*pg.Node{{Node: &pg.Node_CaseWhen{CaseWhen: &pg.CaseWhen{Expr: own, Result: guard, Location: -1}}}},
+			Location: -1,
+		}}})
+	}
+	for _, r := range refs {
+		i := len(guards) // the key's place, after the path's
 		others := make([]*pg.Node, len(r.Key.Columns))
 		for k, col := range r.Key.Columns {
 			typ := t.ColumnType(col)

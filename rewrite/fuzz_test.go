@@ -67,8 +67,12 @@ func FuzzRewrite(f *testing.F) {
 		if len(res.Tables) > 0 && len(res.ParamChecks) == 0 && res.CopyIn == nil && !strings.Contains(res.SQL, a) {
 			t.Fatalf("scoped output without the tenant literal: %s", res.SQL)
 		}
+		again := res.SQL
+		if res.CopyIn != nil && res.CopyIn.Keys != nil {
+			again = res.CopyIn.Statement // the proxy's statements around it aside
+		}
 		// (A mapped channel name is mapped again, and may then be too long.)
-		if _, err := rw.Rewrite(res.SQL, scope(a), snap); err != nil && !strings.Contains(err.Error(), "is too long: the proxy adds") {
+		if _, err := rw.Rewrite(again, scope(a), snap); err != nil && !strings.Contains(err.Error(), "is too long: the proxy adds") {
 			t.Fatalf("the output is refused when rewritten again: %v\n%s", err, res.SQL)
 		}
 	})

@@ -133,6 +133,8 @@ func TestReferenceGuards(t *testing.T) {
 		{sql: "INSERT INTO dflt DEFAULT VALUES", want: "INSERT INTO public.dflt (tenant_id, owner_id) VALUES ('1', (SELECT CASE"},
 		{sql: "INSERT INTO dflt2 (id) VALUES (1)", reject: "which the proxy cannot check"},
 		{sql: "COPY dflt (id) FROM STDIN", reject: "defaults that name a row"},
+		{sql: "COPY watchers (task_id, user_id) FROM STDIN", want: "SELECT count(ROW(CASE WHEN tenantproxy_copy_keys.c = 0 THEN (SELECT CASE WHEN EXISTS (SELECT 1 FROM public.tasks WHERE tasks.id = tenantproxy_guard.v AND tasks.tenant_id = '1') THEN tenantproxy_guard.v WHEN tenantproxy_guard.v IS NULL THEN"},
+		{sql: "COPY watchers (user_id) FROM STDIN", reject: "must send task_id"},
 		{sql: "UPDATE shared SET user_id = 20", want: guard},
 		{sql: "INSERT INTO shared (id, user_id) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET user_id = 20", want: guard},
 		{sql: "MERGE INTO shared t USING (SELECT 1 AS id) s ON t.id = s.id WHEN MATCHED THEN UPDATE SET user_id = 20 WHEN NOT MATCHED THEN INSERT (id, user_id) VALUES (s.id, 20)", want: guard},
@@ -253,8 +255,12 @@ func TestVerifierAcceptsCompositeGuards(t *testing.T) {
 	}
 }
 
+// copyTasks is a COPY into tasks that sets both its keys.
+const copyTasks = "COPY public.tasks (id, assignee_id, project_id, tenant_id) FROM STDIN"
+
 // The verifier checks the check after a COPY's rows on its own terms:
-// every value a reference guard over the keys, nothing else read.
+// every value a reference guard over the keys, nothing else read; a
+// path-bound table's rows are only filled with their parents checked.
 func TestVerifierChecksCopyKeys(t *testing.T) {
 	p := verify.Policy{Tenants: map[string][]string{"": {"1"}}, SearchPath: []string{"public"}, Snapshot: referencesCatalog()}
 	guard := func(table, filter, col string) string {
@@ -264,7 +270,7 @@ func TestVerifierChecksCopyKeys(t *testing.T) {
 	own := func(table string) string { return " AND " + table + ".tenant_id = '1'" }
 	keys := " FROM (SELECT * FROM pg_temp.tenantproxy_copy_keys ORDER BY n, c OFFSET 0) tenantproxy_copy_keys"
 	good := "SELECT count(ROW(" + guard("users", own("users"), "v0") + ", " + guard("projects", own("projects"), "v1") + "))" + keys
-	if err := verify.CheckCopyKeys(good, "public", "tasks", p); err != nil {
+	if err := verify.CheckCopy(copyTasks, good, p); err != nil {
 		t.Fatalf("the check's own shape is refused: %v", err)
 	}
 	for _, sql := range []string{
@@ -278,8 +284,30 @@ func TestVerifierChecksCopyKeys(t *testing.T) {
 		"SELECT sum(ROW(" + guard("users", own("users"), "v0") + "))" + keys,
 		"SELECT count(ROW(" + guard("users", own("users"), "v0") + "))" + keys + "; SELECT 1",
 	} {
-		if err := verify.CheckCopyKeys(sql, "public", "tasks", p); err == nil {
+		if err := verify.CheckCopy(copyTasks, sql, p); err == nil {
 			t.Errorf("accepted: %s", sql)
 		}
+	}
+	// Into path-bound watchers: the first value must be the parent guard.
+	parent := "CASE WHEN tenantproxy_copy_keys.c = 0 THEN (SELECT CASE WHEN EXISTS (SELECT 1 FROM public.tasks WHERE tasks.id = tenantproxy_guard.v AND tasks.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT tenantproxy_copy_keys.v0::int AS v) tenantproxy_guard) END"
+	watchers := "COPY public.watchers (task_id, user_id) FROM STDIN"
+	if err := verify.CheckCopy(watchers, "SELECT count(ROW("+parent+", "+guard("users", own("users"), "v1")+"))"+keys, p); err != nil {
+		t.Errorf("a COPY into a path-bound table with its parents checked is refused: %v", err)
+	}
+	for _, check := range []string{
+		"SELECT count(ROW(" + guard("users", own("users"), "v0") + "))" + keys, // no parent guard
+		"SELECT count(ROW(" + strings.Replace(parent, " AND tasks.tenant_id = '1'", "", 1) + "))" + keys,
+		"SELECT count(ROW(" + strings.Replace(parent, "c = 0", "c = 1", 1) + "))" + keys,
+		"SELECT count(ROW(" + strings.TrimSuffix(strings.TrimPrefix(parent, "CASE WHEN tenantproxy_copy_keys.c = 0 THEN "), " END") + "))" + keys,
+	} {
+		if err := verify.CheckCopy(watchers, check, p); err == nil {
+			t.Errorf("accepted a COPY into a path-bound table with %s", check)
+		}
+	}
+	if err := verify.CheckCopy("COPY public.watchers (user_id) FROM STDIN", "SELECT count(ROW("+parent+"))"+keys, p); err == nil {
+		t.Errorf("accepted a COPY into a path-bound table without its via column")
+	}
+	if err := verify.Check(watchers, p); err == nil {
+		t.Errorf("accepted a COPY into a path-bound table without the check of its parents")
 	}
 }

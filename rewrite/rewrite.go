@@ -152,6 +152,9 @@ type CopyIn struct {
 	// each distinct key to the check the string runs after the client's
 	// COPY (copykeys.go).
 	Keys *CopyKeys
+	// Statement is the COPY alone, when Keys puts the proxy's statements
+	// around it in the string sent.
+	Statement string
 
 	keysCreate, keysLoad, keysCheck string
 }
@@ -283,18 +286,20 @@ func (r *Rewriter) Rewrite(sql string, scope Scope, snap *catalog.Snapshot) (res
 	// The second line: an independent checker must agree with what is sent,
 	// passed statements included.
 	policy := verify.Policy{Tenants: scope.Values, SearchPath: r.cfg.SearchPath, Snapshot: snap, TenantSchema: w.ownSchema, UntypedParams: scope.Fence}
+	if ci := res.CopyIn; ci != nil && ci.Keys != nil {
+		// The COPY and the check of its rows' keys after it, which
+		// reads bound tables (and scopes a path-bound table's rows).
+		if err := verify.CheckCopy(res.SQL, ci.keysCheck, policy); err != nil {
+			return nil, &Rejection{Code: codeRefused, Reason: "the COPY and the check of its rows could not be verified as tenant-confined: " + err.Error(),
+				Hint: "this is a gap in the rewriter; use INSERT, and report it"}
+		}
+		ci.Statement = res.SQL
+		res.SQL = copyKeysString(ci, res.SQL)
+		return res, nil
+	}
 	if err := verify.Check(res.SQL, policy); err != nil {
 		return nil, &Rejection{Code: codeRefused, Reason: "statement could not be verified as tenant-confined: " + err.Error(),
 			Hint: "this is a gap in the rewriter; rephrase the statement, and report it"}
-	}
-	if ci := res.CopyIn; ci != nil && ci.Keys != nil {
-		// The proxy's statements around the COPY: its check is the
-		// one that reads bound tables.
-		if err := verify.CheckCopyKeys(ci.keysCheck, ci.Keys.schema, ci.Keys.table, policy); err != nil {
-			return nil, &Rejection{Code: codeRefused, Reason: "the check of the COPY's foreign keys could not be verified as tenant-confined: " + err.Error(),
-				Hint: "this is a gap in the rewriter; use INSERT, and report it"}
-		}
-		res.SQL = copyKeysString(ci, res.SQL)
 	}
 	return res, nil
 }

@@ -25,7 +25,11 @@ func TestRewriteOfOutputIsAccepted(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", c.SQL, err)
 			}
-			if _, err := rw.Rewrite(res.SQL, c.scope(), snap); err != nil && !strings.Contains(err.Error(), "is too long: the proxy adds") {
+			again := res.SQL
+			if res.CopyIn != nil && res.CopyIn.Keys != nil {
+				again = res.CopyIn.Statement // the proxy's statements around it aside
+			}
+			if _, err := rw.Rewrite(again, c.scope(), snap); err != nil && !strings.Contains(err.Error(), "is too long: the proxy adds") {
 				t.Errorf("rewriting the output of %q: %v", c.SQL, err)
 			}
 		}

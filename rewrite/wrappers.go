@@ -151,14 +151,12 @@ func (w *walker) copyFrom(c *pg.CopyStmt) {
 	}
 }
 
-// copyInto plans the row checks of COPY ... FROM STDIN into a tenant-bound
-// table: every binding column the client sends must hold a session value;
-// one it leaves out is added to the column list and filled by the proxy.
+// copyInto plans the row checks of COPY ... FROM STDIN into a bound table:
+// every binding column the client sends must hold a session value; one it
+// leaves out is added to the column list and filled by the proxy. A
+// path-bound table's rows are checked after them, with their keys: each
+// via value must be a parent row of the session's (copykeys.go).
 func (w *walker) copyInto(c *pg.CopyStmt, t catalog.Table) {
-	if t.Kind == catalog.PathBound {
-		w.fail(refuseHint("use INSERT ... VALUES", "COPY FROM into path-bound table %s is not supported", t.QualifiedName()))
-		return
-	}
 	ci := &CopyIn{Delimiter: '\t', Null: `\N`, Quote: '"', Escape: 0}
 	if w.copyFormat(c.GetOptions(), ci); w.err != nil {
 		return
@@ -179,6 +177,10 @@ func (w *walker) copyInto(c *pg.CopyStmt, t catalog.Table) {
 		}
 	}
 	ci.Fields = len(cols)
+	if t.Kind == catalog.PathBound && !slices.Contains(cols, t.Via) {
+		w.fail(refuseHint("list "+t.Via+" in the COPY", "COPY FROM into path-bound table %s must send %s, the column that says whose each row is", t.QualifiedName(), t.Via))
+		return
+	}
 	for _, v := range bindingViews(t) {
 		vals := w.tenants(v)
 		if w.err != nil {

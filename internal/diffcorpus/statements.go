@@ -510,7 +510,8 @@ var refusals = []Statement{
 	refused("refused", "UPDATE orders SET tenant_id = 3").only("1", "2"),
 	refused("refused", "UPDATE orders SET tenant_id = 1 WHERE id = 201").only("2", "3"),
 	refused("refused", "UPDATE orders SET tenant_id = tenant_id + 1"),
-	refused("refused", "COPY notes FROM STDIN"),
+	// (A COPY into notes listing order_id waits for rows: e2e's copy tests.)
+	refused("refused", "COPY notes (id, body) FROM STDIN"),
 	refused("refused", "SELECT * FROM orders TABLESAMPLE SYSTEM (50)"),
 	refused("refused", "SELECT xmlelement(name a, name) FROM customers"),
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/tenantproxy/tenantproxy/catalog"
 )
 
 // CopyKeysTable is the session-private table through which the proxy
@@ -23,15 +25,11 @@ func CopyKeyColumn(i, k int) string {
 // proxy itself wrote, in the client's row order.
 const copyKeysFrom = "SELECT * FROM pg_temp." + CopyKeysTable + " ORDER BY n, c OFFSET 0"
 
-// CheckCopyKeys checks the statement that checks the foreign keys of a COPY
-// into schema.table after its rows:
-//
-//	SELECT count(ROW(<guard of v0>, ...)) FROM (SELECT * FROM pg_temp.tenantproxy_copy_keys ORDER BY n, c OFFSET 0) AS tenantproxy_copy_keys
-//
-// where the guard of v<i> is exactly a reference guard (as a write's value
-// gets) of one of table's guarded keys over tenantproxy_copy_keys.v<i>, and
-// nothing else of the statement reads a table.
-func CheckCopyKeys(sql, schema, table string, p Policy) (err error) {
+// CheckCopy checks a COPY ... FROM STDIN (copySQL) and the statement that
+// checks its rows' keys after them (keysSQL; see checkKeys). A path-bound
+// table may be filled so: its rows are scoped by that check, whose first
+// value must be the path's guard of every row's parent.
+func CheckCopy(copySQL, keysSQL string, p Policy) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("verify: %w: internal error: %v (refusing; report this statement)", ErrUnverified, r)
@@ -40,10 +38,39 @@ func CheckCopyKeys(sql, schema, table string, p Policy) (err error) {
 	if p.Snapshot == nil {
 		return refuse("no catalog snapshot in the policy; load the catalog before checking statements")
 	}
-	t, ok := p.Snapshot.Lookup(schema, table)
-	if !ok {
-		return refuse("COPY keys check for %s.%s, a table the catalog does not list", schema, table)
+	tree, err := pg.Parse(copySQL)
+	if err != nil || len(tree.GetStmts()) != 1 || tree.GetStmts()[0].GetStmt().GetCopyStmt() == nil {
+		return refuse("the COPY with checked keys is not one COPY statement (%v)", err)
 	}
+	stmt := tree.GetStmts()[0].GetStmt()
+	cp := stmt.GetCopyStmt()
+	c := &checker{p: p, generated: map[*pg.Node]bool{}, copyChecked: true}
+	if !cp.GetIsFrom() || cp.GetRelation() == nil {
+		return refuse("the COPY with checked keys does not fill a table")
+	}
+	if err := c.topLevel(stmt); err != nil {
+		return err
+	}
+	if err := c.barrier(stmt); err != nil {
+		return err
+	}
+	t, err := c.resolve(cp.GetRelation())
+	if err != nil {
+		return err
+	}
+	return checkKeys(keysSQL, t, p)
+}
+
+// checkKeys checks the statement that checks the foreign keys of a COPY
+// into t after its rows:
+//
+//	SELECT count(ROW(<guard of v0>, ...)) FROM (SELECT * FROM pg_temp.tenantproxy_copy_keys ORDER BY n, c OFFSET 0) AS tenantproxy_copy_keys
+//
+// where the guard of v<i> is exactly a reference guard (as a write's value
+// gets) of one of t's guarded keys over tenantproxy_copy_keys.v<i> (and
+// its columns v<i>_<k>), and nothing else of the statement reads a table.
+// For a path-bound t, the guard of v0 is the path's parent guard.
+func checkKeys(sql string, t catalog.Table, p Policy) error {
 	tree, err := pg.Parse(sql)
 	if err != nil || len(tree.GetStmts()) != 1 {
 		return refuse("the COPY keys check is not one statement (%v)", err)
@@ -70,22 +97,40 @@ func CheckCopyKeys(sql, schema, table string, p Policy) (err error) {
 	}
 	guarded, _ := (&checker{p: p}).guardedKeys(t)
 	c := &checker{p: p, generated: map[*pg.Node]bool{}}
-	for i, g := range fc.GetArgs()[0].GetRowExpr().GetArgs() {
+	args := fc.GetArgs()[0].GetRowExpr().GetArgs()
+	if t.Kind == catalog.PathBound && len(args) == 0 {
+		return refuse("the COPY keys check of path-bound %s does not check the rows' parents", t.QualifiedName())
+	}
+	for i, g := range args {
 		ok := false
-		for _, r := range guarded {
-			others := make([]*pg.Node, len(r.Key.Columns))
-			for k := 1; k < len(others); k++ {
-				others[k] = pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(CopyKeysTable), pg.MakeStrNode(CopyKeyColumn(i, k))}, -1)
+		if t.Kind == catalog.PathBound && i == 0 {
+			// CASE WHEN tenantproxy_copy_keys.c = 0 THEN <the parent guard> END
+			ce := g.GetCaseExpr()
+			var when *pg.CaseWhen
+			if ce != nil && ce.GetArg() == nil && ce.GetDefresult() == nil && len(ce.GetArgs()) == 1 {
+				when = ce.GetArgs()[0].GetCaseWhen()
 			}
-			if c.referenceGuarded(g, t, r, 0, others) == nil {
-				ok = true
-				break
+			test := pg.MakeAExprNode(pg.A_Expr_Kind_AEXPR_OP, []*pg.Node{pg.MakeStrNode("=")},
+				pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(CopyKeysTable), pg.MakeStrNode("c")}, -1), pg.MakeAConstIntNode(0, -1), -1)
+			if when != nil && sameExpr(when.GetExpr(), test) && c.parentGuarded(when.GetResult(), t) == nil {
+				g, ok = when.GetResult(), true
+			}
+		} else {
+			for _, r := range guarded {
+				others := make([]*pg.Node, len(r.Key.Columns))
+				for k := 1; k < len(others); k++ {
+					others[k] = pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(CopyKeysTable), pg.MakeStrNode(CopyKeyColumn(i, k))}, -1)
+				}
+				if c.referenceGuarded(g, t, r, 0, others) == nil {
+					ok = true
+					break
+				}
 			}
 		}
 		value := g.GetSubLink().GetSubselect().GetSelectStmt().GetFromClause()[0].GetRangeSubselect().GetSubquery().GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal().GetTypeCast().GetArg()
 		f := stringsOf(value.GetColumnRef().GetFields())
 		if !ok || len(f) != 2 || f[0] != CopyKeysTable || f[1] != CopyKeyColumn(i, 0) {
-			return refuse("value %d of the COPY keys check is not a reference guard of %s over %s.%s", i+1, t.QualifiedName(), CopyKeysTable, CopyKeyColumn(i, 0))
+			return refuse("value %d of the COPY keys check is not a guard of %s over %s.%s", i+1, t.QualifiedName(), CopyKeysTable, CopyKeyColumn(i, 0))
 		}
 		if err := c.visitNode(g); err != nil {
 			return err

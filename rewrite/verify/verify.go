@@ -93,6 +93,9 @@ type checker struct {
 	// targets: the security barrier's check reads them (barrier.go).
 	generated map[*pg.Node]bool
 	targets   []targetFilter
+	// copyChecked: CheckCopy checks a COPY FROM with the check of its
+	// rows after it, which scopes a path-bound table's rows.
+	copyChecked bool
 }
 
 // topLevel checks one statement of the parse result.

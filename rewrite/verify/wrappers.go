@@ -101,6 +101,11 @@ func (c *checker) copyStmt(s *pg.CopyStmt) error {
 				return refuse("COPY FROM into %s does not list tenant column %s; the rewriter must add it", t.QualifiedName(), v.TenantColumn)
 			}
 		}
+	case t.Kind == catalog.PathBound && s.GetIsFrom() && c.copyChecked:
+		// CheckCopy checks the parent of every row after them.
+		if !slices.Contains(stringsOf(s.GetAttlist()), t.Via) {
+			return refuse("COPY FROM into %s does not list %s; the rewriter must add it", t.QualifiedName(), t.Via)
+		}
 	case t.Kind != catalog.Global:
 		return refuse("COPY of %s table %s; the rewriter must copy a scoped query instead", t.Kind, t.QualifiedName())
 	case s.GetIsFrom() && !t.Writable:
