@@ -80,6 +80,14 @@ func TestCopyFilterCollectsKeys(t *testing.T) {
 	if got, want := string(bytesJoin(f.keyRows())), "1,0,5,6\n2,0,5,\"6\"\n5,0,6,5\n"; got != want {
 		t.Errorf("key rows of a two-column key:\n%q\nwant\n%q", got, want)
 	}
+	// A path's via column: its NULL is checked too (a row of nobody's).
+	f = newCopyFilter(&rewrite.CopyIn{Delimiter: '\t', Null: `\N`, Fields: 2, Keys: &rewrite.CopyKeys{Path: true, Fields: [][]int{{0}, {1}}}})
+	if _, err := f.feed([]byte("7\t\\N\n\\N\t1\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(bytesJoin(f.keyRows())), "1\t0\t7\t\\N\n2\t0\t\\N\t\\N\n2\t1\t\\N\t1\n"; got != want {
+		t.Errorf("key rows of a path:\n%q\nwant\n%q", got, want)
+	}
 }
 
 // A COPY that sets more distinct keys than the proxy holds is refused
