@@ -99,26 +99,19 @@ func outcome(err error, tag pgconn.CommandTag) string {
 func dump(t *testing.T, conn *pgx.Conn, tenant string) string {
 	t.Helper()
 	var b strings.Builder
-	for _, q := range []string{
+	queries := []string{
 		"SELECT id, tenant_id, project_id, assignee_id, title FROM tasks WHERE tenant_id = " + tenant + " ORDER BY id",
 		"SELECT w.task_id, w.user_id FROM task_watchers w JOIN tasks t ON t.id = w.task_id WHERE t.tenant_id = " + tenant + " ORDER BY 1, 2",
 		"SELECT id, project_id, name FROM milestones WHERE tenant_id = " + tenant + " ORDER BY id",
 		"SELECT id, project_id, list_id FROM subtasks WHERE tenant_id = " + tenant + " ORDER BY id",
 		"SELECT id, reviewer_id, editor_id FROM reviews WHERE tenant_id = " + tenant + " ORDER BY id",
-	} {
-		rows, err := conn.Query(context.Background(), q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			vals, _ := rows.Values()
-			fmt.Fprintln(&b, vals...)
-		}
-		rows.Close()
 	}
 	if tenant == "1" {
 		// The global rows, which the writes of tenant 1 may change.
-		rows, err := conn.Query(context.Background(), "SELECT id, user_id, body FROM shared_notes ORDER BY id")
+		queries = append(queries, "SELECT id, user_id, body FROM shared_notes ORDER BY id")
+	}
+	for _, q := range queries {
+		rows, err := conn.Query(context.Background(), q)
 		if err != nil {
 			t.Fatal(err)
 		}
