@@ -20,19 +20,26 @@ func csvSpec() *rewrite.CopyIn {
 
 // feedAll pushes data through a filter in chunks of size n.
 func feedAll(spec *rewrite.CopyIn, data []byte, n int) ([]byte, error) {
+	_, out, err := feedFilter(spec, data, n)
+	return out, err
+}
+
+// feedFilter is feedAll that also returns the filter, for the keys it
+// collected.
+func feedFilter(spec *rewrite.CopyIn, data []byte, n int) (*copyFilter, []byte, error) {
 	f := newCopyFilter(spec)
 	var out []byte
 	for len(data) > 0 {
 		k := min(n, len(data))
 		b, err := f.feed(data[:k])
 		if err != nil {
-			return nil, err
+			return f, nil, err
 		}
 		out = append(out, b...)
 		data = data[k:]
 	}
 	b, err := f.finish()
-	return append(out, b...), err
+	return f, append(out, b...), err
 }
 
 // Rows split anywhere across CopyData messages come out the same, filled.
@@ -76,10 +83,15 @@ func FuzzCopyFilter(f *testing.F) {
 				Checks: []rewrite.CopyCheck{{Field: 0, Column: "tenant_id", Type: "integer", Values: []string{"42"}}},
 				Fill:   []string{"7"}, FillTypes: []string{"uuid"}}
 		}
-		whole, errWhole := feedAll(spec, data, len(data)+1)
-		split, errSplit := feedAll(spec, data, int(n%16)+1)
+		// Every row's second field is a foreign key to check as well.
+		spec.Keys = &rewrite.CopyKeys{Fields: [][]int{{1}}}
+		fw, whole, errWhole := feedFilter(spec, data, len(data)+1)
+		fs, split, errSplit := feedFilter(spec, data, int(n%16)+1)
 		if (errWhole == nil) != (errSplit == nil) || !bytes.Equal(whole, split) {
 			t.Fatalf("chunking changed the outcome: %q %v / %q %v", whole, errWhole, split, errSplit)
+		}
+		if errWhole == nil && !bytes.Equal(bytes.Join(fw.keyRows(), nil), bytes.Join(fs.keyRows(), nil)) {
+			t.Fatalf("chunking changed the keys")
 		}
 	})
 }
