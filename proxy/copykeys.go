@@ -124,13 +124,22 @@ func (f *copyFilter) keyRows() [][]byte {
 	return out
 }
 
-// sendKeys ends the proxy's COPY of the keys (after the client's CopyDone).
+// sendKeys sends the proxy's COPY of the keys (after the client's
+// CopyDone, leaseMu held), flushing every MiB or so: many keys are not
+// buffered twice. A failed flush is the relay's to see.
 func (s *session) sendKeys(f *copyFilter) {
-	for _, data := range f.keyRows() {
+	rows := f.keyRows()
+	f.keys, f.seen = nil, nil
+	pending := 0
+	for i, data := range rows {
 		s.fe.Send(&pgproto3.CopyData{Data: data})
+		rows[i] = nil
+		if pending += len(data); pending >= 1<<20 {
+			_ = s.fe.Flush()
+			pending = 0
+		}
 	}
 	s.fe.Send(&pgproto3.CopyDone{})
-	f.keys, f.seen = nil, nil
 }
 
 // keysRelay is the relay's view of a query string whose COPY has its keys
