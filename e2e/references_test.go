@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/tenantproxy/tenantproxy/catalog"
 	"github.com/tenantproxy/tenantproxy/internal/pgtest"
 )
@@ -275,6 +277,34 @@ ALTER TABLE reviews ALTER tenant_id SET DEFAULT 1;`); err != nil {
 		}
 	}
 	t.Logf("%d writes: %v", len(writes), counts)
+	// Pipelined: the next COPY with checked keys sent right after CopyDone,
+	// before the first's answer; each gets its own.
+	loadReferences(t, shared, "")
+	r := e.raw(t, "1")
+	copyIn := func() {
+		t.Helper()
+		_ = r.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			msg, err := r.fe.Receive()
+			if err != nil {
+				t.Fatalf("waiting for CopyInResponse: %v", err)
+			}
+			switch m := msg.(type) {
+			case *pgproto3.CopyInResponse:
+				return
+			case *pgproto3.ErrorResponse:
+				t.Fatalf("waiting for CopyInResponse: %s %s", m.Code, m.Message)
+			}
+		}
+	}
+	r.send(&pgproto3.Query{String: copyTasks})
+	copyIn()
+	r.send(&pgproto3.CopyData{Data: []byte("2\t1\t1\t1\ta\n")}, &pgproto3.CopyDone{}, &pgproto3.Query{String: copyTasks})
+	wantMessages(t, r.until(), "CommandComplete COPY 1", "ReadyForQuery I")
+	copyIn()
+	r.send(&pgproto3.CopyData{Data: []byte("3\t1\t1\t20\tb\n")}, &pgproto3.CopyDone{})
+	wantMessages(t, r.until(), "Error 23503", "ReadyForQuery I")
+
 	// The catalog check tells the keys apart.
 	out := e.cli(t, "catalog", "check")
 	for _, want := range []string{"tasks_assignee_id_fkey", "guarded", "milestones_tenant_id_project_id_fkey", "safe"} {

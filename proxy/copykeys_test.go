@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -109,4 +110,45 @@ func bytesJoin(bs [][]byte) []byte {
 		out = append(out, b...)
 	}
 	return out
+}
+
+// Pipelined strings: the relay hides the proxy's statements of each COPY
+// with checked keys, and only those, in the order the strings were sent.
+func TestResultsPassKeysOfEachString(t *testing.T) {
+	r := newResults()
+	r.expect("plain", false, 0)
+	r.expectCopyKeys("copy1", 1)
+	r.expectCopyKeys("copy2", 2)
+	cc := func(tag string) pgproto3.BackendMessage { return &pgproto3.CommandComplete{CommandTag: []byte(tag)} }
+	ready := &pgproto3.ReadyForQuery{TxStatus: 'I'}
+	keyed := []pgproto3.BackendMessage{cc("CREATE TABLE"), &pgproto3.CopyInResponse{}, cc("COPY 1"), &pgproto3.CopyInResponse{}, cc("COPY 1"),
+		&pgproto3.RowDescription{}, &pgproto3.DataRow{}, cc("SELECT 1"), cc("DROP TABLE"), ready}
+	stream := append(append([]pgproto3.BackendMessage{cc("SELECT 1"), ready}, keyed...), keyed...)
+	var seen []string
+	readies := 0
+	for _, m := range stream {
+		out, ok := r.passKeys(m)
+		if !ok {
+			continue
+		}
+		switch o := out.(type) {
+		case *pgproto3.CommandComplete:
+			seen = append(seen, string(o.CommandTag))
+		case *pgproto3.ReadyForQuery:
+			readies++
+			seen = append(seen, "ready")
+			r.observe(o, readies)
+			continue
+		default:
+			seen = append(seen, strings.TrimPrefix(fmt.Sprintf("%T", o), "*pgproto3."))
+		}
+		r.observe(out, readies)
+	}
+	want := "SELECT 1,ready,CopyInResponse,COPY 1,ready,CopyInResponse,COPY 1,ready"
+	if got := strings.Join(seen, ","); got != want {
+		t.Errorf("the client sees\n%s\nwant\n%s", got, want)
+	}
+	if n := r.keyed.Load(); n != 0 || len(r.queue) != 0 {
+		t.Errorf("after the strings: %d keyed, %d queued", n, len(r.queue))
+	}
 }

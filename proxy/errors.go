@@ -23,7 +23,6 @@ const (
 	codeInvalidCatalogName       = "3D000"
 	codeFeatureUnsupported       = "0A000"
 	codeProgramLimitReached      = "54000"
-	codeObjectInUse              = "55006"
 	codeAdminShutdown            = "57P01"
 	codeIdleSessionTimeout       = "57P05"
 	codeIdleInTransactionTimeout = "25P03"

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -25,6 +26,9 @@ type pending struct {
 	tags    []string
 	rows    int64
 	state   string
+	// keys: a simple Query whose COPY has its keys checked after it, the
+	// relay's view of the string's statements (copykeys.go).
+	keys *keysRelay
 }
 
 // execTotals add up the executions of one extended-protocol statement.
@@ -37,6 +41,7 @@ type execTotals struct {
 type results struct {
 	mu      sync.Mutex
 	queue   []*pending
+	keyed   atomic.Int32 // queued strings with checked COPY keys
 	totals  map[string]*execTotals
 	portals map[string]string // portal -> statement id (session goroutine only)
 }
@@ -50,6 +55,34 @@ func (r *results) expect(id string, execute bool, round int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.queue = append(r.queue, &pending{id: id, execute: execute, round: round, start: time.Now()})
+}
+
+// expectCopyKeys queues the completion of a simple Query whose COPY has
+// its keys checked in the same string.
+func (r *results) expectCopyKeys(id string, round int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.queue = append(r.queue, &pending{id: id, round: round, start: time.Now(), keys: &keysRelay{}})
+	r.keyed.Add(1)
+}
+
+// passKeys returns what the client sees of an upstream message (relay
+// goroutine): when the string being answered is a COPY with checked keys,
+// the proxy's own statements are hidden (keysRelay.pass).
+func (r *results) passKeys(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, bool) {
+	if r.keyed.Load() == 0 {
+		return msg, true // the common case: no lock
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.queue) == 0 || r.queue[0].keys == nil {
+		return msg, true
+	}
+	if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+		r.keyed.Add(-1) // observe ends the string at this ReadyForQuery
+		return msg, true
+	}
+	return r.queue[0].keys.pass(msg)
 }
 
 // rowsOf reads the row count at the end of a command tag ("UPDATE 3").

@@ -126,9 +126,6 @@ type session struct {
 
 	copyIn     *copyFilter // the rows of a COPY FROM STDIN being checked
 	copyFailed bool        // a refused COPY: drop the client's remaining copy data
-	// keys: upstream is answering a COPY whose foreign keys are checked
-	// (set by the session goroutine, read and cleared by the relay).
-	keys atomic.Pointer[keysRelay]
 }
 
 // refusal is an error waiting for its sentinel to come back from upstream.
@@ -779,7 +776,6 @@ func (s *session) relay(sc *serverConn, done chan<- error) {
 
 // relayFailed ends the session's hold on sc after reading it failed.
 func (s *session) relayFailed(sc *serverConn, err error) {
-	s.keys.Store(nil)
 	s.leaseMu.Lock()
 	if s.up == sc {
 		s.up, s.fe = nil, nil
@@ -859,12 +855,9 @@ func (s *session) roundTripInline() error {
 // ReadyForQuery. waiting: upstream now waits for the client (a
 // ReadyForQuery that kept the connection, a COPY's request for data).
 func (s *session) relayMessage(sc *serverConn, msg pgproto3.BackendMessage) (released, waiting bool) {
-	if k := s.keys.Load(); k != nil {
-		if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
-			s.keys.Store(nil)
-		} else if msg, ok = k.pass(msg); !ok {
-			return false, false // the proxy's statement
-		}
+	msg, show := s.results.passKeys(msg)
+	if !show {
+		return false, false // the proxy's statement
 	}
 	switch m := msg.(type) {
 	case *pgproto3.ErrorResponse:

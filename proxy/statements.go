@@ -101,15 +101,12 @@ func (s *session) handleQuery(m *pgproto3.Query, d *decision) {
 		s.sendQuery(m.String, false)
 		return
 	}
-	if res.CopyIn != nil && res.CopyIn.Keys != nil && !s.shadow && !s.keys.CompareAndSwap(nil, &keysRelay{}) {
-		// A pipelined second one: the relay follows one such string at a time.
-		busy := newClientError(codeObjectInUse, "wait for the COPY before it to finish", "a COPY that sets foreign keys may not be sent while another is being answered")
-		s.record(event{Kind: "statement.completed", StatementID: id, SQLState: codeObjectInUse, Reason: "not run: " + busy.Error()})
-		s.refuse(busy, nil)
-		return
-	}
 	s.book.sqlChanges(res, m.String, d.version)
-	s.results.expect(id, false, s.rounds)
+	if res.CopyIn != nil && res.CopyIn.Keys != nil && !s.shadow {
+		s.results.expectCopyKeys(id, s.rounds) // shadow mode sends the client's COPY alone
+	} else {
+		s.results.expect(id, false, s.rounds)
+	}
 	if res.CopyIn != nil {
 		s.copyIn = newCopyFilter(res.CopyIn)
 		s.copyIn.stmt = stmtRef{id: id, sql: m.String, fingerprint: res.Fingerprint}
