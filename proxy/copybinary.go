@@ -107,8 +107,10 @@ func (f *copyFilter) binaryRow(b []byte) (int, []byte, error) {
 			return 0, nil, fmt.Errorf("row %d names tenant %q in column %s, which is not the session's tenant", f.row, v, c.Column)
 		}
 	}
-	if err := f.collectKeys(func(i int) ([]byte, bool) { return fields[i], nulls[i] }); err != nil {
-		return 0, nil, err
+	if f.spec.Keys != nil && !f.watch {
+		if err := f.collectKeys(func(i int) ([]byte, bool) { return fields[i], nulls[i] }); err != nil {
+			return 0, nil, err
+		}
 	}
 	out := binary.BigEndian.AppendUint16(nil, uint16(int(count)+len(f.spec.Fill)))
 	out = append(out, b[2:pos]...)

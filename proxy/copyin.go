@@ -127,8 +127,10 @@ func (f *copyFilter) line(line []byte) ([]byte, error) {
 			return nil, fmt.Errorf("row %d names tenant %q in column %s, which is not the session's tenant", f.row, value, c.Column)
 		}
 	}
-	if err := f.collectKeys(func(i int) ([]byte, bool) { _, null := f.value(fields[i]); return fields[i], null }); err != nil {
-		return nil, err
+	if f.spec.Keys != nil && !f.watch {
+		if err := f.collectKeys(func(i int) ([]byte, bool) { _, null := f.value(fields[i]); return fields[i], null }); err != nil {
+			return nil, err
+		}
 	}
 	out := slices.Clone(line)
 	for _, v := range f.spec.Fill {

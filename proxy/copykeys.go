@@ -27,13 +27,11 @@ type copyKey struct {
 	raw []string
 }
 
-// collectKeys records the keys of one row the filter passed: field(i)
-// returns the row's field i as the client wrote it, and whether it is NULL.
+// collectKeys records the keys of one row the filter passed (when the
+// COPY has keys to check): field(i) returns the row's field i as the client
+// wrote it, and whether it is NULL.
 func (f *copyFilter) collectKeys(field func(int) ([]byte, bool)) error {
 	keys := f.spec.Keys
-	if keys == nil || f.watch {
-		return nil
-	}
 	if f.seen == nil {
 		f.seen = make([]map[string]struct{}, len(keys.Fields))
 		for i := range f.seen {

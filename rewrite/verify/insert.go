@@ -82,6 +82,13 @@ func (c *checker) insertBinding(s *pg.InsertStmt, t catalog.Table) error {
 		}
 		return nil
 	}
+	return eachSourceRow(sel, check)
+}
+
+// eachSourceRow calls check for every row an INSERT's source writes: each
+// VALUES row, or the single SELECT's outputs. val turns an item into the
+// value it writes; what names the items, for messages.
+func eachSourceRow(sel *pg.SelectStmt, check func(items []*pg.Node, val func(*pg.Node) *pg.Node, what string) error) error {
 	if rows := sel.GetValuesLists(); len(rows) > 0 {
 		for _, row := range rows {
 			if err := check(row.GetList().GetItems(), identity, "VALUES item"); err != nil {

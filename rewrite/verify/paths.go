@@ -228,7 +228,7 @@ func (c *checker) insertValues(s *pg.InsertStmt, t catalog.Table) error {
 	if pos < 0 || sel == nil || sel.GetOp() != pg.SetOperation_SETOP_NONE {
 		return refuse("INSERT into path-bound table %s must list %s and give VALUES or a single SELECT", t.QualifiedName(), t.Via)
 	}
-	check := func(items []*pg.Node, val func(*pg.Node) *pg.Node) error {
+	return eachSourceRow(sel, func(items []*pg.Node, val func(*pg.Node) *pg.Node, _ string) error {
 		n, ok := atPosition(items, pos, len(s.GetCols()), val)
 		if !ok {
 			return refuse("INSERT into %s: cannot tell which value feeds %s", t.QualifiedName(), t.Via)
@@ -238,16 +238,7 @@ func (c *checker) insertValues(s *pg.InsertStmt, t catalog.Table) error {
 		}
 		c.mark(n)
 		return nil
-	}
-	if rows := sel.GetValuesLists(); len(rows) > 0 {
-		for _, row := range rows {
-			if err := check(row.GetList().GetItems(), identity); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return check(sel.GetTargetList(), func(n *pg.Node) *pg.Node { return n.GetResTarget().GetVal() })
+	})
 }
 
 // keyLookup checks that sl is EXISTS (SELECT ... FROM <table> WHERE
@@ -409,7 +400,7 @@ func (c *checker) referenceInserts(s *pg.InsertStmt, t catalog.Table) error {
 		case sel == nil || sel.GetOp() != pg.SetOperation_SETOP_NONE:
 			return refuse("INSERT into %s: %s must be set from VALUES or a single SELECT", t.QualifiedName(), r.Key.Columns[0])
 		}
-		check := func(items []*pg.Node, val func(*pg.Node) *pg.Node) error {
+		err := eachSourceRow(sel, func(items []*pg.Node, val func(*pg.Node) *pg.Node, _ string) error {
 			values := make([]*pg.Node, len(pos))
 			for k, p := range pos {
 				v, ok := atPosition(items, p, len(s.GetCols()), val)
@@ -428,16 +419,8 @@ func (c *checker) referenceInserts(s *pg.InsertStmt, t catalog.Table) error {
 			}
 			c.mark(v)
 			return nil
-		}
-		if rows := sel.GetValuesLists(); len(rows) > 0 {
-			for _, row := range rows {
-				if err := check(row.GetList().GetItems(), identity); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		if err := check(sel.GetTargetList(), func(n *pg.Node) *pg.Node { return n.GetResTarget().GetVal() }); err != nil {
+		})
+		if err != nil {
 			return err
 		}
 	}
