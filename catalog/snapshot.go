@@ -66,6 +66,9 @@ type Table struct {
 	// ForeignKeys are the table's foreign keys, read from the database
 	// at every load (references.go); never stored.
 	ForeignKeys []ForeignKey `json:"-"`
+	// UniqueKeys are the table's unique indexes, read from the database at
+	// every load (unique.go); never stored.
+	UniqueKeys []UniqueKey `json:"-"`
 }
 
 // Bound reports whether rows of the table belong to tenants (tenant- or

@@ -201,6 +201,9 @@ func Load(ctx context.Context, conn *pgx.Conn) (*Snapshot, error) {
 			if err := loadForeignKeys(ctx, st.tx, t); err != nil {
 				return err
 			}
+			if err := loadUniqueKeys(ctx, st.tx, t); err != nil {
+				return err
+			}
 		}
 		s, err := NewSnapshot(st.version, st.tables)
 		if err == nil {

@@ -65,7 +65,7 @@ func (w *walker) parentIn(expr *pg.Node, t catalog.Table) *pg.Node {
 // keysIn builds expr IN (SELECT p.key FROM p WHERE <p's filter>): the keys
 // of bound table p's rows the session sees.
 func (w *walker) keysIn(expr *pg.Node, p catalog.Table, key string) *pg.Node {
-	from, filter := w.ownRows(p)
+	from, filter := w.ownRows(p, "")
 	if w.err != nil {
 		return nil
 	}
@@ -86,13 +86,20 @@ func (w *walker) keysIn(expr *pg.Node, p catalog.Table, key string) *pg.Node {
 
 // ownRows returns a FROM item for bound table p that the walker leaves
 // alone, and the filter that keeps the session's rows of it.
-func (w *walker) ownRows(p catalog.Table) (from, filter *pg.Node) {
+func (w *walker) ownRows(p catalog.Table, alias string) (from, filter *pg.Node) {
 	w.noteTable(p)
-	filter = w.rowFilter(p.Name, p)
+	name := p.Name
+	if alias != "" {
+		name = alias
+	}
+	filter = w.rowFilter(name, p)
 	if w.err != nil {
 		return nil, nil
 	}
 	rv := &pg.RangeVar{Schemaname: p.Schema, Relname: p.Name, Inh: true, Relpersistence: "p", Location: -1}
+	if alias != "" {
+		rv.Alias = &pg.Alias{Aliasname: alias}
+	}
 	if w.generated == nil {
 		w.generated = map[*pg.RangeVar]bool{}
 	}

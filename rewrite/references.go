@@ -81,18 +81,22 @@ func (v FKViolation) Detail() string {
 	return "Key (" + v.Column + ")=(" + v.Value + `) is not present in table "` + v.RefTable + `".`
 }
 
+// lookupAlias names the table a guard looks a key up in, so that no name
+// the client's values use can mean it (see reReadable).
+const lookupAlias = "tenantproxy_ref"
+
 // keyExists builds EXISTS (SELECT 1 FROM p WHERE p.key1 = expr1 AND ...
 // AND <p's filter>): a lookup of one key, which the referenced table's key
 // index serves (an IN over the tenant's keys would read them all).
 func (w *walker) keyExists(exprs []*pg.Node, p catalog.Table, keys []string) *pg.Node {
-	from, filter := w.ownRows(p)
+	from, filter := w.ownRows(p, lookupAlias)
 	if w.err != nil {
 		return nil
 	}
 	var conj []*pg.Node
 	for i, key := range keys {
 		conj = append(conj, pg.MakeAExprNode(pg.A_Expr_Kind_AEXPR_OP, []*pg.Node{pg.MakeStrNode("=")},
-			pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(p.Name), pg.MakeStrNode(key)}, -1), exprs[i], -1))
+			pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(lookupAlias), pg.MakeStrNode(key)}, -1), exprs[i], -1))
 	}
 	sub := &pg.SelectStmt{
 		TargetList:  []*pg.Node{pg.MakeResTargetNodeWithVal(pg.MakeAConstIntNode(1, -1), -1)},
@@ -293,38 +297,43 @@ func (w *walker) writeDefaults(ins *pg.InsertStmt, sel *pg.SelectStmt, r catalog
 
 // stableKeyValues refuses, for a key of several columns, values of its
 // other columns that the guard cannot read a second time with the same
-// result: only constants, parameters and columns, cast or not, can.
+// result (see reReadable).
 func (w *walker) stableKeyValues(others []*pg.Node, r catalog.Reference, verb string) bool {
 	for k, o := range others {
 		if o == nil {
 			continue
 		}
-		if !stable(o) {
-			w.fail(refuseHint("write "+r.Key.Columns[k]+" as a constant, a parameter or a column",
-				"%s sets %s, a column of foreign key %s of several columns, to an expression the proxy cannot read twice", verb, r.Key.Columns[k], r.Key.Name))
+		if why := reReadable(o); why != "" {
+			w.fail(refuseHint("write "+r.Key.Columns[k]+" as a constant, a parameter or a qualified column (t.col)",
+				"%s sets %s, a column of foreign key %s of several columns, to %s, which the proxy cannot read twice", verb, r.Key.Columns[k], r.Key.Name, why))
 			return false
 		}
 	}
 	return true
 }
 
-// stable reports a constant, a parameter or a column, cast or not: a value
-// that reads the same each time it is evaluated in one row.
-func stable(n *pg.Node) bool {
+// reReadable says why n cannot be read a second time inside a guard, with
+// the same result, or "" when it can: a constant, a parameter or a column
+// qualified by its table (t.col), cast or not. Inside a guard, a bare
+// column name could mean a column of the table the key is looked up in,
+// and the proxy's own names (tenantproxy_...) are in scope.
+func reReadable(n *pg.Node) string {
 	switch x := n.GetNode().(type) {
 	case *pg.Node_AConst, *pg.Node_ParamRef:
-		return true
+		return ""
 	case *pg.Node_ColumnRef:
-		for _, f := range x.ColumnRef.GetFields() {
-			if f.GetString_() == nil {
-				return false // a *
-			}
+		f := x.ColumnRef.GetFields()
+		if len(f) != 2 || f[0].GetString_() == nil || f[1].GetString_() == nil {
+			return "a column not written as table.column"
 		}
-		return true
+		if strings.HasPrefix(f[0].GetString_().GetSval(), "tenantproxy_") {
+			return "a column of " + f[0].GetString_().GetSval() + ", a name the proxy reserves"
+		}
+		return ""
 	case *pg.Node_TypeCast:
-		return stable(x.TypeCast.GetArg())
+		return reReadable(x.TypeCast.GetArg())
 	}
-	return false
+	return "an expression"
 }
 
 // assignReferences guards every guarded key a SET list of bound table t

@@ -88,14 +88,14 @@ func TestReferenceGuards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	guard := "WHEN EXISTS (SELECT 1 FROM public.users WHERE users.id = tenantproxy_guard.v AND users.tenant_id = '1') THEN"
+	guard := "WHEN EXISTS (SELECT 1 FROM public.users tenantproxy_ref WHERE tenantproxy_ref.id = tenantproxy_guard.v AND tenantproxy_ref.tenant_id = '1') THEN"
 	for _, tc := range []struct{ sql, want, reject string }{
 		{sql: "UPDATE tasks SET assignee_id = 20 WHERE id = 1", want: guard},
 		{sql: "UPDATE tasks SET assignee_id = $1 WHERE id = 1", want: guard},
 		{sql: "UPDATE tasks SET assignee_id = DEFAULT WHERE id = 1", want: "assignee_id = DEFAULT"},
 		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 20), (2, 21)", want: guard},
 		{sql: "INSERT INTO tasks (id, assignee_id) SELECT 1, 20", want: guard},
-		{sql: "INSERT INTO tasks VALUES (1, 1, 2, 3)", want: "projects.id = tenantproxy_guard.v AND projects.tenant_id = '1'"},
+		{sql: "INSERT INTO tasks VALUES (1, 1, 2, 3)", want: "tenantproxy_ref.id = tenantproxy_guard.v AND tenantproxy_ref.tenant_id = '1'"},
 		{sql: "INSERT INTO tasks VALUES (1, 1, 2, 3, NULL)", reject: "a table the catalog does not list"},
 		{sql: "INSERT INTO tasks (id) VALUES (1)", want: "INSERT INTO public.tasks (id, tenant_id) VALUES (1, '1')"},
 		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET assignee_id = 20", want: guard},
@@ -104,27 +104,33 @@ func TestReferenceGuards(t *testing.T) {
 		{sql: "UPDATE watchers SET user_id = 20", want: guard},
 		{sql: "INSERT INTO milestones (id, project_id) VALUES (1, 14)", want: "INSERT INTO public.milestones (id, project_id, tenant_id) VALUES (1, 14, '1')"},
 		{sql: "UPDATE tasks SET tag_id = 3", reject: "a table the catalog does not list"},
-		{sql: "INSERT INTO links (id, a, b) VALUES (1, 2, 1)", want: "WHEN tenantproxy_guard.v IS NULL OR 1::int IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.projects WHERE projects.id = tenantproxy_guard.v AND projects.tenant_id = 1::int AND projects.tenant_id = '1') THEN"},
-		{sql: "INSERT INTO links (id, a, b) VALUES (1, 2, $1)", want: "projects.tenant_id = $1::int"},
-		{sql: "INSERT INTO links (id, a, b) SELECT x, y, z FROM (VALUES (1, 2, 3)) v (x, y, z)", want: "projects.tenant_id = z::int"},
+		{sql: "INSERT INTO links (id, a, b) VALUES (1, 2, 1)", want: "WHEN tenantproxy_guard.v IS NULL OR 1::int IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.projects tenantproxy_ref WHERE tenantproxy_ref.id = tenantproxy_guard.v AND tenantproxy_ref.tenant_id = 1::int AND tenantproxy_ref.tenant_id = '1') THEN"},
+		{sql: "INSERT INTO links (id, a, b) VALUES (1, 2, $1)", want: "tenantproxy_ref.tenant_id = $1::int"},
+		{sql: "INSERT INTO links (id, a, b) SELECT v.x, v.y, v.z FROM (VALUES (1, 2, 3)) v (x, y, z)", want: "tenantproxy_ref.tenant_id = v.z::int"},
+		// Inside the guard, a bare name could mean the looked-up table's
+		// column (tenant_id = tenant_id), and the proxy's names its own.
+		{sql: "INSERT INTO links (id, a, b) SELECT x, y, tenant_id FROM (VALUES (1, 2, 3)) v (x, y, tenant_id)", reject: "a column not written as table.column"},
+		{sql: "INSERT INTO links (id, a, b) SELECT 1, 2, tenantproxy_ref.tenant_id FROM (VALUES (3)) tenantproxy_ref (tenant_id)", reject: "a name the proxy reserves"},
+		{sql: "INSERT INTO links (id, a, b) SELECT 1, 2, tenantproxy_guard.v FROM (VALUES (3)) tenantproxy_guard (v)", reject: "a name the proxy reserves"},
+		{sql: "INSERT INTO links (id, a, b) SELECT 1, 2, public.v.z FROM (VALUES (3)) v (z)", reject: "a column not written as table.column"},
 		{sql: "INSERT INTO links (id, a) VALUES (1, 2)", reject: "sets only part of foreign key links_fkey"},
-		{sql: "INSERT INTO links (id, a, b) VALUES (1, 2, 1 + 1)", reject: "an expression the proxy cannot read twice"},
+		{sql: "INSERT INTO links (id, a, b) VALUES (1, 2, 1 + 1)", reject: "an expression, which the proxy cannot read twice"},
 		{sql: "INSERT INTO links (id, a, b) VALUES (1, DEFAULT, 1)", reject: "to DEFAULT"},
-		{sql: "UPDATE links SET a = 2", want: "projects.tenant_id = links.b::int"},
+		{sql: "UPDATE links SET a = 2", want: "tenantproxy_ref.tenant_id = links.b::int"},
 		{sql: "UPDATE links l SET b = 5", want: "WHEN l.a::int IS NULL OR tenantproxy_guard.v IS NULL THEN"},
-		{sql: "UPDATE links SET b = 5, a = $1", want: "projects.id = tenantproxy_guard.v AND projects.tenant_id = 5::int"},
-		{sql: "UPDATE links SET a = random()::int", want: "projects.tenant_id = links.b::int"},
-		{sql: "UPDATE links SET a = 2, b = random()::int", reject: "an expression the proxy cannot read twice"},
+		{sql: "UPDATE links SET b = 5, a = $1", want: "tenantproxy_ref.id = tenantproxy_guard.v AND tenantproxy_ref.tenant_id = 5::int"},
+		{sql: "UPDATE links SET a = random()::int", want: "tenantproxy_ref.tenant_id = links.b::int"},
+		{sql: "UPDATE links SET a = 2, b = random()::int", reject: "an expression, which the proxy cannot read twice"},
 		{sql: "UPDATE tasks SET (assignee_id, project_id) = (SELECT 1, 2)", reject: "this way"},
 		{sql: "INSERT INTO tasks (id, assignee_id) SELECT 1, 2 UNION SELECT 3, 4", reject: "does not show which value goes into assignee_id"},
 		{sql: "COPY tasks (id, assignee_id, project_id) FROM STDIN", want: "; COPY pg_temp.tenantproxy_copy_keys (n, c, v0, v1) FROM STDIN (FORMAT text, DELIMITER '	', NULL '\\N'); SELECT count(ROW((SELECT CASE WHEN tenantproxy_guard.v IS NULL"},
-		{sql: "COPY tasks (id, assignee_id) FROM STDIN (FORMAT csv)", want: "WHERE users.id = tenantproxy_guard.v AND users.tenant_id = '1') THEN"},
+		{sql: "COPY tasks (id, assignee_id) FROM STDIN (FORMAT csv)", want: "WHERE tenantproxy_ref.id = tenantproxy_guard.v AND tenantproxy_ref.tenant_id = '1') THEN"},
 		{sql: "COPY tasks (id, title) FROM STDIN", want: "COPY public.tasks(id, title, tenant_id) FROM STDIN"},
 		{sql: "COPY tasks (id, assignee_id) FROM STDIN (FORMAT binary)", want: "COPY pg_temp.tenantproxy_copy_keys (n, c, v0) FROM STDIN (FORMAT binary)"},
 		{sql: "COPY tasks (id, assignee_id) FROM STDIN (FORMAT csv, FORCE_NULL (assignee_id))", reject: "FORCE_NULL"},
 		{sql: "COPY tasks (id, tag_id) FROM STDIN", reject: "a table the catalog does not list"},
 		{sql: "COPY links (id, a, b) FROM STDIN", want: "tenantproxy_copy_keys (n, c, v0, v0_1) FROM STDIN"},
-		{sql: "COPY links (id, b, a) FROM STDIN (FORMAT csv)", want: "projects.tenant_id = tenantproxy_copy_keys.v0_1::int"},
+		{sql: "COPY links (id, b, a) FROM STDIN (FORMAT csv)", want: "tenantproxy_ref.tenant_id = tenantproxy_copy_keys.v0_1::int"},
 		{sql: "COPY links (id, a) FROM STDIN", reject: "sets only part of foreign key links_fkey"},
 		{sql: "INSERT INTO shared (id, user_id) VALUES (1, 20)", want: guard},
 		{sql: "INSERT INTO dflt (id) VALUES (1)", want: "INSERT INTO public.dflt (id, tenant_id, owner_id) VALUES (1, '1', (SELECT CASE WHEN tenantproxy_guard.v IS NULL"},
@@ -135,7 +141,7 @@ func TestReferenceGuards(t *testing.T) {
 		{sql: "INSERT INTO dflt DEFAULT VALUES", want: "INSERT INTO public.dflt (tenant_id, owner_id) VALUES ('1', (SELECT CASE"},
 		{sql: "INSERT INTO dflt2 (id) VALUES (1)", reject: "which the proxy cannot check"},
 		{sql: "COPY dflt (id) FROM STDIN", reject: "defaults that name a row"},
-		{sql: "COPY watchers (task_id, user_id) FROM STDIN", want: "SELECT count(ROW(CASE WHEN tenantproxy_copy_keys.c = 0 THEN (SELECT CASE WHEN EXISTS (SELECT 1 FROM public.tasks WHERE tasks.id = tenantproxy_guard.v AND tasks.tenant_id = '1') THEN tenantproxy_guard.v WHEN tenantproxy_guard.v IS NULL THEN"},
+		{sql: "COPY watchers (task_id, user_id) FROM STDIN", want: "SELECT count(ROW(CASE WHEN tenantproxy_copy_keys.c = 0 THEN (SELECT CASE WHEN EXISTS (SELECT 1 FROM public.tasks tenantproxy_ref WHERE tenantproxy_ref.id = tenantproxy_guard.v AND tenantproxy_ref.tenant_id = '1') THEN tenantproxy_guard.v WHEN tenantproxy_guard.v IS NULL THEN"},
 		{sql: "COPY watchers (user_id) FROM STDIN", reject: "must send task_id"},
 		{sql: "UPDATE shared SET user_id = 20", want: guard},
 		{sql: "INSERT INTO shared (id, user_id) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET user_id = 20", want: guard},
@@ -172,24 +178,30 @@ func TestReferenceGuards(t *testing.T) {
 // whose guard reads the wrong table or lets any value through.
 func TestVerifierRequiresReferenceGuards(t *testing.T) {
 	p := verify.Policy{Tenants: map[string][]string{"": {"1"}}, SearchPath: []string{"public"}, Snapshot: referencesCatalog()}
-	good := "UPDATE public.tasks SET assignee_id = (SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.users WHERE users.id = tenantproxy_guard.v AND users.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT 20::int AS v) tenantproxy_guard) WHERE tasks.tenant_id = '1'"
+	good := "UPDATE public.tasks SET assignee_id = (SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.users tenantproxy_ref WHERE tenantproxy_ref.id = tenantproxy_guard.v AND tenantproxy_ref.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT 20::int AS v) tenantproxy_guard) WHERE tasks.tenant_id = '1'"
 	if err := verify.Check(good, p); err != nil {
 		t.Fatalf("the guard's own shape is refused: %v", err)
 	}
 	for _, sql := range []string{
 		"UPDATE public.tasks SET assignee_id = 20 WHERE tasks.tenant_id = '1'",
 		"INSERT INTO public.tasks (id, assignee_id, tenant_id) VALUES (1, 20, '1')",
-		"UPDATE public.tasks SET assignee_id = (SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.projects WHERE projects.id = tenantproxy_guard.v AND projects.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT 20::int AS v) tenantproxy_guard) WHERE tasks.tenant_id = '1'",
-		"UPDATE public.tasks SET assignee_id = (SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.users WHERE users.id = tenantproxy_guard.v AND users.tenant_id = '1') THEN tenantproxy_guard.v ELSE tenantproxy_guard.v END FROM (SELECT 20::int AS v) tenantproxy_guard) WHERE tasks.tenant_id = '1'",
+		"UPDATE public.tasks SET assignee_id = (SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.projects tenantproxy_ref WHERE tenantproxy_ref.id = tenantproxy_guard.v AND tenantproxy_ref.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT 20::int AS v) tenantproxy_guard) WHERE tasks.tenant_id = '1'",
+		"UPDATE public.tasks SET assignee_id = (SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.users tenantproxy_ref WHERE tenantproxy_ref.id = tenantproxy_guard.v AND tenantproxy_ref.tenant_id = '1') THEN tenantproxy_guard.v ELSE tenantproxy_guard.v END FROM (SELECT 20::int AS v) tenantproxy_guard) WHERE tasks.tenant_id = '1'",
 		"UPDATE public.tasks SET assignee_id = (SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.users WHERE users.id = tenantproxy_guard.v) THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT 20::int AS v) tenantproxy_guard) WHERE tasks.tenant_id = '1'",
 		"UPDATE public.tasks SET assignee_id = (SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.users WHERE users.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT 20::int AS v) tenantproxy_guard) WHERE tasks.tenant_id = '1'",
 		"UPDATE public.tasks SET assignee_id = (SELECT CASE WHEN tenantproxy_guard.v IS NULL THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.users WHERE users.id = tenantproxy_guard.v OR users.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT 20::int AS v) tenantproxy_guard) WHERE tasks.tenant_id = '1'",
 		"UPDATE public.tasks SET tag_id = 3 WHERE tasks.tenant_id = '1'",
 		// Keys of several columns: the guard must read what the row gets.
-		compositeGuard("1::int IS NULL", "projects.tenant_id = 7::int", "1"),
+		compositeGuard("1::int IS NULL", "tenantproxy_ref.tenant_id = 7::int", "1"),
 		compositeGuard("1::int IS NULL", "true", "1"),
-		compositeGuard("false", "projects.tenant_id = 1::int", "1"),
-		compositeGuard("1::int IS NULL", "projects.tenant_id = 1::int", "1 + 0"),
+		compositeGuard("false", "tenantproxy_ref.tenant_id = 1::int", "1"),
+		compositeGuard("1::int IS NULL", "tenantproxy_ref.tenant_id = 1::int", "1 + 0"),
+		// ... and read it where no name of the guard's can capture it.
+		compositeGuard("tenant_id::int IS NULL", "tenantproxy_ref.tenant_id = tenant_id::int", "tenant_id"),
+		compositeGuard("tenantproxy_ref.tenant_id::int IS NULL", "tenantproxy_ref.tenant_id = tenantproxy_ref.tenant_id::int", "tenantproxy_ref.tenant_id"),
+		compositeGuard("tenantproxy_guard.v::int IS NULL", "tenantproxy_ref.tenant_id = tenantproxy_guard.v::int", "tenantproxy_guard.v"),
+		compositeGuard("random()::int IS NULL", "tenantproxy_ref.tenant_id = random()::int", "random()"),
+		strings.ReplaceAll(compositeGuard("projects.tenant_id::int IS NULL", "tenantproxy_ref.tenant_id = projects.tenant_id::int", "projects.tenant_id"), "tenantproxy_ref", "projects"),
 		"INSERT INTO public.links (id, a, tenant_id) VALUES (1, 2, '1')",
 		"INSERT INTO public.shared (id, user_id) VALUES (1, 20)",
 		"UPDATE public.shared SET user_id = 20",
@@ -233,8 +245,8 @@ func TestParseFKViolation(t *testing.T) {
 // looks it up with otherKey, while the row writes b.
 func compositeGuard(otherNull, otherKey, b string) string {
 	return "INSERT INTO public.links (id, a, b, tenant_id) VALUES (1, (SELECT CASE WHEN tenantproxy_guard.v IS NULL OR " + otherNull +
-		" THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.projects WHERE projects.id = tenantproxy_guard.v AND " + otherKey +
-		" AND projects.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT 2::int AS v) tenantproxy_guard), " + b + ", '1')"
+		" THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.projects tenantproxy_ref WHERE tenantproxy_ref.id = tenantproxy_guard.v AND " + otherKey +
+		" AND tenantproxy_ref.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT 2::int AS v) tenantproxy_guard), " + b + ", '1')"
 }
 
 // The verifier accepts a guard of a key of several columns that reads what
@@ -242,11 +254,11 @@ func compositeGuard(otherNull, otherKey, b string) string {
 // guard whose NULL branch writes.
 func TestVerifierAcceptsCompositeGuards(t *testing.T) {
 	p := verify.Policy{Tenants: map[string][]string{"": {"1"}}, SearchPath: []string{"public"}, Snapshot: referencesCatalog()}
-	if err := verify.Check(compositeGuard("1::int IS NULL", "projects.tenant_id = 1::int", "1"), p); err != nil {
+	if err := verify.Check(compositeGuard("1::int IS NULL", "tenantproxy_ref.tenant_id = 1::int", "1"), p); err != nil {
 		t.Fatalf("refused: %v", err)
 	}
 	path := func(nullArm string) string {
-		return "UPDATE public.watchers SET task_id = (SELECT CASE WHEN EXISTS (SELECT 1 FROM public.tasks WHERE tasks.id = tenantproxy_guard.v AND tasks.tenant_id = '1') THEN tenantproxy_guard.v WHEN tenantproxy_guard.v IS NULL THEN " +
+		return "UPDATE public.watchers SET task_id = (SELECT CASE WHEN EXISTS (SELECT 1 FROM public.tasks tenantproxy_ref WHERE tenantproxy_ref.id = tenantproxy_guard.v AND tenantproxy_ref.tenant_id = '1') THEN tenantproxy_guard.v WHEN tenantproxy_guard.v IS NULL THEN " +
 			nullArm + " ELSE (SELECT NULL::int) END FROM (SELECT 30::int AS v) tenantproxy_guard) WHERE watchers.task_id IN (SELECT tasks.id FROM public.tasks WHERE tasks.tenant_id = '1')"
 	}
 	if err := verify.Check(path("(SELECT NULL::int)"), p); err != nil {
@@ -291,14 +303,14 @@ func TestVerifierChecksCopyKeys(t *testing.T) {
 		}
 	}
 	// Into path-bound watchers: the first value must be the parent guard.
-	parent := "CASE WHEN tenantproxy_copy_keys.c = 0 THEN (SELECT CASE WHEN EXISTS (SELECT 1 FROM public.tasks WHERE tasks.id = tenantproxy_guard.v AND tasks.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT tenantproxy_copy_keys.v0::int AS v) tenantproxy_guard) END"
+	parent := "CASE WHEN tenantproxy_copy_keys.c = 0 THEN (SELECT CASE WHEN EXISTS (SELECT 1 FROM public.tasks tenantproxy_ref WHERE tenantproxy_ref.id = tenantproxy_guard.v AND tenantproxy_ref.tenant_id = '1') THEN tenantproxy_guard.v ELSE (SELECT NULL::int) END FROM (SELECT tenantproxy_copy_keys.v0::int AS v) tenantproxy_guard) END"
 	watchers := "COPY public.watchers (task_id, user_id) FROM STDIN"
 	if err := verify.CheckCopy(watchers, "SELECT count(ROW("+parent+", "+guard("users", own("users"), "v1")+"))"+keys, p); err != nil {
 		t.Errorf("a COPY into a path-bound table with its parents checked is refused: %v", err)
 	}
 	for _, check := range []string{
 		"SELECT count(ROW(" + guard("users", own("users"), "v0") + "))" + keys, // no parent guard
-		"SELECT count(ROW(" + strings.Replace(parent, " AND tasks.tenant_id = '1'", "", 1) + "))" + keys,
+		"SELECT count(ROW(" + strings.Replace(parent, " AND tenantproxy_ref.tenant_id = '1'", "", 1) + "))" + keys,
 		"SELECT count(ROW(" + strings.Replace(parent, "c = 0", "c = 1", 1) + "))" + keys,
 		"SELECT count(ROW(" + strings.TrimSuffix(strings.TrimPrefix(parent, "CASE WHEN tenantproxy_copy_keys.c = 0 THEN "), " END") + "))" + keys,
 	} {
@@ -322,7 +334,7 @@ func FuzzReferences(f *testing.F) {
 	for _, sql := range []string{
 		"UPDATE tasks SET assignee_id = 20 WHERE id = 1",
 		"INSERT INTO tasks (id, assignee_id) VALUES (1, 20), (2, $1)",
-		"INSERT INTO links (id, a, b) SELECT x, y, z FROM (VALUES (1, 2, 3)) v (x, y, z)",
+		"INSERT INTO links (id, a, b) SELECT v.x, v.y, v.z FROM (VALUES (1, 2, 3)) v (x, y, z)",
 		"UPDATE links l SET b = 5",
 		"INSERT INTO dflt DEFAULT VALUES",
 		"INSERT INTO shared (id, user_id) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET user_id = 20",

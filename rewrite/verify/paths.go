@@ -460,6 +460,11 @@ func (c *checker) referenceGuarded(v *pg.Node, t catalog.Table, r catalog.Refere
 			tc := n.GetTypeCast()
 			return want != nil && tc != nil && sameExpr(tc.GetArg(), want)
 		}
+		if want != nil {
+			if why := readTwice(want, guardAlias(v), lookupName(ce.GetArgs())); why != "" {
+				return bad(r.Key.Columns[k] + " is written as " + why)
+			}
+		}
 	}
 	nullArm, keyArm := ce.GetArgs()[0].GetCaseWhen(), ce.GetArgs()[1].GetCaseWhen()
 	tests := []*pg.Node{nullArm.GetExpr()}
@@ -485,6 +490,53 @@ func (c *checker) referenceGuarded(v *pg.Node, t catalog.Table, r catalog.Refere
 		return bad("the ELSE arm may write a value")
 	}
 	return nil
+}
+
+// readTwice says why a value a guard reads again, inside its own FROM
+// items, may not be what the row gets, or "" when it is: a constant, a
+// parameter or a column qualified by a name (t.col) that neither the
+// guard's derived table nor the looked-up table takes. A bare column
+// could mean the looked-up table's; anything else may change between
+// reads.
+func readTwice(n *pg.Node, taken ...string) string {
+	switch x := n.GetNode().(type) {
+	case *pg.Node_AConst, *pg.Node_ParamRef:
+		return ""
+	case *pg.Node_TypeCast:
+		return readTwice(x.TypeCast.GetArg(), taken...)
+	case *pg.Node_ColumnRef:
+		f := stringsOf(x.ColumnRef.GetFields())
+		switch {
+		case len(f) != 2 || len(x.ColumnRef.GetFields()) != 2:
+			return "a column not written as table.column"
+		case slices.Contains(taken, f[0]):
+			return "a column of " + f[0] + ", a name the guard itself takes"
+		}
+		return ""
+	}
+	return "an expression that may change between reads"
+}
+
+// guardAlias is the name of a guard's derived table (guardShape has
+// checked the frame).
+func guardAlias(v *pg.Node) string {
+	return v.GetSubLink().GetSubselect().GetSelectStmt().GetFromClause()[0].GetRangeSubselect().GetAlias().GetAliasname()
+}
+
+// lookupName is how the lookups among a guard's branches name the table
+// they read (keyLookup checks that there is exactly one).
+func lookupName(arms []*pg.Node) string {
+	for _, a := range arms {
+		sub := a.GetCaseWhen().GetExpr().GetSubLink().GetSubselect().GetSelectStmt()
+		if from := sub.GetFromClause(); len(from) == 1 && from[0].GetRangeVar() != nil {
+			rv := from[0].GetRangeVar()
+			if a := rv.GetAlias().GetAliasname(); a != "" {
+				return a
+			}
+			return rv.GetRelname()
+		}
+	}
+	return ""
 }
 
 // sameExpr reports two expressions equal but for their places in the text.
