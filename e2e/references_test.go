@@ -230,6 +230,26 @@ ALTER TABLE reviews ALTER tenant_id SET DEFAULT 1;`); err != nil {
 		{name: "COPY in a transaction, own rows", sql: copyTasks, copy: "2\t1\t1\t2\tx\n", tx: true},
 		{name: "pgx CopyFrom (binary) naming another tenant's project", binary: [][]any{{2, 1, 1, 1, "a"}, {3, 1, 14, nil, "b"}}},
 		{name: "pgx CopyFrom (binary) of good rows", binary: [][]any{{2, 1, 1, 1, "a"}, {3, 1, nil, 2, "b"}}},
+		// INSERT ... ON CONFLICT: a proposed row an existing row of the
+		// tenant's matches on an arbiter key is not inserted, so its keys
+		// are not checked, as on the own database.
+		{name: "ON CONFLICT DO NOTHING, the row conflicts and names another tenant's user", sql: "INSERT INTO tasks (id, tenant_id, project_id, assignee_id, title) VALUES (1, 1, 1, 20, 'x') ON CONFLICT DO NOTHING"},
+		{name: "ON CONFLICT (id) DO NOTHING, the row conflicts and names a user nobody has", sql: "INSERT INTO tasks (id, project_id, assignee_id, title) VALUES (1, 1, 999, 'x') ON CONFLICT (id) DO NOTHING"},
+		{name: "ON CONFLICT ON CONSTRAINT, the row conflicts", sql: "INSERT INTO tasks (id, project_id, assignee_id, title) VALUES (1, 14, 20, 'x') ON CONFLICT ON CONSTRAINT tasks_pkey DO NOTHING"},
+		{name: "ON CONFLICT DO NOTHING, the row does not conflict", sql: "INSERT INTO tasks (id, project_id, assignee_id, title) VALUES (2, 1, 20, 'x') ON CONFLICT DO NOTHING"},
+		{name: "ON CONFLICT DO NOTHING, one row conflicts, one is new", sql: "INSERT INTO tasks (id, project_id, assignee_id, title) VALUES (1, 1, 20, 'x'), (2, 1, 2, 'y') ON CONFLICT (id) DO NOTHING"},
+		{name: "ON CONFLICT DO NOTHING, one row conflicts, the new one names another tenant's project", sql: "INSERT INTO tasks (id, project_id, assignee_id, title) VALUES (1, 1, 20, 'x'), (2, 14, 2, 'y') ON CONFLICT (id) DO NOTHING"},
+		{name: "ON CONFLICT DO NOTHING with another tenant's row of that id", sql: "INSERT INTO tasks (id, project_id, assignee_id, title) VALUES (30, 1, 20, 'x') ON CONFLICT (id) DO NOTHING"},
+		{name: "ON CONFLICT DO NOTHING from parameters, the row conflicts", sql: "INSERT INTO tasks (id, project_id, assignee_id, title) VALUES ($1, 1, $2, 'p') ON CONFLICT (id) DO NOTHING", args: []any{1, 20}},
+		{name: "ON CONFLICT DO NOTHING from a SELECT, the row conflicts", sql: "INSERT INTO tasks (id, project_id, assignee_id, title) SELECT v.id, 1, 20, 'x' FROM (VALUES (1)) v (id) ON CONFLICT (id) DO NOTHING"},
+		{name: "ON CONFLICT DO UPDATE of the title, the row names another tenant's user", sql: "INSERT INTO tasks (id, project_id, assignee_id, title) VALUES (1, 1, 20, 'new') ON CONFLICT (id) DO UPDATE SET title = excluded.title"},
+		{name: "ON CONFLICT DO UPDATE taking the proposed user", sql: "INSERT INTO tasks (id, project_id, assignee_id, title) VALUES (1, 1, 20, 'new') ON CONFLICT (id) DO UPDATE SET assignee_id = excluded.assignee_id"},
+		{name: "ON CONFLICT DO UPDATE of the key itself", sql: "INSERT INTO tasks (id, project_id, assignee_id, title) VALUES (1, 1, 20, 'new') ON CONFLICT (id) DO UPDATE SET id = 3"},
+		{name: "ON CONFLICT DO NOTHING in a transaction, the row conflicts", sql: "INSERT INTO tasks (id, project_id, assignee_id, title) VALUES (1, 1, 20, 'x') ON CONFLICT DO NOTHING", tx: true},
+		{name: "ON CONFLICT, a two-column key of another tenant's list, the row conflicts", sql: "INSERT INTO subtasks (id, project_id, list_id) VALUES (10, 14, 2) ON CONFLICT (id) DO NOTHING"},
+		{name: "ON CONFLICT on the path-bound table, another tenant's user", sql: "INSERT INTO task_watchers (task_id, user_id) VALUES (1, 20) ON CONFLICT DO NOTHING"},
+		{name: "ON CONFLICT on the global table, the row conflicts", sql: "INSERT INTO shared_notes (id, user_id, body) VALUES (1, 20, 'x') ON CONFLICT (id) DO NOTHING"},
+		{name: "ON CONFLICT on the global table, the row is new", sql: "INSERT INTO shared_notes (id, user_id, body) VALUES (2, 20, 'x') ON CONFLICT (id) DO NOTHING"},
 		{name: "COPY CSV of good rows, the same key twice", sql: "COPY tasks (id, project_id, assignee_id, title) FROM STDIN (FORMAT csv)", copy: "2,1,1,x\n3,1,1,y\n4,1,,z\n"},
 	}
 	counts := map[string]int{}

@@ -92,7 +92,9 @@ func (w *walker) ownRows(p catalog.Table, alias string) (from, filter *pg.Node) 
 	if alias != "" {
 		name = alias
 	}
-	filter = w.rowFilter(name, p)
+	if p.Bound() { // a global table's rows are everyone's: no filter
+		filter = w.rowFilter(name, p)
+	}
 	if w.err != nil {
 		return nil, nil
 	}

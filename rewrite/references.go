@@ -98,10 +98,17 @@ func (w *walker) keyExists(exprs []*pg.Node, p catalog.Table, keys []string) *pg
 		conj = append(conj, pg.MakeAExprNode(pg.A_Expr_Kind_AEXPR_OP, []*pg.Node{pg.MakeStrNode("=")},
 			pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(lookupAlias), pg.MakeStrNode(key)}, -1), exprs[i], -1))
 	}
+	if filter != nil { // nil for a global table: every row is everyone's
+		conj = append(conj, filter)
+	}
+	where := conj[0]
+	if len(conj) > 1 {
+		where = pg.MakeBoolExprNode(pg.BoolExprType_AND_EXPR, conj, -1)
+	}
 	sub := &pg.SelectStmt{
 		TargetList:  []*pg.Node{pg.MakeResTargetNodeWithVal(pg.MakeAConstIntNode(1, -1), -1)},
 		FromClause:  []*pg.Node{from},
-		WhereClause: pg.MakeBoolExprNode(pg.BoolExprType_AND_EXPR, append(conj, filter), -1),
+		WhereClause: where,
 		LimitOption: pg.LimitOption_LIMIT_OPTION_DEFAULT,
 		Op:          pg.SetOperation_SETOP_NONE,
 	}
@@ -153,6 +160,13 @@ func (w *walker) insertReferences(ins *pg.InsertStmt, t catalog.Table, verb stri
 		if w.err != nil {
 			return
 		}
+	}
+	// A proposed row that one of the session's rows matches on an arbiter
+	// key is not inserted (see conflict.go).
+	keys := verify.ConflictKeys(ins, t)
+	wrapped := map[string]bool{} // columns whose items get a guard: not read again
+	for _, r := range refs {
+		wrapped[r.Key.Columns[0]] = true
 	}
 	for _, r := range refs {
 		pos := make([]int, len(r.Key.Columns)) // each key column's place in the column list
@@ -233,7 +247,19 @@ func (w *walker) insertReferences(ins *pg.InsertStmt, t catalog.Table, verb stri
 				}
 				item.Node = def.Node
 			}
-			guarded := w.referenceGuard(proto.Clone(item).(*pg.Node), t, r, 0, others)
+			var arms []*pg.Node
+			if source := sourceRows(sel); len(keys) > 0 && row < len(source) {
+				arms = w.conflictArms(t, keys, func(col string) *pg.Node {
+					switch {
+					case col == r.Key.Columns[0]:
+						return guardValue()
+					case wrapped[col]:
+						return nil
+					}
+					return rowValue(t, ins.GetCols(), source[row], col)
+				})
+			}
+			guarded := w.referenceGuard(proto.Clone(item).(*pg.Node), t, r, 0, others, arms...)
 			if w.err != nil {
 				return
 			}
@@ -400,8 +426,9 @@ func (w *walker) assignReferences(set []*pg.Node, t catalog.Table, verb, self st
 
 // referenceGuard returns the guarded value for v, written into key column
 // j of r; others hold what the row gets in r's other columns (see the top
-// of the file).
-func (w *walker) referenceGuard(v *pg.Node, t catalog.Table, r catalog.Reference, j int, others []*pg.Node) *pg.Node {
+// of the file). Each of conflicts, when it holds, passes the value too (a
+// proposed row that ON CONFLICT does not insert; see conflict.go).
+func (w *walker) referenceGuard(v *pg.Node, t catalog.Table, r catalog.Reference, j int, others []*pg.Node, conflicts ...*pg.Node) *pg.Node {
 	typ := t.ColumnType(r.Key.Columns[j])
 	if typ == "" {
 		w.fail(refusef("%s: the catalog does not know the type of %s; reload the catalog", t.QualifiedName(), r.Key.Columns[j]))
@@ -449,6 +476,10 @@ func (w *walker) referenceGuard(v *pg.Node, t catalog.Table, r catalog.Reference
 		Defresult: raise,
 		Location:  -1,
 	}}}
+	for _, c := range conflicts {
+		ce := check.GetCaseExpr()
+		ce.Args = append(ce.Args, &pg.Node{Node: &pg.Node_CaseWhen{CaseWhen: &pg.CaseWhen{Expr: c, Result: guardValue(), Location: -1}}})
+	}
 	return guardSelect(v, tn, check)
 }
 

@@ -34,6 +34,13 @@ func referencesCatalog() *catalog.Snapshot {
 				fk("tasks_project_id_fkey", []string{"project_id"}, "projects", []string{"id"}),
 				fk("tasks_assignee_id_fkey", []string{"assignee_id"}, "users", []string{"id"}),
 				fk("tasks_tag_id_fkey", []string{"tag_id"}, "tags", []string{"id"}),
+			},
+			UniqueKeys: []catalog.UniqueKey{
+				{Index: "tasks_pkey", Constraint: "tasks_pkey", Columns: []string{"id"}, Plain: true},
+				{Index: "tasks_project_id_key", Columns: []string{"tenant_id", "project_id"}, Plain: true},
+				{Index: "tasks_lower_key"},
+				{Index: "tasks_tenant_id_id_key", Constraint: "tasks_tenant_id_id_key", Columns: []string{"tenant_id", "id"}, Plain: true},
+				{Index: "tasks_id_ci_key", Constraint: "tasks_id_ci_key", Columns: []string{"id"}},
 			}},
 		catalog.Table{Schema: "public", Name: "milestones", Kind: catalog.TenantBound, TenantColumn: "tenant_id", Columns: cols("id", "tenant_id", "project_id"),
 			ForeignKeys: []catalog.ForeignKey{fk("milestones_fkey", []string{"tenant_id", "project_id"}, "projects", []string{"tenant_id", "id"})}},
@@ -49,7 +56,8 @@ func referencesCatalog() *catalog.Snapshot {
 			Columns:     append(cols("id", "tenant_id"), catalog.Column{Name: "owner_id", Type: "integer", Default: "nextval('owners'::regclass)"}),
 			ForeignKeys: []catalog.ForeignKey{fk("dflt2_owner_id_fkey", []string{"owner_id"}, "users", []string{"id"})}},
 		catalog.Table{Schema: "public", Name: "shared", Kind: catalog.Global, Writable: true, Columns: cols("id", "user_id"),
-			ForeignKeys: []catalog.ForeignKey{fk("shared_user_id_fkey", []string{"user_id"}, "users", []string{"id"})}},
+			ForeignKeys: []catalog.ForeignKey{fk("shared_user_id_fkey", []string{"user_id"}, "users", []string{"id"})},
+			UniqueKeys:  []catalog.UniqueKey{{Index: "shared_pkey", Constraint: "shared_pkey", Columns: []string{"id"}, Plain: true}}},
 		catalog.Table{Schema: "public", Name: "watchers", Kind: catalog.PathBound, Parent: "public.tasks", Via: "task_id", ParentKey: "id", Columns: cols("task_id", "user_id"),
 			ForeignKeys: []catalog.ForeignKey{
 				fk("watchers_task_id_fkey", []string{"task_id"}, "tasks", []string{"id"}),
@@ -375,4 +383,114 @@ func FuzzReferences(f *testing.F) {
 			t.Fatalf("the output is refused when rewritten again: %v\n%s", err, res.SQL)
 		}
 	})
+}
+
+// A proposed row of INSERT ... ON CONFLICT that one of the session's rows
+// matches on an arbiter key is never inserted: its guard passes the value
+// then too, the matching row locked FOR KEY SHARE, for keys "=" decides
+// and the statement cannot change.
+func TestConflictArms(t *testing.T) {
+	snap := referencesCatalog()
+	r := rewrite.New(rewrite.Config{SearchPath: []string{"public"}})
+	scope := rewrite.Scope{Values: map[string][]string{"": {"1"}}}
+	arm := func(conds string) string {
+		return "THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.tasks tenantproxy_ref WHERE " + conds +
+			" AND tenantproxy_ref.tenant_id = '1' FOR KEY SHARE OF tenantproxy_ref) THEN tenantproxy_guard.v"
+	}
+	byID := arm("tenantproxy_ref.id = 1::int")
+	both := arm("tenantproxy_ref.tenant_id = '1'::int AND tenantproxy_ref.id = 1::int")
+	for _, tc := range []struct {
+		sql          string
+		want, absent []string
+	}{
+		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 20) ON CONFLICT DO NOTHING", want: []string{byID, both}},
+		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 20) ON CONFLICT (id) DO NOTHING", want: []string{byID}, absent: []string{both}},
+		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 20) ON CONFLICT ON CONSTRAINT tasks_pkey DO NOTHING", want: []string{byID}},
+		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 20) ON CONFLICT (id, tenant_id) DO UPDATE SET project_id = 1", want: []string{both}},
+		{sql: "INSERT INTO tasks (id, assignee_id) VALUES ($1, 20) ON CONFLICT (id) DO NOTHING", want: []string{arm("tenantproxy_ref.id = $1::int")}},
+		{sql: "INSERT INTO tasks (id, assignee_id) SELECT v.id, 20 FROM (VALUES (4)) v (id) ON CONFLICT (id) DO NOTHING", want: []string{arm("tenantproxy_ref.id = v.id::int")}},
+		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 20), (2, 21) ON CONFLICT (id) DO NOTHING", want: []string{byID, arm("tenantproxy_ref.id = 2::int")}},
+		// No arm: a key the statement changes, one "=" does not decide, a
+		// value the guard cannot read again, a key the inference does not
+		// name, a WITH that writes, no ON CONFLICT.
+		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 20), (2, 20) ON CONFLICT (id) DO UPDATE SET id = 5", absent: []string{"FOR KEY SHARE"}},
+		{sql: "INSERT INTO tasks (id, assignee_id) SELECT v.id, 20 FROM (VALUES (1)) v (id) ON CONFLICT (id) DO UPDATE SET id = 5", absent: []string{"FOR KEY SHARE"}},
+		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 20) ON CONFLICT (id) DO UPDATE SET id = 5", want: []string{byID}},
+		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 20) ON CONFLICT ON CONSTRAINT tasks_id_ci_key DO NOTHING", absent: []string{"FOR KEY SHARE"}},
+		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1 + 0, 20) ON CONFLICT (id) DO NOTHING", absent: []string{"FOR KEY SHARE"}},
+		{sql: "INSERT INTO tasks (id, assignee_id) SELECT id, 20 FROM (VALUES (4)) v (id) ON CONFLICT (id) DO NOTHING", absent: []string{"FOR KEY SHARE"}},
+		{sql: "INSERT INTO tasks (assignee_id) VALUES (20) ON CONFLICT (id) DO NOTHING", absent: []string{"FOR KEY SHARE"}},
+		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 20) ON CONFLICT (id) WHERE id > 0 DO NOTHING", absent: []string{"FOR KEY SHARE"}},
+		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 20) ON CONFLICT (id COLLATE \"C\") DO NOTHING", absent: []string{"FOR KEY SHARE"}},
+		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 20) ON CONFLICT (project_id) DO NOTHING", absent: []string{"FOR KEY SHARE"}},
+		{sql: "WITH d AS (DELETE FROM tasks WHERE id = 1 RETURNING id) INSERT INTO tasks (id, assignee_id) VALUES (1, 20) ON CONFLICT (id) DO NOTHING", absent: []string{"FOR KEY SHARE"}},
+		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 20)", absent: []string{"FOR KEY SHARE"}},
+		// A writable global table's rows are everyone's.
+		{sql: "INSERT INTO shared (id, user_id) VALUES (1, 20) ON CONFLICT DO NOTHING", want: []string{
+			"WHEN EXISTS (SELECT 1 FROM public.shared tenantproxy_ref WHERE tenantproxy_ref.id = 1::int FOR KEY SHARE OF tenantproxy_ref) THEN tenantproxy_guard.v ELSE"}},
+		// The key's own column in the arbiter key is the guarded value.
+		{sql: "INSERT INTO tasks (id, project_id) VALUES (1, 14) ON CONFLICT (tenant_id, project_id) DO NOTHING", want: []string{
+			"WHEN EXISTS (SELECT 1 FROM public.tasks tenantproxy_ref WHERE tenantproxy_ref.tenant_id = '1'::int AND tenantproxy_ref.project_id = tenantproxy_guard.v AND tenantproxy_ref.tenant_id = '1' FOR KEY SHARE OF tenantproxy_ref)"}},
+	} {
+		res, err := r.Rewrite(tc.sql, scope, snap)
+		if err != nil {
+			t.Errorf("%s: %v", tc.sql, err)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(res.SQL, w) {
+				t.Errorf("%s:\n%s\nwants %q", tc.sql, res.SQL, w)
+			}
+		}
+		for _, a := range tc.absent {
+			if strings.Contains(res.SQL, a) {
+				t.Errorf("%s:\n%s\nmay not hold %q", tc.sql, res.SQL, a)
+			}
+		}
+	}
+}
+
+// The verifier accepts a conflict branch only as the rewriter writes it: a
+// lookup of the target, locked, matching the row's own values on an
+// arbiter key the statement cannot change.
+func TestVerifierChecksConflictArms(t *testing.T) {
+	snap := referencesCatalog()
+	p := verify.Policy{Tenants: map[string][]string{"": {"1"}}, SearchPath: []string{"public"}, Snapshot: snap}
+	res, err := rewrite.New(rewrite.Config{SearchPath: []string{"public"}}).Rewrite(
+		"INSERT INTO tasks (id, assignee_id) SELECT v.id, 20 FROM (VALUES (4)) v (id) ON CONFLICT (id) DO NOTHING", rewrite.Scope{Values: map[string][]string{"": {"1"}}}, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := res.SQL
+	if err := verify.Check(good, p); err != nil {
+		t.Fatalf("refused the rewriter's own output: %v", err)
+	}
+	for _, m := range []struct{ old, new string }{
+		{" FOR KEY SHARE OF tenantproxy_ref", ""},
+		{" AND tenantproxy_ref.tenant_id = '1' FOR KEY SHARE", " FOR KEY SHARE"},
+		{" FOR KEY SHARE OF tenantproxy_ref", " FOR KEY SHARE OF tenantproxy_ref SKIP LOCKED"},
+		{" FOR KEY SHARE OF tenantproxy_ref", " FOR UPDATE OF tenantproxy_ref NOWAIT"},
+		{"tenantproxy_ref.id = v.id::int", "tenantproxy_ref.id = (v.id + 1)::int"},
+		{"tenantproxy_ref.id = v.id::int", "tenantproxy_ref.id = 4::int"},
+		{"tenantproxy_ref.id = v.id::int", "tenantproxy_ref.id = v.id::text"},
+		{"tenantproxy_ref.id = v.id::int", "tenantproxy_ref.id = tenantproxy_ref.id::int"},
+		{"tenantproxy_ref.id = v.id::int", "tenantproxy_ref.project_id = v.id::int"},
+		{"tenantproxy_ref.id = v.id::int", "tenantproxy_ref.id >= v.id::int"},
+		{"tenantproxy_ref.id = v.id::int AND ", "tenantproxy_ref.id = v.id::int OR "},
+		{"FROM public.tasks tenantproxy_ref", "FROM public.projects tenantproxy_ref"},
+		{"FOR KEY SHARE OF tenantproxy_ref) THEN tenantproxy_guard.v", "FOR KEY SHARE OF tenantproxy_ref) THEN 20"},
+		{"ON CONFLICT (id) DO NOTHING", "ON CONFLICT (id) DO UPDATE SET id = 5 WHERE tasks.tenant_id = '1'"},
+		{"ON CONFLICT (id) DO NOTHING", "ON CONFLICT (project_id) DO NOTHING"},
+		{"ON CONFLICT (id) DO NOTHING", "ON CONFLICT ON CONSTRAINT tasks_id_ci_key DO NOTHING"},
+		{"ON CONFLICT (id) DO NOTHING", ""},
+		{"INSERT INTO", "WITH d AS (DELETE FROM public.tasks WHERE tasks.tenant_id = '1' RETURNING id) INSERT INTO"},
+	} {
+		bad := strings.Replace(good, m.old, m.new, 1)
+		if bad == good {
+			t.Fatalf("%q is not in %s", m.old, good)
+		}
+		if err := verify.Check(bad, p); err == nil {
+			t.Errorf("accepted: %s", bad)
+		}
+	}
 }

@@ -414,7 +414,19 @@ func (c *checker) referenceInserts(s *pg.InsertStmt, t catalog.Table) error {
 				return nil
 			}
 			values[0] = nil
-			if err := c.referenceGuarded(v, t, r, 0, values); err != nil {
+			written := func(col string) *pg.Node {
+				for i, n := range s.GetCols() {
+					if n.GetResTarget().GetName() == col && len(n.GetResTarget().GetIndirection()) == 0 {
+						w, _ := atPosition(items, i, len(s.GetCols()), val)
+						return w
+					}
+				}
+				return nil
+			}
+			conflict := func(arm *pg.CaseWhen, isValue func(*pg.Node) bool, guard string) error {
+				return conflictArm(s, t, r.Key.Columns[0], written, arm, isValue, guard)
+			}
+			if err := c.referenceGuarded(v, t, r, 0, values, conflict); err != nil {
 				return err
 			}
 			c.mark(v)
@@ -435,7 +447,10 @@ func (c *checker) referenceInserts(s *pg.InsertStmt, t catalog.Table) error {
 //
 // so the column gets NULL or a key of one of the session's rows of the
 // referenced table (whose filter the general walk checks).
-func (c *checker) referenceGuarded(v *pg.Node, t catalog.Table, r catalog.Reference, j int, others []*pg.Node) error {
+//
+// In a proposed row of INSERT ... ON CONFLICT, conflict checks each branch
+// after the second (conflictArm); elsewhere there may be none.
+func (c *checker) referenceGuarded(v *pg.Node, t catalog.Table, r catalog.Reference, j int, others []*pg.Node, conflict ...func(*pg.CaseWhen, func(*pg.Node) bool, string) error) error {
 	col := strings.Join(r.Key.Columns, ", ")
 	bad := func(why string) error {
 		return refuse("%s.%s (foreign key %s) is written without a valid reference guard (%s); the rewriter must wrap the value", t.QualifiedName(), col, r.Key.Name, why)
@@ -444,8 +459,13 @@ func (c *checker) referenceGuarded(v *pg.Node, t catalog.Table, r catalog.Refere
 	if why != "" {
 		return bad(why)
 	}
-	if len(ce.GetArgs()) != 2 {
+	if len(ce.GetArgs()) < 2 || len(ce.GetArgs()) > 2 && len(conflict) == 0 {
 		return bad("its output is not a two-branch CASE")
+	}
+	for _, arm := range ce.GetArgs()[2:] {
+		if err := conflict[0](arm.GetCaseWhen(), isValue, guardAlias(v)); err != nil {
+			return bad(err.Error())
+		}
 	}
 	// matches[k] recognises what the guard reads as key column k's value:
 	// the guarded value, or the other column's own value cast to a type.
