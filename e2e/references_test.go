@@ -334,3 +334,64 @@ ALTER TABLE reviews ALTER tenant_id SET DEFAULT 1;`); err != nil {
 		}
 	}
 }
+
+// A proposed row that ON CONFLICT does not insert passes its guard only
+// with the matching row locked FOR KEY SHARE until the transaction ends:
+// nobody can delete that row, or change its key, before the INSERT reaches
+// it. Other changes go on; a row whose keys are the tenant's takes no
+// lock at all.
+func TestConflictArmLocksTheMatchingRow(t *testing.T) {
+	e := newEnv(t, envOptions{schema: referencesSchema, tables: referencesTables})
+	ctx := context.Background()
+	other := e.direct(t)
+	loadReferences(t, other, "")
+	if _, err := other.Exec(ctx, "DELETE FROM task_watchers; SET lock_timeout = '200ms'"); err != nil {
+		t.Fatal(err)
+	}
+	proxied := e.connect(t, "1")
+	insert := func(assignee int) {
+		t.Helper()
+		tag, err := proxied.Exec(ctx, "INSERT INTO tasks (id, project_id, assignee_id, title) VALUES (1, 1, $1, 'x') ON CONFLICT (id) DO NOTHING", assignee)
+		if err != nil || tag.String() != "INSERT 0 0" {
+			t.Fatalf("INSERT naming user %d: %v %v", assignee, tag, err)
+		}
+	}
+	exec := func(conn *pgx.Conn, sql string) error {
+		_, err := conn.Exec(ctx, sql)
+		return err
+	}
+	// The tenant's own user: the guard's key lookup passes, nothing locked.
+	if err := exec(proxied, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	insert(2)
+	if err := exec(other, "UPDATE tasks SET id = 5 WHERE id = 1"); err != nil {
+		t.Fatalf("a row matched by a good key was locked: %v", err)
+	}
+	if err := exec(proxied, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(other, "UPDATE tasks SET id = 1 WHERE id = 5"); err != nil {
+		t.Fatal(err)
+	}
+	// Another tenant's user: passed because task 1 matches, locked.
+	if err := exec(proxied, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	insert(20)
+	for _, sql := range []string{"DELETE FROM tasks WHERE id = 1", "UPDATE tasks SET id = 5 WHERE id = 1"} {
+		var pgErr *pgconn.PgError
+		if err := exec(other, sql); !errors.As(err, &pgErr) || pgErr.Code != "55P03" {
+			t.Errorf("%s while the INSERT's transaction is open: %v, want lock_timeout (55P03)", sql, err)
+		}
+	}
+	if err := exec(other, "UPDATE tasks SET title = 'still free' WHERE id = 1"); err != nil {
+		t.Errorf("a change of no key column was blocked: %v", err)
+	}
+	if err := exec(proxied, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(other, "DELETE FROM tasks WHERE id = 1"); err != nil {
+		t.Errorf("DELETE after the INSERT's transaction: %v", err)
+	}
+}
