@@ -106,14 +106,16 @@ func carriesTenant(t, ref Table, fk ForeignKey) bool {
 	return len(ref.Bindings) > 0
 }
 
-// loadForeignKeys reads t's foreign keys (columns in key order).
+// loadForeignKeys reads t's foreign keys (columns in key order), in the
+// order Postgres checks them: its check triggers' names (a row's first
+// bad key is the one it reports).
 func loadForeignKeys(ctx context.Context, tx pgx.Tx, t *Table) error {
 	rows, err := tx.Query(ctx, `SELECT c.conname, rn.nspname, rc.relname,
 		       ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i),
 		       ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i)
 		FROM pg_constraint c JOIN pg_class rc ON rc.oid = c.confrelid JOIN pg_namespace rn ON rn.oid = rc.relnamespace
 		WHERE c.contype = 'f' AND c.conrelid = to_regclass($1)
-		ORDER BY c.conname`, quoteQualified(t.Schema, t.Name))
+		ORDER BY (SELECT min(tg.tgname COLLATE "C") FROM pg_trigger tg WHERE tg.tgconstraint = c.oid AND tg.tgrelid = c.conrelid), c.conname`, quoteQualified(t.Schema, t.Name))
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ const referencesSchema = `
 CREATE TABLE users (id int PRIMARY KEY, tenant_id int NOT NULL, name text NOT NULL);
 CREATE TABLE projects (id int PRIMARY KEY, tenant_id int NOT NULL, name text NOT NULL, UNIQUE (tenant_id, id));
 CREATE TABLE tasks (id int PRIMARY KEY, tenant_id int NOT NULL, project_id int REFERENCES projects, assignee_id int REFERENCES users, title text NOT NULL);
-CREATE TABLE task_watchers (task_id int NOT NULL REFERENCES tasks, user_id int REFERENCES users, PRIMARY KEY (task_id, user_id));
+CREATE TABLE task_watchers (task_id int NOT NULL REFERENCES tasks, user_id int REFERENCES users, PRIMARY KEY (task_id, user_id), badge int UNIQUE);
 CREATE TABLE milestones (id int PRIMARY KEY, tenant_id int NOT NULL, project_id int NOT NULL, name text NOT NULL,
   FOREIGN KEY (tenant_id, project_id) REFERENCES projects (tenant_id, id));
 CREATE TABLE lists (id int PRIMARY KEY, tenant_id int NOT NULL, project_id int NOT NULL, UNIQUE (project_id, id));
@@ -46,7 +46,7 @@ var referencesRows = []struct{ tenant, sql string }{
 	{"2", "INSERT INTO projects VALUES (14, 2, 'zeus')"},
 	{"1", "INSERT INTO tasks VALUES (1, 1, 1, 1, 'launch')"},
 	{"2", "INSERT INTO tasks VALUES (30, 2, 14, 20, 'thunder')"},
-	{"1", "INSERT INTO task_watchers VALUES (1, 2)"},
+	{"1", "INSERT INTO task_watchers VALUES (1, 2, 7)"},
 	{"1", "INSERT INTO milestones VALUES (1, 1, 1, 'm1')"},
 	{"1", "INSERT INTO lists VALUES (1, 1, 1)"},
 	{"2", "INSERT INTO lists VALUES (2, 2, 14)"},
@@ -103,7 +103,7 @@ func dump(t *testing.T, conn *pgx.Conn, tenant string) string {
 	var b strings.Builder
 	queries := []string{
 		"SELECT id, tenant_id, project_id, assignee_id, title FROM tasks WHERE tenant_id = " + tenant + " ORDER BY id",
-		"SELECT w.task_id, w.user_id FROM task_watchers w JOIN tasks t ON t.id = w.task_id WHERE t.tenant_id = " + tenant + " ORDER BY 1, 2",
+		"SELECT w.task_id, w.user_id, w.badge FROM task_watchers w JOIN tasks t ON t.id = w.task_id WHERE t.tenant_id = " + tenant + " ORDER BY 1, 2",
 		"SELECT id, project_id, name FROM milestones WHERE tenant_id = " + tenant + " ORDER BY id",
 		"SELECT id, project_id, list_id FROM subtasks WHERE tenant_id = " + tenant + " ORDER BY id",
 		"SELECT id, reviewer_id, editor_id FROM reviews WHERE tenant_id = " + tenant + " ORDER BY id",
@@ -248,8 +248,16 @@ ALTER TABLE reviews ALTER tenant_id SET DEFAULT 1;`); err != nil {
 		{name: "ON CONFLICT DO NOTHING in a transaction, the row conflicts", sql: "INSERT INTO tasks (id, project_id, assignee_id, title) VALUES (1, 1, 20, 'x') ON CONFLICT DO NOTHING", tx: true},
 		{name: "ON CONFLICT, a two-column key of another tenant's list, the row conflicts", sql: "INSERT INTO subtasks (id, project_id, list_id) VALUES (10, 14, 2) ON CONFLICT (id) DO NOTHING"},
 		{name: "ON CONFLICT on the path-bound table, another tenant's user", sql: "INSERT INTO task_watchers (task_id, user_id) VALUES (1, 20) ON CONFLICT DO NOTHING"},
+		{name: "ON CONFLICT on the path-bound table, under another tenant's task, the row conflicts", sql: "INSERT INTO task_watchers (task_id, user_id, badge) VALUES (30, 1, 7) ON CONFLICT (badge) DO NOTHING"},
+		{name: "ON CONFLICT on the path-bound table, under another tenant's task and user, the row conflicts", sql: "INSERT INTO task_watchers (task_id, user_id, badge) VALUES (30, 20, 7) ON CONFLICT DO NOTHING"},
+		{name: "ON CONFLICT on the path-bound table, without a task, the row conflicts", sql: "INSERT INTO task_watchers (task_id, user_id, badge) VALUES (NULL, 1, 7) ON CONFLICT (badge) DO NOTHING"},
+		{name: "ON CONFLICT on the path-bound table, under another tenant's task, the row is new", sql: "INSERT INTO task_watchers (task_id, user_id, badge) VALUES (30, 1, 8) ON CONFLICT (badge) DO NOTHING"},
+		{name: "ON CONFLICT DO UPDATE on the path-bound table, under another tenant's task", sql: "INSERT INTO task_watchers (task_id, user_id, badge) VALUES (30, 1, 7) ON CONFLICT (badge) DO UPDATE SET user_id = 1"},
 		{name: "ON CONFLICT on the global table, the row conflicts", sql: "INSERT INTO shared_notes (id, user_id, body) VALUES (1, 20, 'x') ON CONFLICT (id) DO NOTHING"},
 		{name: "ON CONFLICT on the global table, the row is new", sql: "INSERT INTO shared_notes (id, user_id, body) VALUES (2, 20, 'x') ON CONFLICT (id) DO NOTHING"},
+		{name: "INSERT naming another tenant's project and user", sql: "INSERT INTO tasks (id, tenant_id, project_id, assignee_id, title) VALUES (2, 1, 14, 20, 'x')"},
+		{name: "COPY a row naming another tenant's project and user", sql: copyTasks, copy: "2\t1\t14\t20\tx\n"},
+		{name: "UPDATE naming another tenant's project and user", sql: "UPDATE tasks SET assignee_id = 20, project_id = 14 WHERE id = 1"},
 		{name: "COPY CSV of good rows, the same key twice", sql: "COPY tasks (id, project_id, assignee_id, title) FROM STDIN (FORMAT csv)", copy: "2,1,1,x\n3,1,1,y\n4,1,,z\n"},
 	}
 	counts := map[string]int{}

@@ -5,6 +5,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tenantproxy/tenantproxy/catalog"
+	"github.com/tenantproxy/tenantproxy/rewrite/verify"
 )
 
 // A bound table's rows belong to tenants in one of two ways. A tenant-bound
@@ -151,7 +152,11 @@ const guardAlias = "tenantproxy_guard"
 // when it is reached (Postgres evaluates a sub-select only when its value is
 // needed), so a row is never attached to another tenant's parent, or to
 // none.
-func (w *walker) parentGuard(v *pg.Node, t catalog.Table, verb string) *pg.Node {
+//
+// Each of conflicts, when it holds, passes the value too, after the parent
+// lookup (a proposed row that ON CONFLICT does not insert; see
+// conflict.go).
+func (w *walker) parentGuard(v *pg.Node, t catalog.Table, verb string, conflicts ...*pg.Node) *pg.Node {
 	typ := t.ColumnType(t.Via)
 	if typ == "" {
 		w.fail(refusef("%s of %s: the catalog does not know the type of %s; reload the catalog", verb, t.QualifiedName(), t.Via))
@@ -178,6 +183,10 @@ func (w *walker) parentGuard(v *pg.Node, t catalog.Table, verb string) *pg.Node 
 		Defresult: raise,
 		Location:  -1,
 	}}}
+	for _, c := range conflicts {
+		ce := check.GetCaseExpr()
+		ce.Args = append(ce.Args, &pg.Node{Node: &pg.Node_CaseWhen{CaseWhen: &pg.CaseWhen{Expr: c, Result: guardValue(), Location: -1}}})
+	}
 	for _, r := range w.snap.References(t) {
 		if r.Status != catalog.RefPath {
 			continue
@@ -337,9 +346,13 @@ func (w *walker) insertPath(ins *pg.InsertStmt, t catalog.Table) {
 		w.fail(refuseHint(hint, "INSERT does not show which value goes into %s", t.Via))
 		return
 	}
-	for _, item := range items {
+	// A proposed row of ON CONFLICT that one of the session's rows matches
+	// on an arbiter key is not inserted (see conflict.go).
+	keys, source := verify.ConflictKeys(ins, t), sourceRows(sel)
+	for row, item := range items {
+		arms := w.proposedArms(ins, t, keys, source, row, t.Via)
 		// The guard holds the value; the item becomes the guard.
-		guarded := w.parentGuard(proto.Clone(item).(*pg.Node), t, "INSERT")
+		guarded := w.parentGuard(proto.Clone(item).(*pg.Node), t, "INSERT", arms...)
 		item.Node = guarded.Node
 	}
 }

@@ -27,6 +27,32 @@ import (
 // the key's columns; verify.ConflictKeys), and only values the guard can
 // read again.
 
+// proposedArms returns the conflict arms of a guard of column col in row
+// row of INSERT ins into t (source: sourceRows), for keys
+// (verify.ConflictKeys); columns whose items get guards of their own are
+// not read again.
+func (w *walker) proposedArms(ins *pg.InsertStmt, t catalog.Table, keys [][]string, source [][]*pg.Node, row int, col string) []*pg.Node {
+	if len(keys) == 0 || row >= len(source) {
+		return nil
+	}
+	wrapped := map[string]bool{}
+	if t.Kind == catalog.PathBound {
+		wrapped[t.Via] = true
+	}
+	for _, r := range w.guardedReferences(t) {
+		wrapped[r.Key.Columns[0]] = true
+	}
+	return w.conflictArms(t, keys, func(c string) *pg.Node {
+		switch {
+		case c == col:
+			return guardValue()
+		case wrapped[c]:
+			return nil
+		}
+		return rowValue(t, ins.GetCols(), source[row], c)
+	})
+}
+
 // conflictArms returns a guard's extra conditions for one proposed row of
 // an INSERT into t: a lookup, locked, of the session's row that matches
 // it on each key. value gives what the guard reads as the row's value of

@@ -164,10 +164,6 @@ func (w *walker) insertReferences(ins *pg.InsertStmt, t catalog.Table, verb stri
 	// A proposed row that one of the session's rows matches on an arbiter
 	// key is not inserted (see conflict.go).
 	keys := verify.ConflictKeys(ins, t)
-	wrapped := map[string]bool{} // columns whose items get a guard: not read again
-	for _, r := range refs {
-		wrapped[r.Key.Columns[0]] = true
-	}
 	for _, r := range refs {
 		pos := make([]int, len(r.Key.Columns)) // each key column's place in the column list
 		set := 0
@@ -247,18 +243,7 @@ func (w *walker) insertReferences(ins *pg.InsertStmt, t catalog.Table, verb stri
 				}
 				item.Node = def.Node
 			}
-			var arms []*pg.Node
-			if source := sourceRows(sel); len(keys) > 0 && row < len(source) {
-				arms = w.conflictArms(t, keys, func(col string) *pg.Node {
-					switch {
-					case col == r.Key.Columns[0]:
-						return guardValue()
-					case wrapped[col]:
-						return nil
-					}
-					return rowValue(t, ins.GetCols(), source[row], col)
-				})
-			}
+			arms := w.proposedArms(ins, t, keys, sourceRows(sel), row, r.Key.Columns[0])
 			guarded := w.referenceGuard(proto.Clone(item).(*pg.Node), t, r, 0, others, arms...)
 			if w.err != nil {
 				return

@@ -58,7 +58,8 @@ func referencesCatalog() *catalog.Snapshot {
 		catalog.Table{Schema: "public", Name: "shared", Kind: catalog.Global, Writable: true, Columns: cols("id", "user_id"),
 			ForeignKeys: []catalog.ForeignKey{fk("shared_user_id_fkey", []string{"user_id"}, "users", []string{"id"})},
 			UniqueKeys:  []catalog.UniqueKey{{Index: "shared_pkey", Constraint: "shared_pkey", Columns: []string{"id"}, Plain: true}}},
-		catalog.Table{Schema: "public", Name: "watchers", Kind: catalog.PathBound, Parent: "public.tasks", Via: "task_id", ParentKey: "id", Columns: cols("task_id", "user_id"),
+		catalog.Table{Schema: "public", Name: "watchers", Kind: catalog.PathBound, Parent: "public.tasks", Via: "task_id", ParentKey: "id", Columns: cols("task_id", "user_id", "badge"),
+			UniqueKeys: []catalog.UniqueKey{{Index: "watchers_badge_key", Constraint: "watchers_badge_key", Columns: []string{"badge"}, Plain: true}},
 			ForeignKeys: []catalog.ForeignKey{
 				fk("watchers_task_id_fkey", []string{"task_id"}, "tasks", []string{"id"}),
 				fk("watchers_user_id_fkey", []string{"user_id"}, "users", []string{"id"}),
@@ -425,6 +426,12 @@ func TestConflictArms(t *testing.T) {
 		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 20) ON CONFLICT (project_id) DO NOTHING", absent: []string{"FOR KEY SHARE"}},
 		{sql: "WITH d AS (DELETE FROM tasks WHERE id = 1 RETURNING id) INSERT INTO tasks (id, assignee_id) VALUES (1, 20) ON CONFLICT (id) DO NOTHING", absent: []string{"FOR KEY SHARE"}},
 		{sql: "INSERT INTO tasks (id, assignee_id) VALUES (1, 20)", absent: []string{"FOR KEY SHARE"}},
+		// A path-bound table's via column, and its other keys.
+		{sql: "INSERT INTO watchers (task_id, user_id, badge) VALUES (30, 20, 7) ON CONFLICT (badge) DO NOTHING", want: []string{
+			"SELECT CASE WHEN EXISTS (SELECT 1 FROM public.tasks tenantproxy_ref WHERE tenantproxy_ref.id = tenantproxy_guard.v AND tenantproxy_ref.tenant_id = '1') THEN tenantproxy_guard.v " +
+				"WHEN EXISTS (SELECT 1 FROM public.watchers tenantproxy_ref WHERE tenantproxy_ref.badge = 7::int AND tenantproxy_ref.task_id IN (SELECT tasks.id FROM public.tasks WHERE tasks.tenant_id = '1') FOR KEY SHARE OF tenantproxy_ref) THEN tenantproxy_guard.v WHEN tenantproxy_guard.v IS NULL THEN",
+			"THEN tenantproxy_guard.v WHEN EXISTS (SELECT 1 FROM public.watchers tenantproxy_ref WHERE tenantproxy_ref.badge = 7::int AND tenantproxy_ref.task_id IN (SELECT tasks.id FROM public.tasks WHERE tasks.tenant_id = '1') FOR KEY SHARE OF tenantproxy_ref) THEN tenantproxy_guard.v ELSE"}},
+		{sql: "UPDATE watchers SET task_id = 30 WHERE badge = 7", absent: []string{"FOR KEY SHARE"}},
 		// A writable global table's rows are everyone's.
 		{sql: "INSERT INTO shared (id, user_id) VALUES (1, 20) ON CONFLICT DO NOTHING", want: []string{
 			"WHEN EXISTS (SELECT 1 FROM public.shared tenantproxy_ref WHERE tenantproxy_ref.id = 1::int FOR KEY SHARE OF tenantproxy_ref) THEN tenantproxy_guard.v ELSE"}},
@@ -484,6 +491,27 @@ func TestVerifierChecksConflictArms(t *testing.T) {
 		{"ON CONFLICT (id) DO NOTHING", "ON CONFLICT ON CONSTRAINT tasks_id_ci_key DO NOTHING"},
 		{"ON CONFLICT (id) DO NOTHING", ""},
 		{"INSERT INTO", "WITH d AS (DELETE FROM public.tasks WHERE tasks.tenant_id = '1' RETURNING id) INSERT INTO"},
+	} {
+		bad := strings.Replace(good, m.old, m.new, 1)
+		if bad == good {
+			t.Fatalf("%q is not in %s", m.old, good)
+		}
+		if err := verify.Check(bad, p); err == nil {
+			t.Errorf("accepted: %s", bad)
+		}
+	}
+	// A path guard's branch, before its NULL branch.
+	res, err = rewrite.New(rewrite.Config{SearchPath: []string{"public"}}).Rewrite(
+		"INSERT INTO watchers (task_id, user_id, badge) VALUES (30, 1, 7) ON CONFLICT (badge) DO NOTHING", rewrite.Scope{Values: map[string][]string{"": {"1"}}}, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good = res.SQL
+	for _, m := range []struct{ old, new string }{
+		{"tenantproxy_ref.badge = 7::int", "tenantproxy_ref.badge = 8::int"},
+		{" FOR KEY SHARE OF tenantproxy_ref) THEN tenantproxy_guard.v WHEN tenantproxy_guard.v IS NULL", ") THEN tenantproxy_guard.v WHEN tenantproxy_guard.v IS NULL"},
+		{"FOR KEY SHARE OF tenantproxy_ref) THEN tenantproxy_guard.v WHEN tenantproxy_guard.v IS NULL", "FOR KEY SHARE OF tenantproxy_ref) THEN 30 WHEN tenantproxy_guard.v IS NULL"},
+		{" ON CONFLICT (badge) DO NOTHING", ""},
 	} {
 		bad := strings.Replace(good, m.old, m.new, 1)
 		if bad == good {

@@ -92,6 +92,23 @@ func modifiesData(wc *pg.WithClause) bool {
 	return false
 }
 
+// proposedConflict returns the check of a conflict branch of a guard of
+// column col in one proposed row (items, read with val) of INSERT s into t.
+func proposedConflict(s *pg.InsertStmt, t catalog.Table, col string, items []*pg.Node, val func(*pg.Node) *pg.Node) func(*pg.CaseWhen, func(*pg.Node) bool, string) error {
+	written := func(c string) *pg.Node {
+		for i, n := range s.GetCols() {
+			if n.GetResTarget().GetName() == c && len(n.GetResTarget().GetIndirection()) == 0 {
+				w, _ := atPosition(items, i, len(s.GetCols()), val)
+				return w
+			}
+		}
+		return nil
+	}
+	return func(arm *pg.CaseWhen, isValue func(*pg.Node) bool, guard string) error {
+		return conflictArm(s, t, col, written, arm, isValue, guard)
+	}
+}
+
 // conflictArm checks a guard's branch past its key lookup, in a proposed
 // row of INSERT s into t: WHEN EXISTS (SELECT ... FROM <t> x WHERE x.c =
 // <what the row writes into c> ... FOR KEY SHARE OF x) THEN g.v, for every

@@ -117,7 +117,11 @@ func guardShape(v *pg.Node) (ce *pg.CaseExpr, isValue func(*pg.Node) bool, why s
 // (the rewriter's ELSE arm raises an error; NULL would only orphan the row).
 // Inside the scalar sub-select, g is the only FROM item, so g.v is the
 // derived table's one column.
-func (c *checker) parentGuarded(v *pg.Node, t catalog.Table) error {
+//
+// In a proposed row of INSERT ... ON CONFLICT, conflict checks the
+// branches between the lookup and the NULL branch (conflictArm); elsewhere
+// there may be none.
+func (c *checker) parentGuarded(v *pg.Node, t catalog.Table, conflict ...func(*pg.CaseWhen, func(*pg.Node) bool, string) error) error {
 	bad := func(why string) error {
 		return refuse("%s.%s is written without a valid parent guard (%s); the rewriter must wrap the value", t.QualifiedName(), t.Via, why)
 	}
@@ -125,20 +129,28 @@ func (c *checker) parentGuarded(v *pg.Node, t catalog.Table) error {
 	if why != "" {
 		return bad(why)
 	}
-	switch len(ce.GetArgs()) {
-	case 1:
-	case 2:
+	args := ce.GetArgs()
+	if len(args) == 0 {
+		return bad("its output is not a CASE with a branch")
+	}
+	if arm := args[len(args)-1].GetCaseWhen(); len(args) > 1 && arm.GetExpr().GetNullTest() != nil {
 		// WHEN g.v IS NULL THEN <a failure>: NULL refused apart from
 		// other values (the path's foreign-key violation).
-		arm := ce.GetArgs()[1].GetCaseWhen()
 		nt := arm.GetExpr().GetNullTest()
-		if nt == nil || nt.GetNulltesttype() != pg.NullTestType_IS_NULL || !isValue(nt.GetArg()) || !yieldsNull(arm.GetResult()) {
-			return bad("its second branch may write a value")
+		if nt.GetNulltesttype() != pg.NullTestType_IS_NULL || !isValue(nt.GetArg()) || !yieldsNull(arm.GetResult()) {
+			return bad("its NULL branch may write a value")
 		}
-	default:
-		return bad("its output is not a CASE of one or two branches")
+		args = args[:len(args)-1]
 	}
-	w := ce.GetArgs()[0].GetCaseWhen()
+	for _, arm := range args[1:] {
+		if len(conflict) == 0 {
+			return bad("its output is not a CASE of one or two branches")
+		}
+		if err := conflict[0](arm.GetCaseWhen(), isValue, guardAlias(v)); err != nil {
+			return bad(err.Error())
+		}
+	}
+	w := args[0].GetCaseWhen()
 	parent, _ := c.p.Snapshot.ParentOf(t)
 	in := w.GetExpr().GetSubLink()
 	// EXISTS (one key looked up), as the rewriter writes it, or IN over
@@ -233,7 +245,7 @@ func (c *checker) insertValues(s *pg.InsertStmt, t catalog.Table) error {
 		if !ok {
 			return refuse("INSERT into %s: cannot tell which value feeds %s", t.QualifiedName(), t.Via)
 		}
-		if err := c.parentGuarded(n, t); err != nil {
+		if err := c.parentGuarded(n, t, proposedConflict(s, t, t.Via, items, val)); err != nil {
 			return err
 		}
 		c.mark(n)
@@ -414,19 +426,7 @@ func (c *checker) referenceInserts(s *pg.InsertStmt, t catalog.Table) error {
 				return nil
 			}
 			values[0] = nil
-			written := func(col string) *pg.Node {
-				for i, n := range s.GetCols() {
-					if n.GetResTarget().GetName() == col && len(n.GetResTarget().GetIndirection()) == 0 {
-						w, _ := atPosition(items, i, len(s.GetCols()), val)
-						return w
-					}
-				}
-				return nil
-			}
-			conflict := func(arm *pg.CaseWhen, isValue func(*pg.Node) bool, guard string) error {
-				return conflictArm(s, t, r.Key.Columns[0], written, arm, isValue, guard)
-			}
-			if err := c.referenceGuarded(v, t, r, 0, values, conflict); err != nil {
+			if err := c.referenceGuarded(v, t, r, 0, values, proposedConflict(s, t, r.Key.Columns[0], items, val)); err != nil {
 				return err
 			}
 			c.mark(v)
