@@ -5,7 +5,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tenantproxy/tenantproxy/catalog"
-	"github.com/tenantproxy/tenantproxy/rewrite/verify"
 )
 
 // A bound table's rows belong to tenants in one of two ways. A tenant-bound
@@ -348,9 +347,9 @@ func (w *walker) insertPath(ins *pg.InsertStmt, t catalog.Table) {
 	}
 	// A proposed row of ON CONFLICT that one of the session's rows matches
 	// on an arbiter key is not inserted (see conflict.go).
-	keys, source := verify.ConflictKeys(ins, t), sourceRows(sel)
+	rows := w.proposedRows(ins, t, sel)
 	for row, item := range items {
-		arms := w.proposedArms(ins, t, keys, source, row, t.Via)
+		arms := rows.arms(w, row, t.Via)
 		// The guard holds the value; the item becomes the guard.
 		guarded := w.parentGuard(proto.Clone(item).(*pg.Node), t, "INSERT", arms...)
 		item.Node = guarded.Node

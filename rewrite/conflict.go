@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tenantproxy/tenantproxy/catalog"
+	"github.com/tenantproxy/tenantproxy/rewrite/verify"
 )
 
 // INSERT ... ON CONFLICT never inserts a proposed row that an existing row
@@ -27,13 +28,24 @@ import (
 // the key's columns; verify.ConflictKeys), and only values the guard can
 // read again.
 
-// proposedArms returns the conflict arms of a guard of column col in row
-// row of INSERT ins into t (source: sourceRows), for keys
-// (verify.ConflictKeys); columns whose items get guards of their own are
-// not read again.
-func (w *walker) proposedArms(ins *pg.InsertStmt, t catalog.Table, keys [][]string, source [][]*pg.Node, row int, col string) []*pg.Node {
-	if len(keys) == 0 || row >= len(source) {
-		return nil
+// proposed is what the conflict arms of an INSERT's guards read: its
+// arbiter keys (verify.ConflictKeys), its source rows, and the columns
+// whose items get guards of their own (not read again). The zero value
+// (no ON CONFLICT key) builds no arms.
+type proposed struct {
+	ins     *pg.InsertStmt
+	t       catalog.Table
+	keys    [][]string
+	source  [][]*pg.Node
+	wrapped map[string]bool
+}
+
+// proposedRows prepares the conflict arms of INSERT ins into t, whose
+// source is sel; nothing is built when it has no ON CONFLICT key.
+func (w *walker) proposedRows(ins *pg.InsertStmt, t catalog.Table, sel *pg.SelectStmt) proposed {
+	keys := verify.ConflictKeys(ins, t)
+	if len(keys) == 0 {
+		return proposed{}
 	}
 	wrapped := map[string]bool{}
 	if t.Kind == catalog.PathBound {
@@ -42,14 +54,22 @@ func (w *walker) proposedArms(ins *pg.InsertStmt, t catalog.Table, keys [][]stri
 	for _, r := range w.guardedReferences(t) {
 		wrapped[r.Key.Columns[0]] = true
 	}
-	return w.conflictArms(t, keys, func(c string) *pg.Node {
+	return proposed{ins: ins, t: t, keys: keys, source: sourceRows(sel), wrapped: wrapped}
+}
+
+// arms returns the conflict arms of a guard of column col in row row.
+func (p proposed) arms(w *walker, row int, col string) []*pg.Node {
+	if len(p.keys) == 0 || row >= len(p.source) {
+		return nil
+	}
+	return w.conflictArms(p.t, p.keys, func(c string) *pg.Node {
 		switch {
 		case c == col:
 			return guardValue()
-		case wrapped[c]:
+		case p.wrapped[c]:
 			return nil
 		}
-		return rowValue(t, ins.GetCols(), source[row], c)
+		return rowValue(p.t, p.ins.GetCols(), p.source[row], c)
 	})
 }
 

@@ -163,7 +163,7 @@ func (w *walker) insertReferences(ins *pg.InsertStmt, t catalog.Table, verb stri
 	}
 	// A proposed row that one of the session's rows matches on an arbiter
 	// key is not inserted (see conflict.go).
-	keys := verify.ConflictKeys(ins, t)
+	proposed := w.proposedRows(ins, t, sel)
 	for _, r := range refs {
 		pos := make([]int, len(r.Key.Columns)) // each key column's place in the column list
 		set := 0
@@ -243,7 +243,7 @@ func (w *walker) insertReferences(ins *pg.InsertStmt, t catalog.Table, verb stri
 				}
 				item.Node = def.Node
 			}
-			arms := w.proposedArms(ins, t, keys, sourceRows(sel), row, r.Key.Columns[0])
+			arms := proposed.arms(w, row, r.Key.Columns[0])
 			guarded := w.referenceGuard(proto.Clone(item).(*pg.Node), t, r, 0, others, arms...)
 			if w.err != nil {
 				return
